@@ -1,0 +1,133 @@
+"""Reward models of the arms, and the named scenarios.
+
+One definition serves the whole project: the environment service draws rewards with these
+models, the simulator uses them, and the regret accounting reads their means. Agents never
+see them; they only see rewards.
+
+Examples
+--------
+>>> import numpy as np
+>>> arms = scenario("seed")
+>>> [a.mean for a in arms]
+[2.0, 4.0, 1.0, 3.0, 0.5]
+>>> GaussianArm(mean=1.0, sd=2.0).draw(np.random.default_rng(0), 3).round(3).tolist()
+[1.251, 0.736, 2.281]
+>>> parse_arms('[{"kind": "bernoulli", "p": 0.2}]')
+[BernoulliArm(kind='bernoulli', p=0.2)]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+RewardKind = Literal["bernoulli", "gaussian"]
+REWARD_KINDS: tuple[str, ...] = ("bernoulli", "gaussian")
+
+
+class BernoulliArm(BaseModel):
+    """An arm that pays 1 with probability ``p`` and 0 otherwise (a banner click)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["bernoulli"] = "bernoulli"
+    p: float = Field(ge=0.0, le=1.0, description="click probability, in [0, 1]")
+
+    @field_validator("p")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("p must be a finite number in [0, 1]")
+        return value
+
+    @property
+    def mean(self) -> float:
+        return self.p
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return (rng.random(size) < self.p).astype(np.float64)
+
+    def with_mean(self, value: float) -> BernoulliArm:
+        return BernoulliArm(p=value)
+
+
+class GaussianArm(BaseModel):
+    """An arm that pays a Normal(mean, sd) reward (the slot machines of the seed scenario)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["gaussian"] = "gaussian"
+    mean: float = Field(description="expected reward, any finite number")
+    sd: float = Field(default=1.0, gt=0.0, description="standard deviation, > 0")
+
+    @field_validator("mean", "sd")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("mean and sd must be finite numbers")
+        return value
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.normal(self.mean, self.sd, size)
+
+    def with_mean(self, value: float) -> GaussianArm:
+        return GaussianArm(mean=value, sd=self.sd)
+
+
+Arm = Annotated[BernoulliArm | GaussianArm, Field(discriminator="kind")]
+_ARMS = TypeAdapter(list[Arm])
+
+#: Piecewise-stationary "Problem 1" of Besson et al. (2022): K=3, breakpoints every 1,000 pulls.
+PROBLEM1_MEANS: tuple[tuple[float, ...], ...] = (
+    (0.3, 0.5, 0.9),
+    (0.3, 0.2, 0.9),
+    (0.3, 0.2, 0.1),
+    (0.7, 0.2, 0.1),
+    (0.7, 0.5, 0.1),
+)
+PROBLEM1_PERIOD = 1000
+
+SCENARIOS: tuple[str, ...] = ("seed", "banners", "problem1")
+
+
+def scenario(name: str) -> list[BernoulliArm | GaussianArm]:
+    """The arms of a named scenario.
+
+    ``seed`` is the origin documents' slot machine (5 Gaussian arms, sd 1, arm 1 best; their
+    drift makes arm 1 pay 0.0 and arm 0 pay 6.0). ``banners`` is 10 Bernoulli banners with
+    click rates from 1% to 5%. ``problem1`` is the first segment of the piecewise benchmark.
+    """
+    if name == "seed":
+        return [GaussianArm(mean=m, sd=1.0) for m in (2.0, 4.0, 1.0, 3.0, 0.5)]
+    if name == "banners":
+        rates = np.round(np.linspace(0.01, 0.05, 10), 4)
+        order = [3, 7, 1, 9, 0, 5, 2, 8, 4, 6]  # the best banner is not the last one
+        return [BernoulliArm(p=float(rates[i])) for i in order]
+    if name == "problem1":
+        return [BernoulliArm(p=p) for p in PROBLEM1_MEANS[0]]
+    raise ValueError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
+
+
+def parse_arms(payload: str | list[dict[str, Any]]) -> list[BernoulliArm | GaussianArm]:
+    """Arms from JSON text or a list of dicts; raises ``ValueError`` with what is valid."""
+    raw = json.loads(payload) if isinstance(payload, str) else payload
+    if not isinstance(raw, list) or not raw:
+        raise ValueError('arms must be a non-empty JSON list like [{"kind": "gaussian", "mean": 1, "sd": 1}]')
+    try:
+        return list(_ARMS.validate_python(raw))
+    except Exception as exc:  # pydantic's message names the field and the valid values
+        raise ValueError(f"invalid arms: {exc}") from exc
+
+
+def reward_kind(arms: list[BernoulliArm | GaussianArm]) -> RewardKind:
+    """The single reward kind of an instance; mixed instances are refused."""
+    kinds = {a.kind for a in arms}
+    if len(kinds) != 1:
+        raise ValueError(f"all arms must have the same kind, one of {REWARD_KINDS}; got {sorted(kinds)}")
+    return arms[0].kind
+
+
+def means(arms: list[BernoulliArm | GaussianArm]) -> np.ndarray:
+    return np.array([a.mean for a in arms], dtype=np.float64)

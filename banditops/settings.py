@@ -1,0 +1,54 @@
+"""Settings shared by every deployable, read from ``BANDITOPS_*`` environment variables.
+
+Secrets (tokens, passwords) only ever come from the environment; outside ``local`` mode a
+placeholder value is refused so a copied ``.env.example`` cannot reach production.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_PREFIX = "change-me"
+
+
+class Settings(BaseSettings):
+    """Where the parts of the loop are and how the loop behaves by default."""
+
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore")
+
+    #: ``local`` (one machine, demo defaults) or ``deployed`` (compose, Kubernetes).
+    deploy_mode: Literal["local", "deployed"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Key prefix of every Redis key, so several experiments can share one server.
+    namespace: str = "bo"
+    env_url: str = "http://127.0.0.1:8000"
+    env_admin_token: str | None = None
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str = "banditops"
+    airflow_url: str = "http://127.0.0.1:8080"
+    dashboard_url: str = "http://127.0.0.1:8050"
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    #: Seed of every random generator that has no seed of its own (reproducible runs).
+    seed: int | None = None
+    #: Timeout of HTTP calls to the environment, in seconds.
+    http_timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        token = self.env_admin_token or ""
+        if self.deploy_mode != "local" and token.startswith(PLACEHOLDER_PREFIX):
+            raise ValueError(
+                "BANDITOPS_ENV_ADMIN_TOKEN still holds the placeholder from .env.example; "
+                "set a real secret (e.g. `openssl rand -hex 32`)"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

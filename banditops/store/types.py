@@ -1,0 +1,151 @@
+"""The value types the state store reads and writes (no Redis here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+import numpy as np
+
+from banditops.arms import REWARD_KINDS, RewardKind
+from banditops.stats import ArmStats
+
+
+class Mode(StrEnum):
+    """Where the loop is: learning, watching a converged posterior, or relearning after drift."""
+
+    LEARNING = "LEARNING"
+    MONITORING = "MONITORING"
+    RELEARNING = "RELEARNING"
+
+    @classmethod
+    def parse(cls, value: str | Mode) -> Mode:
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            raise ValueError(
+                f"unknown mode {value!r}; valid modes: {', '.join(m.value for m in cls)}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """What an experiment is: its arms' reward kind, its prior, and the lifecycle's knobs.
+
+    Stored once per experiment (``reset``); every agent, sensor and check reads it from the store
+    so a running loop never depends on DAG-parse-time values.
+    """
+
+    name: str = "seed"
+    reward_kind: RewardKind = "gaussian"
+    n_arms: int = 5
+    #: Beta prior ``{"alpha": 1, "beta": 1}`` or Normal–Inverse-Gamma ``{"mu0", "kappa0", "alpha0", "beta0"}``.
+    prior: dict[str, float] = field(default_factory=dict)
+    agents: int = 4
+    pulls_per_round: int = 100
+    rounds: int = 5
+    #: Converged when P(best) >= 1 - convergence_delta ...
+    convergence_delta: float = 0.05
+    #: ... and the 95th percentile of the value remaining is below this share of the leader's value.
+    value_remaining_threshold: float = 0.01
+    min_pulls_per_arm: int = 20
+    #: False-alarm level of the drift tests.
+    drift_delta: float = 0.01
+    #: Largest share of pulls the staleness exploration floor may take in MONITORING.
+    exploration_floor: float = 0.01
+    #: Forced round-robin exploration pulls after a drift (RELEARNING), before LEARNING resumes.
+    relearn_budget: int = 500
+    #: ``simulation`` pulls the environment service; ``production`` folds the decision API's feedback.
+    source: Literal["simulation", "production"] = "simulation"
+
+    def __post_init__(self) -> None:
+        if self.reward_kind not in REWARD_KINDS:
+            raise ValueError(f"unknown reward kind {self.reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
+        if self.n_arms < 1:
+            raise ValueError("n_arms must be >= 1")
+        for name in ("convergence_delta", "drift_delta"):
+            value = getattr(self, name)
+            if not (0.0 < value < 1.0):
+                raise ValueError(f"{name} must be in (0, 1); got {value}")
+        if not (0.0 <= self.exploration_floor < 1.0):
+            raise ValueError(f"exploration_floor must be in [0, 1); got {self.exploration_floor}")
+        for name in ("agents", "pulls_per_round", "rounds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.relearn_budget < 0 or self.min_pulls_per_arm < 0:
+            raise ValueError("relearn_budget and min_pulls_per_arm must be >= 0")
+        if not math.isfinite(self.value_remaining_threshold) or self.value_remaining_threshold <= 0:
+            raise ValueError("value_remaining_threshold must be a positive number")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> ExperimentConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in payload.items() if k in known})
+
+
+ApplyStatus = Literal["applied", "duplicate", "stale_epoch"]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What the store did with a batch: applied it, or refused it as a duplicate or stale."""
+
+    status: ApplyStatus
+    epoch: int
+    mode: Mode
+    total_pulls: int
+
+    @property
+    def applied(self) -> bool:
+        return self.status == "applied"
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """One consistent read of everything the loop decides with."""
+
+    mode: Mode
+    epoch: int
+    config: ExperimentConfig
+    #: Posterior sufficient statistics of the current epoch.
+    stats: ArmStats
+    #: Pulls applied over all epochs, and in the current epoch.
+    total_pulls: int
+    epoch_pulls: int
+    #: Cumulative pseudo-regret over all epochs (from the environment's ground truth).
+    regret: float
+    epoch_regret: float
+    #: Forced-exploration pulls left in RELEARNING (0 otherwise).
+    explore_remaining: int
+    #: Epoch pull count at which each arm was last pulled (-1: never in this epoch).
+    last_pulled: np.ndarray
+    #: Arms retired at runtime; never selected again.
+    retired: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One applied batch as the drift tests see it (an entry of the summary stream)."""
+
+    id: str
+    batch_id: str
+    epoch: int
+    mode: Mode
+    #: Epoch pull count before this batch: the change-point estimate's unit.
+    pulls_before: int
+    stats: ArmStats
+
+
+@dataclass(frozen=True)
+class Event:
+    """A lifecycle event: experiment_started, converged, drift_detected, epoch_opened, ..."""
+
+    id: str
+    kind: str
+    ts: float
+    fields: dict[str, Any]
