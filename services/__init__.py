@@ -1,0 +1,1 @@
+"""Deployable services of BanditOps (each with its own Dockerfile)."""

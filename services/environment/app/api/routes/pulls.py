@@ -1,0 +1,81 @@
+"""Pulling arms: the agents' one call per round (``POST /pulls``) and the single pull of the origin docs.
+
+``POST /pulls`` reads its body with orjson and checks it with numpy instead of letting pydantic
+validate a 1,000-element list: the route is the hot path of every agent round. ``PullsIn`` still
+documents the body in the OpenAPI schema, and bad input still gets a 422 saying what is valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, HTTPException, Request, status
+
+from services.environment.app.api.deps import ERROR_RESPONSES, MetricsDep, WorldDep, world_errors
+from services.environment.app.api.responses import NumpyJSONResponse
+from services.environment.app.models import PullOut, PullsIn, PullsOut
+
+router = APIRouter(tags=["pulls"])
+
+_EXAMPLE = 'send {"arms": [0, 1, 2]}'
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def parse_batch(body: bytes, max_batch: int) -> np.ndarray:
+    """The arm indices of a ``POST /pulls`` body as an int64 array; ``HTTPException`` 422 otherwise."""
+    try:
+        payload: Any = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _unprocessable(f"the body is not valid JSON ({exc}); {_EXAMPLE}") from exc
+    if not isinstance(payload, dict) or set(payload) != {"arms"}:
+        raise _unprocessable(f'the body must be a JSON object with exactly one key, "arms"; {_EXAMPLE}')
+    arms = payload["arms"]
+    if not isinstance(arms, list) or not 1 <= len(arms) <= max_batch:
+        size = len(arms) if isinstance(arms, list) else type(arms).__name__
+        raise _unprocessable(f'"arms" must be a list of 1..{max_batch} arm indices, got {size}; {_EXAMPLE}')
+    if set(map(type, arms)) != {int}:  # bool is a subclass of int, so compare exact types
+        raise _unprocessable(f'"arms" must hold only integer arm indices (no floats, strings, booleans, nulls); '
+                             f"{_EXAMPLE}")
+    try:
+        return np.array(arms, dtype=np.int64)
+    except OverflowError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown arm: an index does not fit in 64 bits") from exc
+
+
+@router.post(
+    "/pulls",
+    response_model=PullsOut,
+    response_class=NumpyJSONResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PullsIn.model_json_schema()}},
+        }
+    },
+    summary="Pull a batch of arms",
+)
+async def post_pulls(request: Request, world: WorldDep, metrics: MetricsDep) -> NumpyJSONResponse:
+    """Rewards of a batch of arm indices, the batch's expected pseudo-regret and the total pull count."""
+    indices = parse_batch(await request.body(), world.max_batch)
+    with world_errors():
+        outcome = world.pulls(indices)
+    metrics.observe_pulls(outcome)
+    return NumpyJSONResponse({"rewards": outcome.rewards, "regret": outcome.regret,
+                              "total_pulls": outcome.total_pulls})
+
+
+@router.post("/pull/{arm}", response_model=PullOut, response_class=NumpyJSONResponse, responses=ERROR_RESPONSES,
+             summary="Pull one arm")
+async def post_pull(arm: int, world: WorldDep, metrics: MetricsDep) -> NumpyJSONResponse:
+    """One pull of ``arm`` (the origin documents' example; agents use ``POST /pulls``)."""
+    with world_errors():
+        outcome = world.pull(arm)
+    metrics.observe_pulls(outcome)
+    return NumpyJSONResponse({"arm": arm, "reward": float(outcome.rewards[0]), "regret": outcome.regret,
+                              "total_pulls": outcome.total_pulls})

@@ -1,0 +1,69 @@
+"""Settings of the environment service, read from ``BANDITOPS_ENV_*`` environment variables.
+
+The admin token is the same variable the rest of the loop reads (``BANDITOPS_ENV_ADMIN_TOKEN``),
+so one secret configures the service and its clients.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from banditops.arms import SCENARIOS, parse_arms
+from banditops.settings import PLACEHOLDER_PREFIX
+
+
+class Settings(BaseSettings):
+    """What world the service starts with and how large a request may be."""
+
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_ENV_", extra="ignore")
+
+    #: ``local`` (demo: admin token optional) or ``deployed`` (admin token required).
+    deploy_mode: Literal["local", "deployed"] = Field(
+        default="local", validation_alias=AliasChoices("BANDITOPS_DEPLOY_MODE", "deploy_mode")
+    )
+    #: Bearer token required by the admin routes (drift, add arm, scenario reset) when set.
+    admin_token: str | None = None
+    #: Seed of the reward generator; ``None`` draws fresh entropy (not reproducible).
+    seed: int | None = None
+    #: Scenario the world starts in: one of ``banditops.arms.SCENARIOS`` (or the label of ``arms``).
+    scenario: str = "seed"
+    #: Optional JSON list of arms that replaces the named scenario's arms at start.
+    arms: str | None = None
+    #: Largest batch ``POST /pulls`` accepts (bounds the memory and time of one request).
+    max_batch: int = Field(default=100_000, gt=0, le=10_000_000)
+    #: How many events ``GET /events`` keeps (oldest dropped first).
+    max_events: int = Field(default=10_000, gt=0)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.arms is None and self.scenario not in SCENARIOS:
+            raise ValueError(
+                f"BANDITOPS_ENV_SCENARIO={self.scenario!r} is unknown; valid scenarios: {', '.join(SCENARIOS)} "
+                "(or set BANDITOPS_ENV_ARMS to a JSON list of arms)"
+            )
+        if self.arms is not None:
+            parse_arms(self.arms)  # refuses bad arms at start, with the valid form in the message
+        if self.deploy_mode == "deployed":
+            if not self.admin_token:
+                raise ValueError("BANDITOPS_ENV_ADMIN_TOKEN must be set when BANDITOPS_DEPLOY_MODE=deployed")
+            if self.admin_token.startswith(PLACEHOLDER_PREFIX):
+                raise ValueError(
+                    "BANDITOPS_ENV_ADMIN_TOKEN still holds the placeholder from .env.example; "
+                    "set a real secret (e.g. `openssl rand -hex 32`)"
+                )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,49 @@
+"""The environment service: a simulated slot machine with drift injection, ground truth and metrics.
+
+Run it with ``python -m uvicorn services.environment.app.main:app --host 127.0.0.1 --port 8000``
+(one process: the world lives in memory, so several workers would be several worlds).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from banditops.arms import SCENARIOS, parse_arms
+from services.environment.app.api.main import api_router
+from services.environment.app.core.config import Settings, get_settings
+from services.environment.app.metrics import EnvMetrics, LatencyMiddleware
+from services.environment.app.world import World
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A service with its own world, metrics registry and settings (tests build several)."""
+    settings = settings or get_settings()
+    # posted arms keep a label of their own; a named scenario's label would misdescribe them
+    name = "custom" if settings.arms is not None and settings.scenario in SCENARIOS else settings.scenario
+    world = World.create(
+        name,
+        seed=settings.seed,
+        arms=parse_arms(settings.arms) if settings.arms is not None else None,
+        max_batch=settings.max_batch,
+        max_events=settings.max_events,
+    )
+    metrics = EnvMetrics()
+    metrics.observe_truth(world.truth())
+    app = FastAPI(
+        title="BanditOps environment",
+        version="0.1.0",
+        description=(
+            "The simulated world the bandit agents learn from: K arms with hidden reward models, "
+            "batched pulls, ground truth, drift injection and an event log. Admin calls need "
+            "`Authorization: Bearer <BANDITOPS_ENV_ADMIN_TOKEN>` when the token is set."
+        ),
+    )
+    app.state.settings = settings
+    app.state.world = world
+    app.state.metrics = metrics
+    app.include_router(api_router)
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,90 @@
+"""Prometheus metrics of the environment service, in a registry of its own per app.
+
+A registry per app (not the global one) lets tests build several apps in one process.
+``LatencyMiddleware`` is plain ASGI, not ``BaseHTTPMiddleware``: it costs microseconds, not a
+task per request, which matters at thousands of requests per second.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.environment.app.world import PullOutcome
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class EnvMetrics:
+    """Pulls and rewards per arm, world events, ground-truth means, request latency."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.pulls = Counter("banditops_env_pulls", "Pulls per arm since the service started.", ["arm"],
+                             registry=self.registry)
+        self.reward_sum = Gauge("banditops_env_reward_sum", "Sum of rewards paid per arm since start.", ["arm"],
+                                registry=self.registry)
+        self.events = Counter("banditops_env_events", "World events (drift, arm_added, scenario_reset).",
+                              ["kind"], registry=self.registry)
+        self.arm_mean = Gauge("banditops_env_arm_mean", "True expected reward per arm.", ["arm"],
+                              registry=self.registry)
+        self.world_pulls = Gauge("banditops_env_world_pulls", "Pulls since the last scenario reset.",
+                                 registry=self.registry)
+        self.latency = Histogram("banditops_env_request_duration_seconds", "Request latency by route.",
+                                 ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+
+    def observe_pulls(self, outcome: PullOutcome) -> None:
+        for arm in np.flatnonzero(outcome.pulls_per_arm):
+            label = str(arm)
+            self.pulls.labels(label).inc(int(outcome.pulls_per_arm[arm]))
+            self.reward_sum.labels(label).inc(float(outcome.reward_per_arm[arm]))
+        self.world_pulls.set(outcome.total_pulls)
+        for event in outcome.events:
+            self.events.labels(event["kind"]).inc()
+            if event["arm"] is not None:
+                self.arm_mean.labels(str(event["arm"])).set(_mean_of(event["after"]))
+
+    def observe_event(self, event: dict[str, Any], truth: dict[str, Any]) -> None:
+        self.events.labels(event["kind"]).inc()
+        self.observe_truth(truth)
+
+    def observe_truth(self, truth: dict[str, Any]) -> None:
+        self.arm_mean.clear()  # a reset may leave fewer arms than before
+        for arm, mean in enumerate(truth["means"]):
+            self.arm_mean.labels(str(arm)).set(mean)
+        self.world_pulls.set(truth["total_pulls"])
+
+
+def _mean_of(arm: dict[str, Any]) -> float:
+    return float(arm["mean"] if arm["kind"] == "gaussian" else arm["p"])
+
+
+class LatencyMiddleware:
+    """Observe every HTTP request's duration, labelled by route template (bounded cardinality)."""
+
+    def __init__(self, app: ASGIApp, metrics: EnvMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.latency.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
