@@ -1,16 +1,62 @@
 """The Redis state store: the one source of truth of the loop.
 
-CONTRACT (the signatures below are what every other part codes against; the store issue
-implements them — keep names and semantics, add what is missing).
+Every agent, sensor, dashboard and decision replica reads and writes the experiment through
+:class:`BanditStore`. Every write that changes learning state is ONE server-side Lua script
+(``banditops/store/lua/*.lua``, registered with ``register_script`` so calls are ``EVALSHA``),
+so concurrent agents never lose an update, a retried Airflow task (same batch id) applies
+nothing twice, and a batch sampled under an older epoch never pollutes the new posterior.
 
-Keys live under ``{namespace}:``; the posterior is kept per epoch; every write that changes
-learning state is ONE server-side Lua script, so concurrent agents never lose an update and a
-retried Airflow task (same batch id) applies nothing twice.
+Key layout (``ns`` is the namespace; several experiments can share one server):
+
+=============================  ======  ===========================================================
+key                            type    content
+=============================  ======  ===========================================================
+``ns:config``                  string  :class:`ExperimentConfig` as JSON (as given to ``reset``)
+``ns:state``                   hash    ``mode``, ``epoch``, ``n_arms`` (grows with ``add_arm``),
+                                       ``kind`` (reward kind), ``explore_remaining``
+``ns:counters``                hash    ``total_pulls``, ``regret``, ``batches_applied``,
+                                       ``batches_duplicate``, ``batches_stale`` (all epochs)
+``ns:epoch:{e}``               hash    ``pulls``, ``regret``, ``opened_ts``, ``reason`` of epoch e
+``ns:posterior:{e}``           hash    ``n:{arm}``, ``sum:{arm}``, ``sumsq:{arm}`` of epoch e
+``ns:last_pulled:{e}``         hash    ``{arm}`` -> epoch pull count just after the arm's last pull
+``ns:seen:{e}``                zset    batch ids applied in epoch e, scored by server time
+``ns:retired``                 set     retired arm indices
+``ns:meta``                    hash    small metadata (MLflow run ids, ...)
+``ns:cursors``                 hash    named stream positions (the drift sensor's, ...)
+``ns:summaries``               stream  one entry per applied batch: ``epoch``, ``mode``,
+                                       ``batch_id``, ``pulls_before``, ``stats`` (ArmStats JSON);
+                                       capped with ``MAXLEN ~ summaries_maxlen``
+``ns:events``                  stream  lifecycle events: ``kind``, ``ts``, ``fields`` (JSON);
+                                       capped with ``MAXLEN ~ events_maxlen``
+``ns:changed``                 pubsub  a small JSON note ``{"what", "epoch", "mode"}`` after each change
+=============================  ======  ===========================================================
+
+Why the dedupe set is per epoch: a batch is only ever applied to the epoch it was sampled
+under, so a duplicate can only collide with a batch id of that same epoch. The set of the
+current epoch is trimmed by age (``dedupe_window_s``, default 7 days — far longer than any
+Airflow retry) and by size (``dedupe_max``); when an epoch closes, its set expires after the
+same window. Inside the window a late retry is reported ``duplicate``; after it, ``stale_epoch``
+— in both cases nothing is applied, so memory stays bounded without ever double counting.
+
+Why sums are kept as exact double text rather than with ``HINCRBYFLOAT``: that command rounds
+to 17 decimal places (a reward scale of 1e-10 loses its sum of squares) and adds in long double;
+the scripts add IEEE doubles and store the shortest exact text, so the stored posterior equals
+the float sum the agents would compute, bit for bit.
+
+The scripts derive epoch keys from the namespace, so the store needs a standalone server (or a
+single-shard deployment), not Redis Cluster.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
+import time
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -26,17 +72,144 @@ from banditops.store.types import (
     StoreState,
 )
 
+#: ``set_mode`` reasons that are lifecycle milestones: each also becomes an event of its own kind.
+LIFECYCLE_REASONS: frozenset[str] = frozenset(
+    {"converged", "relearning_done", "drift_detected", "relearn_requested", "experiment_stopped"}
+)
+SNAPSHOT_FORMAT = "banditops-store/1"
+#: Largest |reward| accepted: its square must stay far from float overflow in the sums.
+MAX_ABS_REWARD = 1e100
+
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_STREAM_ID_RE = re.compile(r"^\d+-\d+$")
+_SCRIPTS = (
+    "apply_batch", "open_epoch", "set_mode", "reset", "read_state",
+    "add_arm", "retire_arm", "append_event", "dump", "restore",
+)  # fmt: skip
+
+
+class StoreNotInitializedError(LookupError):
+    """The namespace holds no experiment yet: call :meth:`BanditStore.reset` first."""
+
+
+@cache
+def _script_source(name: str) -> str:
+    """A script's text with the shared helpers prepended (Redis scripts cannot include files)."""
+    folder = resources.files("banditops.store") / "lua"
+    lib = (folder / "_lib.lua").read_text(encoding="utf-8")
+    return lib + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _text(value: Any) -> str:
+    """Reply item as text, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """A flat ``[field, value, ...]`` reply (HGETALL, stream entries) as a dict."""
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _as_pairs(value: Any) -> dict[str, str]:
+    """A hash or stream-entry reply as a dict (RESP2 gives a flat list, some clients a dict)."""
+    if isinstance(value, dict):
+        return {_text(k): _text(v) for k, v in value.items()}
+    return _pairs(value)
+
+
+def _stats_from_hash(posterior: dict[str, str], n_arms: int) -> ArmStats:
+    n = np.zeros(n_arms, np.int64)
+    s = np.zeros(n_arms)
+    ss = np.zeros(n_arms)
+    for field, value in posterior.items():
+        kind, _, arm_text = field.partition(":")
+        arm = int(arm_text)
+        if arm >= n_arms:
+            continue
+        if kind == "n":
+            n[arm] = int(value)
+        elif kind == "sum":
+            s[arm] = float(value)
+        elif kind == "sumsq":
+            ss[arm] = float(value)
+    return ArmStats(n, s, ss)
+
 
 class BanditStore:
-    """State of one experiment in Redis: config, mode, epoch, posterior, streams, counters."""
+    """State of one experiment in Redis: config, mode, epoch, posterior, streams, counters.
 
-    def __init__(self, client: redis.Redis, namespace: str = "bo") -> None:
+    Parameters
+    ----------
+    client
+        A redis-py client (decoded responses or not); the store never closes it.
+    namespace
+        Key prefix; letters, digits, ``_``, ``.``, ``-`` (no ``:``, so one namespace can never
+        match another's keys).
+    summaries_maxlen, events_maxlen
+        Approximate caps of the two streams (``XADD MAXLEN ~``): the drift sensor reads the
+        summaries incrementally, so only a bounded tail is needed.
+    dedupe_window_s, dedupe_max
+        How long and how many batch ids of an epoch are remembered (see the module docstring).
+
+    Examples
+    --------
+    >>> from banditops.redis_server import RedisServer
+    >>> import tempfile, pathlib
+    >>> server = RedisServer(data_dir=pathlib.Path(tempfile.mkdtemp())).start()
+    >>> store = BanditStore(server.client(), namespace="doc")
+    >>> store.reset(ExperimentConfig(reward_kind="bernoulli", n_arms=3))
+    >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
+    'applied'
+    >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
+    'duplicate'
+    >>> store.stats().n.tolist(), store.stats().sum.tolist()
+    ([1, 0, 2], [1.0, 0.0, 1.0])
+    >>> store.open_epoch(reason="drift_detected", explore_budget=6)
+    2
+    >>> store.apply_batch("dag/run/1/0", 1, [1], [1]).status
+    'stale_epoch'
+    >>> store.apply_batch("dag/run/1/1", 2, [0, 1, 2] * 2, [1, 0, 0] * 2).mode
+    <Mode.LEARNING: 'LEARNING'>
+    >>> [e.kind for e in store.events()]
+    ['experiment_started', 'epoch_opened', 'mode_changed', 'mode_changed', 'relearning_done']
+    >>> server.stop()
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str = "bo",
+        *,
+        summaries_maxlen: int = 100_000,
+        events_maxlen: int = 10_000,
+        dedupe_window_s: float = 7 * 24 * 3600.0,
+        dedupe_max: int = 1_000_000,
+    ) -> None:
+        if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+            raise ValueError(
+                f"invalid namespace {namespace!r}: use letters, digits, '_', '.' or '-' (no ':' or glob characters)"
+            )
+        for name, value in (("summaries_maxlen", summaries_maxlen), ("events_maxlen", events_maxlen),
+                            ("dedupe_max", dedupe_max)):  # fmt: skip
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1; got {value}")
+        if not (math.isfinite(dedupe_window_s) and dedupe_window_s > 0):
+            raise ValueError(f"dedupe_window_s must be a positive number of seconds; got {dedupe_window_s}")
         self.client = client
         self.namespace = namespace
+        self.summaries_maxlen = int(summaries_maxlen)
+        self.events_maxlen = int(events_maxlen)
+        self.dedupe_window_s = float(dedupe_window_s)
+        self.dedupe_max = int(dedupe_max)
+        self._scripts = {name: client.register_script(_script_source(name)) for name in _SCRIPTS}
+        # Reward kind and arm count, to validate before the script; refreshed when the script says
+        # they changed (a reset or add_arm by another process).
+        self._shape: tuple[str, int] | None = None
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = "bo") -> BanditStore:
-        raise NotImplementedError
+    def from_url(cls, url: str, namespace: str = "bo", **kwargs: Any) -> BanditStore:
+        """A store on a new client for ``url`` (``redis://[:password@]host:port/db``)."""
+        return cls(redis.Redis.from_url(url), namespace, **kwargs)
 
     # -- channels and keys other components may listen to --------------------------------------
     @property
@@ -44,41 +217,172 @@ class BanditStore:
         """Pub/sub channel published after every state change (decision service refresh)."""
         return f"{self.namespace}:changed"
 
+    @property
+    def summaries_key(self) -> str:
+        """The batch-summary stream (for consumers that XREAD it themselves, e.g. async triggers)."""
+        return self._key("summaries")
+
+    @property
+    def events_key(self) -> str:
+        """The lifecycle-event stream."""
+        return self._key("events")
+
+    def _key(self, suffix: str) -> str:
+        return f"{self.namespace}:{suffix}"
+
+    def _run(self, name: str, *args: Any) -> Any:
+        reply = self._scripts[name](keys=[], args=[self.namespace, *args])
+        if isinstance(reply, list) and reply and _text(reply[0]) == "not_initialized":
+            raise StoreNotInitializedError(
+                f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
+            )
+        return reply
+
     # -- lifecycle ---------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """Whether the namespace holds an experiment (``reset`` was called)."""
+        return bool(self.client.exists(self._key("state")))
+
     def reset(self, config: ExperimentConfig) -> None:
         """Wipe this namespace and start: epoch 1, LEARNING, empty posterior, event ``experiment_started``."""
-        raise NotImplementedError
+        if not isinstance(config, ExperimentConfig):
+            raise ValueError(f"reset needs an ExperimentConfig; got {type(config).__name__}")
+        self._run(
+            "reset", json.dumps(config.to_dict()), config.n_arms, config.reward_kind,
+            self.events_maxlen, config.name,
+        )  # fmt: skip
+        self._shape = (config.reward_kind, config.n_arms)
 
     def config(self) -> ExperimentConfig:
-        raise NotImplementedError
+        """The experiment's config, with ``n_arms`` counting arms added at runtime."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(self._key("config"))
+        pipe.hget(self._key("state"), "n_arms")
+        raw, n_arms = pipe.execute()
+        if raw is None or n_arms is None:
+            raise StoreNotInitializedError(
+                f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
+            )
+        return replace(ExperimentConfig.from_dict(json.loads(raw)), n_arms=int(n_arms))
+
+    def _state_field(self, field: str) -> str:
+        value = self.client.hget(self._key("state"), field)
+        if value is None:
+            raise StoreNotInitializedError(
+                f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
+            )
+        return _text(value)
 
     def mode(self) -> Mode:
-        raise NotImplementedError
+        return Mode(self._state_field("mode"))
 
     def epoch(self) -> int:
-        raise NotImplementedError
+        return int(self._state_field("epoch"))
+
+    def _read(self, epoch: int | None) -> StoreState:
+        reply = self._run("read_state", "" if epoch is None else int(epoch))
+        if not reply:
+            raise StoreNotInitializedError(
+                f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
+            )
+        state, counters, config_raw, epoch_hash, posterior, last, retired = reply
+        state_d, counters_d, epoch_d = _as_pairs(state), _as_pairs(counters), _as_pairs(epoch_hash)
+        n_arms = int(state_d["n_arms"])
+        config = replace(ExperimentConfig.from_dict(json.loads(_text(config_raw))), n_arms=n_arms)
+        last_pulled = np.full(n_arms, -1, np.int64)
+        for arm, value in _as_pairs(last).items():
+            if int(arm) < n_arms:
+                last_pulled[int(arm)] = int(value)
+        self._shape = (state_d["kind"], n_arms)
+        return StoreState(
+            mode=Mode(state_d["mode"]),
+            epoch=int(state_d["epoch"]) if epoch is None else int(epoch),
+            config=config,
+            stats=_stats_from_hash(_as_pairs(posterior), n_arms),
+            total_pulls=int(counters_d.get("total_pulls", 0)),
+            epoch_pulls=int(epoch_d.get("pulls", 0)),
+            regret=float(counters_d.get("regret", 0.0)),
+            epoch_regret=float(epoch_d.get("regret", 0.0)),
+            explore_remaining=int(state_d.get("explore_remaining", 0)),
+            last_pulled=last_pulled,
+            retired=frozenset(int(_text(a)) for a in retired),
+        )
 
     def state(self) -> StoreState:
         """One consistent read (a single round trip) of mode, epoch, stats, counters."""
-        raise NotImplementedError
+        return self._read(None)
 
     def stats(self, epoch: int | None = None) -> ArmStats:
-        raise NotImplementedError
+        """Posterior statistics of ``epoch`` (default: the current one), over the current arms."""
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1):
+            raise ValueError(f"epoch must be an integer >= 1; got {epoch!r}")
+        return self._read(epoch).stats
+
+    def counters(self) -> dict[str, float]:
+        """Totals over all epochs: pulls, regret, batches applied / refused as duplicate / stale."""
+        raw = _as_pairs(self.client.hgetall(self._key("counters")))
+        return {k: (float(v) if k == "regret" else int(v)) for k, v in raw.items()}
 
     def set_mode(
         self, mode: Mode | str, *, reason: str, expected_epoch: int | None = None, **event_fields: Any
     ) -> bool:
         """Switch mode and append event ``mode_changed`` (plus ``reason`` as its own event kind when
-        it is one of converged/relearning_done...). Refused (returns False, nothing written) when
-        ``expected_epoch`` is given and is not the current epoch. Unknown mode: ``ValueError``."""
-        raise NotImplementedError
+        it is one of :data:`LIFECYCLE_REASONS`). Refused (returns False, nothing written) when
+        ``expected_epoch`` is given and is not the current epoch — a convergence check that ran on
+        an epoch that has since been replaced must not flip the new one. Switching to the mode
+        already set writes nothing and returns True (a retried task is harmless).
+        Unknown mode: ``ValueError``."""
+        target = Mode.parse(mode)
+        self._check_reason(reason)
+        expected = self._check_expected(expected_epoch)
+        reply = self._run(
+            "set_mode", target.value, reason, expected, self._fields_json(event_fields),
+            self.events_maxlen, "1" if reason in LIFECYCLE_REASONS else "0",
+        )  # fmt: skip
+        return int(reply[0]) == 1
 
-    def open_epoch(self, *, reason: str, explore_budget: int, **event_fields: Any) -> int:
+    def open_epoch(
+        self, *, reason: str, explore_budget: int, expected_epoch: int | None = None, **event_fields: Any
+    ) -> int:
         """Atomically: epoch + 1, fresh (prior-only) posterior, mode RELEARNING with
-        ``explore_remaining = explore_budget``, event ``epoch_opened``. Returns the new epoch."""
-        raise NotImplementedError
+        ``explore_remaining = explore_budget``, event ``epoch_opened``. Returns the new epoch.
+
+        A budget of 0 goes straight to LEARNING. With ``expected_epoch`` (additive to the contract)
+        nothing is written unless it is the current epoch, and the current epoch is returned: a
+        retried relearning task or a second drift sensor racing the first opens no second epoch.
+        """
+        self._check_reason(reason)
+        if isinstance(explore_budget, bool) or not isinstance(explore_budget, int | np.integer) or explore_budget < 0:
+            raise ValueError(
+                f"explore_budget must be an integer >= 0 (forced-exploration pulls); got {explore_budget!r}"
+            )
+        expected = self._check_expected(expected_epoch)
+        reply = self._run(
+            "open_epoch", reason, int(explore_budget), self._fields_json(event_fields), self.events_maxlen,
+            expected, int(self.dedupe_window_s * 1000),
+        )  # fmt: skip
+        return int(reply[1])
 
     # -- learning ----------------------------------------------------------------------------
+    def _validate_batch(
+        self, arms: Sequence[int] | np.ndarray, rewards: Sequence[float] | np.ndarray, kind: str, n_arms: int
+    ) -> tuple[np.ndarray, ArmStats]:
+        a = np.asarray(arms)
+        r = np.asarray(rewards)
+        if a.size == 0 and r.size == 0:
+            a, r = a.astype(np.int64).reshape(0), r.astype(np.float64).reshape(0)
+        if r.dtype == object or (r.size and not np.issubdtype(r.dtype, np.number)):
+            raise ValueError("rewards must be numbers")
+        r = r.astype(np.float64)
+        finite = np.isfinite(r)
+        if np.any(finite & (np.abs(np.where(finite, r, 0.0)) > MAX_ABS_REWARD)):
+            raise ValueError(f"rewards must lie within ±{MAX_ABS_REWARD:g}")
+        stats = ArmStats.from_pulls(a, r, n_arms)  # lengths, integer arms, 0..K-1, finite rewards
+        if kind == "bernoulli" and not np.all((r == 0.0) | (r == 1.0)):
+            bad = r[(r != 0.0) & (r != 1.0)][:3].tolist()
+            raise ValueError(f"Bernoulli rewards must be 0 or 1; got {bad}")
+        return a.astype(np.int64), stats
+
     def apply_batch(
         self,
         batch_id: str,
@@ -90,55 +394,232 @@ class BanditStore:
     ) -> ApplyResult:
         """Apply one agent round atomically (one Lua script).
 
-        Validates first (``ValueError`` naming what is valid, nothing written): non-finite reward,
-        arm out of range, Bernoulli reward not in {0, 1}, mismatched lengths. Then the script:
+        Validates first (``ValueError`` naming what is valid, nothing written): empty batch id,
+        non-integer epoch, non-finite or negative regret, non-finite reward, arm out of range,
+        Bernoulli reward not in {0, 1}, mismatched lengths. Then the script:
         a batch id seen before -> ``duplicate``; ``epoch`` != current -> ``stale_epoch``;
         else adds the per-arm n/sum/sumsq to the epoch's posterior, updates counters, regret and
         last-pulled, appends a summary to the summary stream, in RELEARNING decrements
         ``explore_remaining`` and switches to LEARNING (event ``relearning_done``) when spent,
-        and publishes on ``changed_channel``.
+        and publishes on ``changed_channel``. Rewards for a retired arm are still accepted
+        (late feedback is real data); retiring only stops selection.
         """
-        raise NotImplementedError
+        if not isinstance(batch_id, str) or not batch_id.strip():
+            raise ValueError("batch_id must be a non-empty string, e.g. '<dag_id>/<run_id>/<map_index>/<round>'")
+        if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1:
+            raise ValueError(f"epoch must be the integer epoch the batch was sampled under (>= 1); got {epoch!r}")
+        regret_f = float(regret)
+        if not math.isfinite(regret_f) or regret_f < 0:
+            raise ValueError(f"regret must be a finite number >= 0 (pseudo-regret of the batch); got {regret!r}")
+        shape, fresh = (self._shape, False) if self._shape else (self._read_shape(), True)
+        for _ in range(3):
+            try:
+                a, stats = self._validate_batch(arms, rewards, *shape)
+            except ValueError:
+                if fresh:
+                    raise
+                # Another process may have reset the experiment or added an arm: re-read, re-check.
+                shape, fresh = self._read_shape(), True
+                continue
+            args = self._apply_args(batch_id, int(epoch), a, stats, regret=regret_f, kind=shape[0])
+            reply = self._run("apply_batch", *args)
+            status = _text(reply[0])
+            if status == "invalid":  # validated against a stale shape; the script wrote nothing
+                shape, fresh = (_text(reply[1]), int(reply[2])), True
+                continue
+            self._shape = shape
+            return ApplyResult(
+                status=status,  # type: ignore[arg-type]
+                epoch=int(reply[1]),
+                mode=Mode(_text(reply[2])),
+                total_pulls=int(reply[3]),
+            )
+        raise RuntimeError("the experiment's shape kept changing while applying a batch; retry the batch")
+
+    def _read_shape(self) -> tuple[str, int]:
+        kind, n_arms = self.client.hmget(self._key("state"), ["kind", "n_arms"])
+        if kind is None or n_arms is None:
+            raise StoreNotInitializedError(
+                f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
+            )
+        return _text(kind), int(n_arms)
+
+    def _apply_args(
+        self, batch_id: str, epoch: int, a: np.ndarray, stats: ArmStats, *, regret: float, kind: str
+    ) -> list[Any]:
+        """The script's ARGV: header, then (arm, n, sum, sumsq, last_offset) per pulled arm."""
+        pulled = np.flatnonzero(stats.n)
+        # 1-based position of each arm's last pull in the batch: last_pulled = pulls_before + it.
+        last_offset = np.zeros(stats.n_arms, np.int64)
+        np.maximum.at(last_offset, a, np.arange(1, a.size + 1))
+        args: list[Any] = [
+            batch_id, epoch, kind, int(a.size), repr(regret), json.dumps(stats.to_dict()),
+            self.summaries_maxlen, self.events_maxlen, repr(self.dedupe_window_s), self.dedupe_max,
+            int(a.max()) + 1 if a.size else 0,
+        ]  # fmt: skip
+        for arm in pulled.tolist():
+            args += [arm, int(stats.n[arm]), repr(float(stats.sum[arm])), repr(float(stats.sumsq[arm])),
+                     int(last_offset[arm])]  # fmt: skip
+        return args
 
     def add_arm(self) -> int:
         """A new arm (a new banner) starting from the prior; returns its index."""
-        raise NotImplementedError
+        reply = self._run("add_arm", self.events_maxlen)
+        self._shape = None
+        return int(reply[1])
 
     def retire_arm(self, arm: int) -> None:
-        """An arm that is never selected again (its statistics are kept)."""
-        raise NotImplementedError
+        """An arm that is never selected again (its statistics are kept).
+
+        ``ValueError`` for an arm out of range or the last active arm; retiring twice is a no-op.
+        """
+        if isinstance(arm, bool) or not isinstance(arm, int | np.integer):
+            raise ValueError(f"arm must be an integer arm index; got {arm!r}")
+        reply = self._run("retire_arm", int(arm), self.events_maxlen)
+        status, n_arms = _text(reply[0]), int(reply[1])
+        if status == "out_of_range":
+            raise ValueError(f"arm index out of range: valid arms are 0..{n_arms - 1}")
+        if status == "last_arm":
+            raise ValueError("cannot retire the last active arm: at least one arm must stay selectable")
 
     # -- streams -----------------------------------------------------------------------------
     def append_event(self, kind: str, **fields: Any) -> str:
         """Append a lifecycle event; returns its stream id."""
-        raise NotImplementedError
+        if not isinstance(kind, str) or not kind.strip():
+            raise ValueError("event kind must be a non-empty string, e.g. 'drift_detected'")
+        return _text(self._scripts["append_event"](
+            keys=[], args=[self.namespace, kind, self._fields_json(fields), self.events_maxlen]
+        ))  # fmt: skip
 
     def events(self, since: str = "0-0", count: int = 1000) -> list[Event]:
-        raise NotImplementedError
+        """Lifecycle events after stream id ``since`` (exclusive), oldest first."""
+        entries = self._xread(self._key("events"), since, count, None)
+        return [
+            Event(id=entry_id, kind=f["kind"], ts=float(f["ts"]), fields=json.loads(f.get("fields") or "{}"))
+            for entry_id, f in entries
+        ]
 
     def summaries(self, since: str = "0-0", count: int = 1000, block_ms: int | None = None) -> list[BatchSummary]:
-        """Batch summaries after stream id ``since`` (exclusive), oldest first."""
-        raise NotImplementedError
+        """Batch summaries after stream id ``since`` (exclusive), oldest first.
+
+        With ``block_ms`` the call waits up to that long for a first new entry (XREAD BLOCK).
+        """
+        entries = self._xread(self._key("summaries"), since, count, block_ms)
+        return [
+            BatchSummary(
+                id=entry_id,
+                batch_id=f["batch_id"],
+                epoch=int(f["epoch"]),
+                mode=Mode(f["mode"]),
+                pulls_before=int(f["pulls_before"]),
+                stats=ArmStats.from_dict(json.loads(f["stats"])),
+            )
+            for entry_id, f in entries
+        ]
+
+    def _xread(self, key: str, since: str, count: int, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
+        self._check_stream_id(since)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be an integer >= 1; got {count!r}")
+        if block_ms is not None and (not isinstance(block_ms, int) or block_ms < 0):
+            raise ValueError(f"block_ms must be None or an integer >= 0; got {block_ms!r}")
+        reply: Any = self.client.xread({key: since}, count=count, block=block_ms)
+        if not reply:
+            return []
+        stream_entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))[0]
+        return [(_text(entry_id), _as_pairs(fields)) for entry_id, fields in stream_entries]
 
     def get_cursor(self, name: str) -> str:
         """A named stream position (e.g. the drift sensor's), ``"0-0"`` when unset."""
-        raise NotImplementedError
+        value = self.client.hget(self._key("cursors"), name)
+        return "0-0" if value is None else _text(value)
 
     def set_cursor(self, name: str, stream_id: str) -> None:
-        raise NotImplementedError
+        if not isinstance(name, str) or not name:
+            raise ValueError("cursor name must be a non-empty string")
+        self._check_stream_id(stream_id)
+        self.client.hset(self._key("cursors"), name, stream_id)
 
     # -- small metadata (MLflow run ids, ...) ------------------------------------------------
     def set_meta(self, **fields: str) -> None:
-        raise NotImplementedError
+        if not fields:
+            return
+        bad = [k for k, v in fields.items() if not isinstance(v, str | int | float) or isinstance(v, bool)]
+        if bad:
+            raise ValueError(f"meta values must be strings or numbers; bad fields: {', '.join(bad)}")
+        self.client.hset(self._key("meta"), mapping={k: str(v) for k, v in fields.items()})
 
     def get_meta(self) -> dict[str, str]:
-        raise NotImplementedError
+        return _as_pairs(self.client.hgetall(self._key("meta")))
 
     # -- whole state -------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """The whole state of the namespace as JSON-able data."""
-        raise NotImplementedError
+        """The whole state of the namespace as JSON-able data.
+
+        Read atomically by one script; every key is kept with its type, exact text and absolute
+        expiry (``expire_at_ms``, -1 for none — absolute, so two snapshots of an unchanged state
+        are equal and a restored dedupe set still expires when the original would have); stream
+        entries keep their ids, so cursors stay valid after :meth:`restore`.
+        """
+        prefix = f"{self.namespace}:"
+        keys: dict[str, Any] = {}
+        for key, kind_raw, expire_at_ms, value in self._scripts["dump"](keys=[], args=[self.namespace]):
+            kind = _text(kind_raw)
+            if kind == "string":
+                payload: Any = _text(value)
+            elif kind == "hash":
+                payload = _as_pairs(value)
+            elif kind in ("set", "list"):
+                payload = sorted(_text(v) for v in value) if kind == "set" else [_text(v) for v in value]
+            elif kind == "zset":
+                payload = [[_text(value[i]), _text(value[i + 1])] for i in range(0, len(value), 2)]
+            else:  # stream
+                payload = [[_text(entry_id), _as_pairs(fields)] for entry_id, fields in value]
+            keys[_text(key)[len(prefix):]] = {"type": kind, "expire_at_ms": int(expire_at_ms), "value": payload}
+        return {"format": SNAPSHOT_FORMAT, "namespace": self.namespace, "taken_at": time.time(),
+                "keys": dict(sorted(keys.items()))}  # fmt: skip
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        """Replace the namespace's state with a snapshot (inverse of :meth:`snapshot`)."""
-        raise NotImplementedError
+        """Replace the namespace's state with a snapshot (inverse of :meth:`snapshot`).
+
+        The snapshot may come from another namespace; keys are stored relative to it. One script,
+        so readers see the old state or the new one, never a mix.
+        """
+        if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"not a store snapshot: expected a dict with format {SNAPSHOT_FORMAT!r}")
+        keys = snapshot.get("keys")
+        if not isinstance(keys, dict) or "state" not in keys or "config" not in keys:
+            raise ValueError("store snapshot has no 'keys' with 'state' and 'config': nothing restored")
+        valid = {"string", "hash", "set", "zset", "list", "stream"}
+        for suffix, entry in keys.items():
+            if not isinstance(entry, dict) or entry.get("type") not in valid:
+                raise ValueError(f"snapshot key {suffix!r} has no valid type; valid types: {', '.join(sorted(valid))}")
+        self._scripts["restore"](keys=[], args=[self.namespace, json.dumps(keys)])
+        self._shape = None
+
+    # -- validation helpers ------------------------------------------------------------------
+    @staticmethod
+    def _check_reason(reason: str) -> None:
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("reason must be a non-empty string, e.g. 'converged' or 'drift_detected'")
+
+    @staticmethod
+    def _check_expected(expected_epoch: int | None) -> str:
+        if expected_epoch is None:
+            return ""
+        if isinstance(expected_epoch, bool) or not isinstance(expected_epoch, int | np.integer) or expected_epoch < 1:
+            raise ValueError(f"expected_epoch must be None or an integer >= 1; got {expected_epoch!r}")
+        return str(int(expected_epoch))
+
+    @staticmethod
+    def _check_stream_id(stream_id: str) -> None:
+        if not isinstance(stream_id, str) or not _STREAM_ID_RE.match(stream_id):
+            raise ValueError(f"invalid stream id {stream_id!r}: expected '<ms>-<seq>', e.g. '0-0'")
+
+    @staticmethod
+    def _fields_json(fields: dict[str, Any]) -> str:
+        try:
+            return json.dumps(fields, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"event fields must be JSON-serialisable finite values: {exc}") from None
+

@@ -127,6 +127,27 @@ class StoreState:
     #: Arms retired at runtime; never selected again.
     retired: frozenset[int] = frozenset()
 
+    @property
+    def active_arms(self) -> np.ndarray:
+        """Indices of the arms a policy may select (all arms but the retired ones)."""
+        return np.array([a for a in range(self.stats.n_arms) if a not in self.retired], dtype=np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able view (APIs, dashboards, and comparing two reads: arrays have no ``==``)."""
+        return {
+            "mode": self.mode.value,
+            "epoch": self.epoch,
+            "config": self.config.to_dict(),
+            "stats": self.stats.to_dict(),
+            "total_pulls": self.total_pulls,
+            "epoch_pulls": self.epoch_pulls,
+            "regret": self.regret,
+            "epoch_regret": self.epoch_regret,
+            "explore_remaining": self.explore_remaining,
+            "last_pulled": self.last_pulled.tolist(),
+            "retired": sorted(self.retired),
+        }
+
 
 @dataclass(frozen=True)
 class BatchSummary:

@@ -1,0 +1,33 @@
+"""The Redis state store of the loop and the value types it reads and writes."""
+
+from __future__ import annotations
+
+from banditops.store.redis_store import (
+    LIFECYCLE_REASONS,
+    SNAPSHOT_FORMAT,
+    BanditStore,
+    StoreNotInitializedError,
+)
+from banditops.store.types import (
+    ApplyResult,
+    ApplyStatus,
+    BatchSummary,
+    Event,
+    ExperimentConfig,
+    Mode,
+    StoreState,
+)
+
+__all__ = [
+    "LIFECYCLE_REASONS",
+    "SNAPSHOT_FORMAT",
+    "ApplyResult",
+    "ApplyStatus",
+    "BanditStore",
+    "BatchSummary",
+    "Event",
+    "ExperimentConfig",
+    "Mode",
+    "StoreNotInitializedError",
+    "StoreState",
+]

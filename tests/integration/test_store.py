@@ -1,0 +1,389 @@
+"""BanditStore against a real Redis server: exact counts, dedupe, epochs, streams, snapshots."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from banditops.redis_server import RedisServer
+from banditops.stats import ArmStats
+from banditops.store import (
+    BanditStore,
+    ExperimentConfig,
+    Mode,
+    StoreNotInitializedError,
+)
+
+GAUSS = ExperimentConfig(name="seed", reward_kind="gaussian", n_arms=3, relearn_budget=10)
+BERN = ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=4)
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, namespace: str) -> BanditStore:
+    s = BanditStore(redis_client, namespace)
+    s.reset(GAUSS)
+    return s
+
+
+@pytest.fixture
+def bstore(redis_client: redis.Redis, namespace: str) -> BanditStore:
+    s = BanditStore(redis_client, namespace)
+    s.reset(BERN)
+    return s
+
+
+def test_reset_starts_epoch_one_learning_with_empty_posterior(store: BanditStore) -> None:
+    st = store.state()
+    assert (st.mode, st.epoch, st.total_pulls, st.epoch_pulls, st.regret) == (Mode.LEARNING, 1, 0, 0, 0.0)
+    assert st.stats.n.tolist() == [0, 0, 0]
+    assert st.last_pulled.tolist() == [-1, -1, -1]
+    assert st.config == GAUSS
+    assert store.config() == GAUSS and store.mode() is Mode.LEARNING and store.epoch() == 1
+    events = store.events()
+    assert [e.kind for e in events] == ["experiment_started"]
+    assert events[0].fields == {"epoch": 1, "name": "seed", "n_arms": 3, "reward_kind": "gaussian", "mode": "LEARNING"}
+
+
+def test_batches_add_exact_sufficient_statistics_and_counters(store: BanditStore) -> None:
+    rng = np.random.default_rng(7)
+    expected = ArmStats.zeros(3)
+    regret = 0.0
+    for i in range(5):
+        arms = rng.integers(0, 3, size=50)
+        rewards = rng.normal(2.0, 1.0, size=50)  # arbitrary doubles: the store must add them bit-exactly
+        result = store.apply_batch(f"b{i}", 1, arms, rewards, regret=0.1 * i)
+        assert result.applied and result.total_pulls == 50 * (i + 1)
+        expected = expected + ArmStats.from_pulls(arms, rewards, 3)
+        regret += 0.1 * i
+    st = store.state()
+    assert st.stats.n.tolist() == expected.n.tolist()
+    assert st.stats.sum.tolist() == expected.sum.tolist()
+    assert st.stats.sumsq.tolist() == expected.sumsq.tolist()
+    assert (st.total_pulls, st.epoch_pulls) == (250, 250)
+    assert st.regret == regret and st.epoch_regret == regret
+    assert store.counters() == {"total_pulls": 250, "regret": regret, "batches_applied": 5,
+                                "batches_duplicate": 0, "batches_stale": 0}
+
+
+def test_tiny_rewards_keep_their_digits(store: BanditStore) -> None:
+    # HINCRBYFLOAT would store 1e-20 as 0; the scripts keep exact doubles.
+    store.apply_batch("tiny", 1, [0, 0], [1e-10, 3e-10])
+    st = store.stats()
+    assert st.sum[0] == 1e-10 + 3e-10 and st.sumsq[0] == 1e-20 + 9e-20
+
+
+def test_last_pulled_is_epoch_pull_count_after_the_arms_last_pull(store: BanditStore) -> None:
+    store.apply_batch("a", 1, [0, 1, 0, 0], [1.0, 2.0, 3.0, 4.0])  # arm0 last at pull 4, arm1 at 2
+    store.apply_batch("b", 1, [1, 1], [1.0, 1.0])  # pulls 5, 6
+    assert store.state().last_pulled.tolist() == [4, 6, -1]
+
+
+def test_duplicate_batch_id_applies_nothing(store: BanditStore) -> None:
+    first = store.apply_batch("dag/run/0/0", 1, [0, 1], [1.0, 2.0])
+    before = store.state().to_dict()
+    again = store.apply_batch("dag/run/0/0", 1, [2, 2, 2], [5.0, 5.0, 5.0])  # a retry that re-sampled
+    assert (first.status, again.status) == ("applied", "duplicate")
+    assert again.total_pulls == 2
+    assert store.state().to_dict() == before
+    assert len(store.summaries()) == 1
+    assert store.counters()["batches_duplicate"] == 1
+
+
+def test_stale_epoch_is_refused_and_new_epoch_starts_from_the_prior(store: BanditStore) -> None:
+    store.apply_batch("e1", 1, [0, 1, 2], [1.0, 2.0, 3.0], regret=1.5)
+    new_epoch = store.open_epoch(reason="drift_detected", explore_budget=10, drift_arm=2)
+    assert new_epoch == 2
+    st = store.state()
+    assert (st.epoch, st.mode, st.explore_remaining, st.epoch_pulls, st.total_pulls) == (2, Mode.RELEARNING, 10, 0, 3)
+    assert st.stats.n.tolist() == [0, 0, 0] and st.last_pulled.tolist() == [-1, -1, -1]
+    assert st.epoch_regret == 0.0 and st.regret == 1.5
+    stale = store.apply_batch("late", 1, [0], [9.0])
+    assert (stale.status, stale.epoch, stale.mode) == ("stale_epoch", 2, Mode.RELEARNING)
+    # a retry of a batch applied in epoch 1 is still recognised as a duplicate
+    assert store.apply_batch("e1", 1, [0], [1.0]).status == "duplicate"
+    assert store.stats(1).n.tolist() == [1, 1, 1]  # the old epoch's posterior is kept
+    assert store.state().to_dict() == st.to_dict()
+    opened = [e for e in store.events() if e.kind == "epoch_opened"]
+    assert opened[0].fields == {"epoch": 2, "previous_epoch": 1, "reason": "drift_detected", "explore_budget": 10,
+                                "mode": "RELEARNING", "drift_arm": 2}
+
+
+def test_open_epoch_with_expected_epoch_is_idempotent(store: BanditStore) -> None:
+    assert store.open_epoch(reason="drift_detected", explore_budget=5, expected_epoch=1) == 2
+    events = len(store.events())
+    assert store.open_epoch(reason="drift_detected", explore_budget=5, expected_epoch=1) == 2  # retried
+    assert store.epoch() == 2 and len(store.events()) == events
+
+
+def test_relearning_flips_to_learning_when_budget_is_spent(store: BanditStore) -> None:
+    store.open_epoch(reason="drift_detected", explore_budget=10)
+    r1 = store.apply_batch("r1", 2, [0, 1, 2, 0, 1, 2], [0.0] * 6)
+    assert (r1.mode, store.state().explore_remaining) == (Mode.RELEARNING, 4)
+    r2 = store.apply_batch("r2", 2, [0, 1, 2, 0, 1], [0.0] * 5)
+    assert r2.mode is Mode.LEARNING
+    st = store.state()
+    assert (st.mode, st.explore_remaining, st.epoch_pulls) == (Mode.LEARNING, 0, 11)
+    kinds = [e.kind for e in store.events()]
+    assert kinds == ["experiment_started", "epoch_opened", "mode_changed", "mode_changed", "relearning_done"]
+    done = store.events()[-1]
+    assert done.fields == {"epoch": 2, "epoch_pulls": 11, "mode": "LEARNING"}
+    assert [s.mode for s in store.summaries()] == [Mode.RELEARNING, Mode.RELEARNING]
+
+
+def test_open_epoch_with_zero_budget_goes_straight_to_learning(store: BanditStore) -> None:
+    store.set_mode(Mode.MONITORING, reason="converged")
+    assert store.open_epoch(reason="manual", explore_budget=0) == 2
+    assert store.mode() is Mode.LEARNING
+
+
+def test_set_mode_events_and_expected_epoch(store: BanditStore) -> None:
+    assert store.set_mode("monitoring", reason="converged", p_best=0.97)
+    assert store.mode() is Mode.MONITORING
+    tail = store.events()[-2:]
+    assert [e.kind for e in tail] == ["mode_changed", "converged"]
+    assert tail[0].fields == {"from": "LEARNING", "to": "MONITORING", "reason": "converged", "epoch": 1, "p_best": 0.97}
+    assert tail[1].fields == {"epoch": 1, "mode": "MONITORING", "p_best": 0.97}
+    n_events = len(store.events())
+    assert store.set_mode(Mode.MONITORING, reason="converged")  # already there: nothing written
+    assert len(store.events()) == n_events
+    assert not store.set_mode(Mode.LEARNING, reason="manual", expected_epoch=2)  # refused
+    assert store.mode() is Mode.MONITORING and len(store.events()) == n_events
+    assert store.set_mode(Mode.LEARNING, reason="manual", expected_epoch=1)
+    assert store.events()[-1].kind == "mode_changed"  # 'manual' is not a lifecycle milestone
+
+
+def test_streams_read_back_in_order_with_exclusive_cursors(store: BanditStore) -> None:
+    for i in range(5):
+        store.apply_batch(f"s{i}", 1, [i % 3] * (i + 1), [float(i)] * (i + 1))
+    all_summaries = store.summaries()
+    assert [s.batch_id for s in all_summaries] == [f"s{i}" for i in range(5)]
+    assert [s.pulls_before for s in all_summaries] == [0, 1, 3, 6, 10]
+    assert all_summaries[3].stats.n.tolist() == [4, 0, 0] and all_summaries[3].stats.sum.tolist() == [12.0, 0, 0]
+    assert all(s.epoch == 1 and s.mode is Mode.LEARNING for s in all_summaries)
+    page1 = store.summaries(count=2)
+    page2 = store.summaries(since=page1[-1].id, count=2)
+    page3 = store.summaries(since=page2[-1].id, count=2)
+    assert [s.batch_id for s in page1 + page2 + page3] == [f"s{i}" for i in range(5)]
+    assert store.summaries(since=page3[-1].id) == []
+
+    store.set_cursor("drift_sensor", page2[-1].id)
+    assert store.get_cursor("drift_sensor") == page2[-1].id
+    assert store.get_cursor("unknown") == "0-0"
+    assert [s.batch_id for s in store.summaries(since=store.get_cursor("drift_sensor"))] == ["s4"]
+
+    first = store.append_event("drift_detected", arm=2, change_point=1234, magnitude=1.5)
+    second = store.append_event("note", text="hello")
+    events = store.events(since=first)
+    assert [(e.id, e.kind, e.fields) for e in events] == [(second, "note", {"text": "hello"})]
+    assert store.events()[-2].fields == {"arm": 2, "change_point": 1234, "magnitude": 1.5}
+
+
+def test_blocking_summaries_wake_on_a_new_batch(store: BanditStore, redis_server: RedisServer, namespace: str) -> None:
+    reader = BanditStore(redis_server.client(), namespace)
+    got: list[str] = []
+    thread = threading.Thread(target=lambda: got.extend(s.batch_id for s in reader.summaries("0-0", block_ms=5000)))
+    thread.start()
+    time.sleep(0.2)  # let the reader block first (if it does not, it still must see the batch)
+    store.apply_batch("wake", 1, [1], [1.0])
+    thread.join(timeout=10)
+    assert got == ["wake"]
+    assert reader.summaries(store.summaries()[-1].id, block_ms=50) == []
+
+
+def test_changed_channel_is_published_after_a_batch(store: BanditStore, redis_server: RedisServer) -> None:
+    sub_client = redis_server.client()
+    pubsub = sub_client.pubsub()
+    pubsub.subscribe(store.changed_channel)
+    assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+    store.apply_batch("pub", 1, [0], [1.0])
+    message = pubsub.get_message(timeout=2)
+    assert message is not None and json.loads(message["data"]) == {"what": "batch", "epoch": 1, "mode": "LEARNING"}
+    pubsub.close()
+    sub_client.close()
+
+
+@pytest.mark.parametrize(
+    ("arms", "rewards", "message"),
+    [
+        ([0, 1], [1.0, math.nan], "finite"),
+        ([0, 1], [1.0, math.inf], "finite"),
+        ([0, 3], [1.0, 2.0], r"valid arms are 0\.\.2"),
+        ([-1], [1.0], r"valid arms are 0\.\.2"),
+        ([0, 1, 2], [1.0, 2.0], "same length"),
+        ([0.5], [1.0], "integer"),
+        ([0], ["x"], "numbers"),
+        ([0], [1e200], "within"),
+    ],
+)
+def test_bad_batch_raises_and_leaves_state_unchanged(store: BanditStore, arms, rewards, message: str) -> None:
+    store.apply_batch("ok", 1, [0], [1.0])
+    before = store.snapshot()
+    with pytest.raises(ValueError, match=message):
+        store.apply_batch("bad", 1, arms, rewards)
+    assert store.snapshot()["keys"] == before["keys"]
+    assert store.apply_batch("bad", 1, [0], [1.0]).applied  # the id was not burned
+
+
+def test_bernoulli_rewards_must_be_zero_or_one(bstore: BanditStore) -> None:
+    before = bstore.snapshot()
+    with pytest.raises(ValueError, match="Bernoulli rewards must be 0 or 1"):
+        bstore.apply_batch("b", 1, [0, 1], [1.0, 0.5])
+    assert bstore.snapshot()["keys"] == before["keys"]
+    assert bstore.apply_batch("b", 1, [0, 1, 3], [1, 0, True]).applied
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_id": ""}, "batch_id"),
+        ({"epoch": 0}, "epoch"),
+        ({"epoch": "1"}, "epoch"),
+        ({"regret": math.nan}, "regret"),
+        ({"regret": -1.0}, "regret"),
+    ],
+)
+def test_bad_batch_arguments_raise_and_leave_state_unchanged(store: BanditStore, kwargs, message: str) -> None:
+    call = {"batch_id": "x", "epoch": 1, "arms": [0], "rewards": [1.0]} | kwargs
+    before = store.snapshot()
+    with pytest.raises(ValueError, match=message):
+        store.apply_batch(call.pop("batch_id"), call.pop("epoch"), call.pop("arms"), call.pop("rewards"), **call)
+    assert store.snapshot()["keys"] == before["keys"]
+
+
+def test_bad_mode_and_epoch_arguments_raise_and_leave_state_unchanged(store: BanditStore) -> None:
+    before = store.snapshot()
+    with pytest.raises(ValueError, match="valid modes: LEARNING, MONITORING, RELEARNING"):
+        store.set_mode("SLEEPING", reason="x")
+    with pytest.raises(ValueError, match="reason"):
+        store.set_mode(Mode.MONITORING, reason="")
+    with pytest.raises(ValueError, match="explore_budget"):
+        store.open_epoch(reason="drift", explore_budget=-1)
+    with pytest.raises(ValueError, match="JSON"):
+        store.append_event("x", bad=math.nan)
+    with pytest.raises(ValueError, match="stream id"):
+        store.set_cursor("c", "latest")
+    with pytest.raises(ValueError, match=r"valid arms are 0\.\.2"):
+        store.retire_arm(3)
+    assert store.snapshot()["keys"] == before["keys"]
+
+
+def test_add_and_retire_arms(store: BanditStore) -> None:
+    store.apply_batch("a", 1, [0, 1, 2], [1.0, 1.0, 1.0])
+    assert store.add_arm() == 3
+    st = store.state()
+    assert st.stats.n.tolist() == [1, 1, 1, 0] and st.last_pulled.tolist()[-1] == -1
+    assert store.config().n_arms == 4
+    # a store object created before the arm was added learns the new shape on the fly
+    store.apply_batch("b", 1, [3, 3], [2.0, 4.0])
+    store.retire_arm(1)
+    store.retire_arm(1)  # idempotent
+    st = store.state()
+    assert st.retired == frozenset({1}) and st.active_arms.tolist() == [0, 2, 3]
+    assert store.apply_batch("late", 1, [1], [5.0]).applied  # late rewards of a retired arm still count
+    assert store.state().stats.n.tolist() == [1, 2, 1, 2]
+    store.retire_arm(0)
+    store.retire_arm(2)
+    with pytest.raises(ValueError, match="last active arm"):
+        store.retire_arm(3)
+    kinds = [e.kind for e in store.events()]
+    assert kinds.count("arm_added") == 1 and kinds.count("arm_retired") == 3
+
+
+def test_stale_shape_cache_is_refreshed_after_another_process_resets(redis_client: redis.Redis, namespace: str) -> None:
+    agent = BanditStore(redis_client, namespace)
+    admin = BanditStore(redis_client, namespace)
+    admin.reset(GAUSS)
+    agent.apply_batch("g", 1, [0], [2.5])
+    admin.reset(BERN)  # now Bernoulli with 4 arms
+    with pytest.raises(ValueError, match="Bernoulli"):
+        agent.apply_batch("g2", 1, [0], [2.5])
+    assert agent.apply_batch("g3", 1, [3], [1.0]).applied
+
+
+def test_snapshot_restore_round_trip_into_a_fresh_namespace(store: BanditStore, redis_client: redis.Redis) -> None:
+    store.apply_batch("a", 1, [0, 1, 1], [0.3, 1.7, -2.25], regret=0.7)
+    store.set_mode(Mode.MONITORING, reason="converged")
+    store.open_epoch(reason="drift_detected", explore_budget=10)
+    store.apply_batch("b", 2, [2, 2, 0], [1.1, 2.2, 3.3], regret=0.2)
+    store.add_arm()
+    store.retire_arm(1)
+    store.set_meta(mlflow_parent_run="abc123", phase_run="def456")
+    store.set_cursor("drift_sensor", store.summaries()[0].id)
+
+    snap = json.loads(json.dumps(store.snapshot()))  # must survive JSON
+    other = BanditStore(redis_client, store.namespace + "r")
+    other.restore(snap)
+    assert other.state().to_dict() == store.state().to_dict()
+    assert other.stats(1).to_dict() == store.stats(1).to_dict()
+    assert other.get_meta() == {"mlflow_parent_run": "abc123", "phase_run": "def456"}
+    assert other.get_cursor("drift_sensor") == store.get_cursor("drift_sensor")
+    assert other.events() == store.events()
+    assert [(s.id, s.batch_id, s.epoch, s.mode, s.pulls_before, s.stats.to_dict()) for s in other.summaries()] == [
+        (s.id, s.batch_id, s.epoch, s.mode, s.pulls_before, s.stats.to_dict()) for s in store.summaries()
+    ]
+    assert other.snapshot()["keys"] == snap["keys"]
+    # the restored store keeps deduplicating and keeps the epoch fence
+    assert other.apply_batch("b", 2, [0], [1.0]).status == "duplicate"
+    assert other.apply_batch("c", 1, [0], [1.0]).status == "stale_epoch"
+
+
+def test_restore_rejects_what_is_not_a_snapshot(store: BanditStore) -> None:
+    before = store.snapshot()
+    with pytest.raises(ValueError, match="format"):
+        store.restore({"keys": {}})
+    with pytest.raises(ValueError, match="state"):
+        store.restore({"format": before["format"], "keys": {}})
+    assert store.snapshot()["keys"] == before["keys"]
+
+
+def test_uninitialised_namespace_says_to_reset(redis_client: redis.Redis, namespace: str) -> None:
+    empty = BanditStore(redis_client, namespace)
+    assert not empty.exists()
+    for call in (empty.state, empty.mode, empty.epoch, empty.config, lambda: empty.apply_batch("x", 1, [0], [1.0])):
+        with pytest.raises(StoreNotInitializedError, match="reset"):
+            call()
+
+
+def test_namespace_must_not_reach_into_other_namespaces(redis_client: redis.Redis) -> None:
+    for bad in ("bo:x", "bo*", "", "a b"):
+        with pytest.raises(ValueError, match="namespace"):
+            BanditStore(redis_client, bad)
+
+
+def test_reset_wipes_only_its_namespace(store: BanditStore, redis_client: redis.Redis) -> None:
+    neighbour = BanditStore(redis_client, store.namespace + "n")
+    neighbour.reset(BERN)
+    neighbour.apply_batch("x", 1, [0], [1])
+    store.apply_batch("y", 1, [0], [1.0])
+    store.reset(GAUSS)
+    assert store.state().total_pulls == 0 and store.summaries() == []
+    assert neighbour.state().total_pulls == 1
+
+
+def test_aof_persistence_survives_a_restart(tmp_path: Path) -> None:
+    server = RedisServer(data_dir=tmp_path / "aof", appendonly=True).start()
+    try:
+        client = server.client()
+        store = BanditStore(client, "aof")
+        store.reset(GAUSS)
+        store.apply_batch("a", 1, [0, 1, 2, 2], [0.1, 0.2, 0.3, 0.4], regret=0.5)
+        store.open_epoch(reason="drift_detected", explore_budget=10)
+        store.apply_batch("b", 2, [1], [7.0])
+        before = store.snapshot()
+        client.close()
+        server.restart()
+        client = server.client()
+        after = BanditStore(client, "aof")
+        assert after.snapshot()["keys"] == before["keys"]
+        assert after.state().stats.n.tolist() == [0, 1, 0] and after.state().total_pulls == 5
+        assert after.apply_batch("b", 2, [1], [7.0]).status == "duplicate"
+        client.close()
+    finally:
+        server.stop()
