@@ -288,6 +288,8 @@ class BanditStore:
         state, counters, config_raw, epoch_hash, posterior, last, retired = reply
         state_d, counters_d, epoch_d = _as_pairs(state), _as_pairs(counters), _as_pairs(epoch_hash)
         n_arms = int(state_d["n_arms"])
+        if epoch is not None and not 1 <= epoch <= int(state_d["epoch"]):
+            raise ValueError(f"epoch {epoch} does not exist; valid epochs: 1..{state_d['epoch']}")
         config = replace(ExperimentConfig.from_dict(json.loads(_text(config_raw))), n_arms=n_arms)
         last_pulled = np.full(n_arms, -1, np.int64)
         for arm, value in _as_pairs(last).items():
@@ -559,11 +561,12 @@ class BanditStore:
         Read atomically by one script; every key is kept with its type, exact text and absolute
         expiry (``expire_at_ms``, -1 for none — absolute, so two snapshots of an unchanged state
         are equal and a restored dedupe set still expires when the original would have); stream
-        entries keep their ids, so cursors stay valid after :meth:`restore`.
+        entries keep their ids, so cursors stay valid after :meth:`restore`, and a stream's consumer
+        groups keep their last-delivered id (their pending-entry lists are not kept).
         """
         prefix = f"{self.namespace}:"
         keys: dict[str, Any] = {}
-        for key, kind_raw, expire_at_ms, value in self._scripts["dump"](keys=[], args=[self.namespace]):
+        for key, kind_raw, expire_at_ms, value, stream_meta in self._scripts["dump"](keys=[], args=[self.namespace]):
             kind = _text(kind_raw)
             if kind == "string":
                 payload: Any = _text(value)
@@ -575,7 +578,11 @@ class BanditStore:
                 payload = [[_text(value[i]), _text(value[i + 1])] for i in range(0, len(value), 2)]
             else:  # stream
                 payload = [[_text(entry_id), _as_pairs(fields)] for entry_id, fields in value]
-            keys[_text(key)[len(prefix):]] = {"type": kind, "expire_at_ms": int(expire_at_ms), "value": payload}
+            entry: dict[str, Any] = {"type": kind, "expire_at_ms": int(expire_at_ms), "value": payload}
+            if kind == "stream":
+                entry["last_id"] = _text(stream_meta[0])
+                entry["groups"] = [[_text(name), _text(delivered)] for name, delivered in stream_meta[1]]
+            keys[_text(key)[len(prefix):]] = entry
         return {"format": SNAPSHOT_FORMAT, "namespace": self.namespace, "taken_at": time.time(),
                 "keys": dict(sorted(keys.items()))}  # fmt: skip
 

@@ -109,6 +109,8 @@ def test_stale_epoch_is_refused_and_new_epoch_starts_from_the_prior(store: Bandi
     # a retry of a batch applied in epoch 1 is still recognised as a duplicate
     assert store.apply_batch("e1", 1, [0], [1.0]).status == "duplicate"
     assert store.stats(1).n.tolist() == [1, 1, 1]  # the old epoch's posterior is kept
+    with pytest.raises(ValueError, match=r"valid epochs: 1\.\.2"):
+        store.stats(3)
     assert store.state().to_dict() == st.to_dict()
     opened = [e for e in store.events() if e.kind == "epoch_opened"]
     assert opened[0].fields == {"epoch": 2, "previous_epoch": 1, "reason": "drift_detected", "explore_budget": 10,
@@ -316,6 +318,13 @@ def test_snapshot_restore_round_trip_into_a_fresh_namespace(store: BanditStore, 
     store.retire_arm(1)
     store.set_meta(mlflow_parent_run="abc123", phase_run="def456")
     store.set_cursor("drift_sensor", store.summaries()[0].id)
+    # keys other parts keep in the namespace (the decision service's feedback stream and its
+    # consumer group, decisions with a TTL) belong to the snapshot too
+    feedback = f"{store.namespace}:feedback"
+    first_feedback = redis_client.xadd(feedback, {"arm": "1", "reward": "1"})
+    redis_client.xadd(feedback, {"arm": "2", "reward": "0"})
+    redis_client.xgroup_create(feedback, "fold", id=first_feedback)
+    redis_client.set(f"{store.namespace}:decision:abc", "{}", ex=3600)
 
     snap = json.loads(json.dumps(store.snapshot()))  # must survive JSON
     other = BanditStore(redis_client, store.namespace + "r")
@@ -329,6 +338,10 @@ def test_snapshot_restore_round_trip_into_a_fresh_namespace(store: BanditStore, 
         (s.id, s.batch_id, s.epoch, s.mode, s.pulls_before, s.stats.to_dict()) for s in store.summaries()
     ]
     assert other.snapshot()["keys"] == snap["keys"]
+    assert snap["keys"]["feedback"]["groups"] == [["fold", first_feedback.decode()]]
+    assert 3500_000 < redis_client.pttl(f"{other.namespace}:decision:abc") <= 3600_000
+    pending = redis_client.xreadgroup("fold", "c1", {f"{other.namespace}:feedback": ">"})
+    assert [fields for _, fields in pending[0][1]] == [{b"arm": b"2", b"reward": b"0"}]
     # the restored store keeps deduplicating and keeps the epoch fence
     assert other.apply_batch("b", 2, [0], [1.0]).status == "duplicate"
     assert other.apply_batch("c", 1, [0], [1.0]).status == "stale_epoch"

@@ -1,5 +1,6 @@
 -- Replace the namespace with a snapshot, atomically. ARGV: prefix, keys_json
--- keys_json: {"<suffix>": {"type": ..., "expire_at_ms": int, "value": ...}, ...} as built by snapshot().
+-- keys_json: {"<suffix>": {"type": ..., "expire_at_ms": int, "value": ...}, ...} as built by snapshot();
+-- streams also carry "last_id" and "groups" ([[name, last_delivered_id], ...]).
 local p = ARGV[1]
 local keys = cjson.decode(ARGV[2])
 wipe(p)
@@ -21,6 +22,8 @@ for suffix, entry in pairs(keys) do
       for f, x in pairs(e[2]) do args[#args + 1] = f; args[#args + 1] = x end
       redis.call(unpack(args))
     end
+    for _, g in ipairs(entry['groups'] or {}) do redis.call('XGROUP', 'CREATE', k, g[1], g[2], 'MKSTREAM') end
+    if entry['last_id'] and redis.call('EXISTS', k) == 1 then redis.call('XSETID', k, entry['last_id']) end
   else return redis.error_reply('unknown key type ' .. tostring(t) .. ' for ' .. suffix) end
   -- Absolute expiry: a dedupe set restored after its window has passed is dropped at once.
   local at = tonumber(entry['expire_at_ms'])
