@@ -6,13 +6,33 @@ Run it with ``python -m uvicorn services.environment.app.main:app --host 127.0.0
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from banditops.arms import SCENARIOS, parse_arms
 from services.environment.app.api.main import api_router
 from services.environment.app.core.config import Settings, get_settings
 from services.environment.app.metrics import EnvMetrics, LatencyMiddleware
 from services.environment.app.world import World
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with where and what, without echoing the input (NaN or inf in it would not render as JSON)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def unreadable_body(request: Request, exc: Exception) -> Response:
+    """FastAPI answers 400 to a body it cannot decode (not UTF-8); that is a malformed body too: 422."""
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == status.HTTP_400_BAD_REQUEST:
+        return JSONResponse({"detail": f"the body could not be read as UTF-8 JSON ({exc.detail})"},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    assert isinstance(exc, StarletteHTTPException)
+    return await http_exception_handler(request, exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.world = world
     app.state.metrics = metrics
     app.include_router(api_router)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, unreadable_body)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app
 
