@@ -17,6 +17,11 @@ local function fmt(x)
   return s
 end
 
+-- Integer text (a bare Lua number would be sent as %.14g, i.e. 1e+15 past 14 digits).
+local function int(x)
+  return string.format('%d', x)
+end
+
 -- Caller's JSON object fields plus the store's own; the store's come last so they win
 -- (JSON parsers keep the last of duplicate keys). The caller's JSON is never re-encoded,
 -- so its floats keep every digit.

@@ -36,25 +36,46 @@ if size > dedupe_max then redis.call('ZREMRANGEBYRANK', seen, 0, size - dedupe_m
 local ep = p .. ':epoch:' .. epoch
 local post = p .. ':posterior:' .. epoch
 local lp = p .. ':last_pulled:' .. epoch
-local pulls_before = tonumber(redis.call('HGET', ep, 'pulls') or '0')
+local e = redis.call('HMGET', ep, 'pulls', 'regret')
+local pulls_before = tonumber(e[1] or '0')
+
+-- One read and one write of the posterior whatever K: the script is atomic, so read-add-write is
+-- as safe as HINCRBY, and far fewer calls (counts stay exact integers below 2^53).
+local fields = {}
 for i = 13, #ARGV, 5 do
   local arm = ARGV[i]
-  redis.call('HINCRBY', post, 'n:' .. arm, ARGV[i + 1])
-  local cur = redis.call('HMGET', post, 'sum:' .. arm, 'sumsq:' .. arm)
-  redis.call('HSET', post,
-    'sum:' .. arm, fmt(tonumber(cur[1] or '0') + tonumber(ARGV[i + 2])),
-    'sumsq:' .. arm, fmt(tonumber(cur[2] or '0') + tonumber(ARGV[i + 3])))
-  redis.call('HSET', lp, arm, pulls_before + tonumber(ARGV[i + 4]))
+  fields[#fields + 1] = 'n:' .. arm
+  fields[#fields + 1] = 'sum:' .. arm
+  fields[#fields + 1] = 'sumsq:' .. arm
+end
+if #fields > 0 then
+  local cur = redis.call('HMGET', post, unpack(fields))
+  local writes, last = {}, {}
+  local j = 0
+  for i = 13, #ARGV, 5 do
+    local arm = ARGV[i]
+    writes[#writes + 1] = 'n:' .. arm
+    writes[#writes + 1] = int(tonumber(cur[j + 1] or '0') + tonumber(ARGV[i + 1]))
+    writes[#writes + 1] = 'sum:' .. arm
+    writes[#writes + 1] = fmt(tonumber(cur[j + 2] or '0') + tonumber(ARGV[i + 2]))
+    writes[#writes + 1] = 'sumsq:' .. arm
+    writes[#writes + 1] = fmt(tonumber(cur[j + 3] or '0') + tonumber(ARGV[i + 3]))
+    last[#last + 1] = arm
+    last[#last + 1] = int(pulls_before + tonumber(ARGV[i + 4]))
+    j = j + 3
+  end
+  redis.call('HSET', post, unpack(writes))
+  redis.call('HSET', lp, unpack(last))
 end
 
-redis.call('HINCRBY', ep, 'pulls', pulls)
-redis.call('HSET', ep, 'regret', fmt(tonumber(redis.call('HGET', ep, 'regret') or '0') + regret))
-local total = redis.call('HINCRBY', counters, 'total_pulls', pulls)
-redis.call('HSET', counters, 'regret', fmt(tonumber(redis.call('HGET', counters, 'regret') or '0') + regret))
-redis.call('HINCRBY', counters, 'batches_applied', 1)
+redis.call('HSET', ep, 'pulls', int(pulls_before + pulls), 'regret', fmt(tonumber(e[2] or '0') + regret))
+local c = redis.call('HMGET', counters, 'total_pulls', 'regret', 'batches_applied')
+local total = tonumber(c[1] or '0') + pulls
+redis.call('HSET', counters, 'total_pulls', int(total), 'regret', fmt(tonumber(c[2] or '0') + regret),
+  'batches_applied', int(tonumber(c[3] or '0') + 1))
 
 redis.call('XADD', p .. ':summaries', 'MAXLEN', '~', summaries_maxlen, '*',
-  'epoch', epoch, 'mode', mode, 'batch_id', batch_id, 'pulls_before', pulls_before, 'stats', stats_json)
+  'epoch', int(epoch), 'mode', mode, 'batch_id', batch_id, 'pulls_before', int(pulls_before), 'stats', stats_json)
 
 local mode_after = mode
 if mode == 'RELEARNING' then
