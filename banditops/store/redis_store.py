@@ -504,7 +504,8 @@ class BanditStore:
     def summaries(self, since: str = "0-0", count: int = 1000, block_ms: int | None = None) -> list[BatchSummary]:
         """Batch summaries after stream id ``since`` (exclusive), oldest first.
 
-        With ``block_ms`` the call waits up to that long for a first new entry (XREAD BLOCK).
+        With ``block_ms`` the call waits up to that long for a first new entry (XREAD BLOCK);
+        ``since="$"`` is then allowed and means "only batches applied from now on".
         """
         entries = self._xread(self._key("summaries"), since, count, block_ms)
         return [
@@ -520,7 +521,8 @@ class BanditStore:
         ]
 
     def _xread(self, key: str, since: str, count: int, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
-        self._check_stream_id(since)
+        if not (since == "$" and block_ms is not None):  # "$": only what arrives while blocking
+            self._check_stream_id(since)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError(f"count must be an integer >= 1; got {count!r}")
         if block_ms is not None and (not isinstance(block_ms, int) or block_ms < 0):

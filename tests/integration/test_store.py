@@ -197,6 +197,9 @@ def test_blocking_summaries_wake_on_a_new_batch(store: BanditStore, redis_server
     thread.join(timeout=10)
     assert got == ["wake"]
     assert reader.summaries(store.summaries()[-1].id, block_ms=50) == []
+    assert reader.summaries("$", block_ms=50) == []  # "$": nothing new arrived while waiting
+    with pytest.raises(ValueError, match="stream id"):
+        reader.summaries("$")  # without blocking "$" would always be empty: refused
 
 
 def test_changed_channel_is_published_after_a_batch(store: BanditStore, redis_server: RedisServer) -> None:
@@ -400,3 +403,22 @@ def test_aof_persistence_survives_a_restart(tmp_path: Path) -> None:
         client.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("options", [{"decode_responses": True}, {"protocol": 3}])
+def test_works_with_decoding_and_resp3_clients(redis_server: RedisServer, namespace: str, options: dict) -> None:
+    client = redis.Redis.from_url(redis_server.url, **options)
+    store = BanditStore(client, namespace)
+    store.reset(GAUSS)
+    store.apply_batch("a", 1, [0, 2], [1.5, 2.5], regret=0.25)
+    store.set_meta(run="r1")
+    store.set_cursor("c", "1-0")
+    st = store.state()
+    assert st.stats.n.tolist() == [1, 0, 1] and st.regret == 0.25 and st.last_pulled.tolist() == [1, -1, 2]
+    assert [s.batch_id for s in store.summaries()] == ["a"] and store.events()[0].kind == "experiment_started"
+    assert store.get_meta() == {"run": "r1"} and store.get_cursor("c") == "1-0"
+    assert store.counters()["batches_applied"] == 1
+    copy = BanditStore(client, namespace + "c")
+    copy.restore(store.snapshot())
+    assert copy.state().to_dict() == st.to_dict()
+    client.close()
