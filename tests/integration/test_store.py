@@ -422,3 +422,28 @@ def test_works_with_decoding_and_resp3_clients(redis_server: RedisServer, namesp
     copy.restore(store.snapshot())
     assert copy.state().to_dict() == st.to_dict()
     client.close()
+
+
+def test_dedupe_memory_is_bounded_per_epoch(redis_client: redis.Redis, namespace: str) -> None:
+    store = BanditStore(redis_client, namespace, dedupe_max=3, dedupe_window_s=60.0)
+    store.reset(GAUSS)
+    for i in range(5):
+        store.apply_batch(f"b{i}", 1, [0], [1.0])
+    seen = f"{namespace}:seen:1"
+    assert sorted(m.decode() for m in redis_client.zrange(seen, 0, -1)) == ["b2", "b3", "b4"]
+    assert store.apply_batch("b4", 1, [0], [1.0]).status == "duplicate"
+    store.open_epoch(reason="drift_detected", explore_budget=0)
+    assert 0 < redis_client.pttl(seen) <= 60_000  # the closed epoch's ids outlive retries, then go
+    assert redis_client.pttl(f"{namespace}:seen:2") == -2  # nothing applied in epoch 2 yet
+
+
+def test_streams_are_capped(redis_client: redis.Redis, namespace: str) -> None:
+    store = BanditStore(redis_client, namespace, summaries_maxlen=10, events_maxlen=10)
+    store.reset(GAUSS)
+    for i in range(250):
+        store.apply_batch(f"b{i}", 1, [i % 3], [1.0])
+        store.append_event("tick", i=i)
+    # MAXLEN ~ trims whole stream nodes (100 entries by default): bounded, not exact
+    assert redis_client.xlen(store.summaries_key) <= 110
+    assert redis_client.xlen(store.events_key) <= 110
+    assert store.summaries(count=1000)[-1].batch_id == "b249"
