@@ -4,7 +4,6 @@ SHELL := /bin/bash
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-UV      ?= $(shell command -v uv 2>/dev/null || echo $(VENV)/../.cache/uv-bin/uv)
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
@@ -24,8 +23,17 @@ venv: $(STAMP) ## create or update the virtual environment (uv, locked)
 system-deps: ## install the system packages the tests use (redis-server, chromium, wrk), when root
 	@bash scripts/system-deps.sh
 
-demo: $(STAMP) ## run the main job: the autonomous learn → converge → drift → relearn loop
-	@$(PY) -m banditops.cli demo $(if $(SUMMARY),--summary $(SUMMARY),)
+demo: $(STAMP) ## run the main job: the autonomous learn → converge → drift → relearn loop (stack left running)
+	@$(PY) -m banditops.demo $(if $(SUMMARY),--summary $(SUMMARY),)
+
+up: $(STAMP) ## start the local stack on 127.0.0.1 (Redis, environment, MLflow, Airflow, dashboard, decision API)
+	@$(PY) -m banditops.localstack up
+
+down: ## stop exactly what `make up` started
+	@if [ -x $(PY) ]; then $(PY) -m banditops.localstack down; fi
+
+status: $(STAMP) ## which parts of the local stack are running and healthy
+	@$(PY) -m banditops.localstack status
 
 test: $(STAMP) system-deps lint ## the whole suite: lint, unit, integration, Airflow, e2e, browser, deploy checks
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -33,9 +41,16 @@ test: $(STAMP) system-deps lint ## the whole suite: lint, unit, integration, Air
 unit: $(STAMP) ## the fast tests only
 	@$(PY) -m pytest tests/unit banditops $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff and mypy
-	@$(VENV)/bin/ruff check banditops services dags plugins tests benchmarks
+lint: $(STAMP) ## ruff, mypy, bandit and pip-audit (findings fixed or allow-listed in .security/allowlist.toml)
+	@$(VENV)/bin/ruff check banditops services dags plugins tests benchmarks scripts docker
 	@$(VENV)/bin/mypy
+	@$(PY) scripts/security_scan.py all
+
+check-deploy: $(STAMP) ## offline deploy checks: Dockerfile lint, helm lint/template + kubernetes-validate, compose config + schema
+	@$(PY) -m pytest tests/deploy -m deploy $(PYTEST_ARGS)
+
+smoke-compose: $(STAMP) ## build and run the compose stack through the lifecycle (needs a Docker engine; not part of `make test`)
+	@$(PY) scripts/smoke_compose.py
 
 bench: $(STAMP) system-deps ## benchmarks side by side with MABWiser and River -> benchmarks/RESULTS.md
 	@$(PY) -m benchmarks.run
