@@ -332,8 +332,9 @@ class BanditStore:
         it is one of :data:`LIFECYCLE_REASONS`). Refused (returns False, nothing written) when
         ``expected_epoch`` is given and is not the current epoch — a convergence check that ran on
         an epoch that has since been replaced must not flip the new one. Switching to the mode
-        already set writes nothing and returns True (a retried task is harmless).
-        Unknown mode: ``ValueError``."""
+        already set writes nothing and returns True (a retried task is harmless). Leaving RELEARNING
+        zeroes ``explore_remaining``; to relearn, use :meth:`open_epoch` (a bare switch to RELEARNING
+        has no budget, so the next batch switches back to LEARNING). Unknown mode: ``ValueError``."""
         target = Mode.parse(mode)
         self._check_reason(reason)
         expected = self._check_expected(expected_epoch)
