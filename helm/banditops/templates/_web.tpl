@@ -1,7 +1,8 @@
 {{/*
 A stateless HTTP service of BanditOps (environment, dashboard, decision): Deployment + Service.
 Call with (dict "root" $ "component" "decision" "values" .Values.decision "healthPath" "/healthz"
-           "args" (list ...) "env" (string of extra EnvVar items)).
+           "env" (string of extra EnvVar items)). The image's own CMD runs (each service's Dockerfile owns
+its command line); containerPort must be the port that CMD listens on.
 */}}
 {{- define "banditops.webService" -}}
 {{- $root := .root }}
@@ -44,8 +45,10 @@ spec:
         - name: {{ $component }}
           image: {{ include "banditops.image" (list $root $values.image) | quote }}
           imagePullPolicy: {{ $values.image.pullPolicy }}
+          {{- with .args }}
           args:
-            {{- toYaml .args | nindent 12 }}
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
           ports:
             - name: http
               containerPort: {{ $values.containerPort }}
