@@ -447,3 +447,10 @@ def test_streams_are_capped(redis_client: redis.Redis, namespace: str) -> None:
     assert redis_client.xlen(store.summaries_key) <= 110
     assert redis_client.xlen(store.events_key) <= 110
     assert store.summaries(count=1000)[-1].batch_id == "b249"
+
+
+def test_empty_batch_counts_as_applied_and_ends_a_budgetless_relearning(store: BanditStore) -> None:
+    assert store.apply_batch("empty", 1, [], []).total_pulls == 0
+    store.set_mode(Mode.RELEARNING, reason="manual")  # no budget: the next batch ends it
+    result = store.apply_batch("empty2", 1, np.array([], np.int64), np.array([]))
+    assert (result.status, result.mode, store.counters()["batches_applied"]) == ("applied", Mode.LEARNING, 2)

@@ -79,7 +79,7 @@ redis.call('XADD', p .. ':summaries', 'MAXLEN', '~', summaries_maxlen, '*',
 
 local mode_after = mode
 if mode == 'RELEARNING' then
-  local left = redis.call('HINCRBY', st, 'explore_remaining', -pulls)
+  local left = redis.call('HINCRBY', st, 'explore_remaining', int(-pulls))
   if left <= 0 then
     mode_after = 'LEARNING'
     redis.call('HSET', st, 'explore_remaining', 0, 'mode', mode_after)

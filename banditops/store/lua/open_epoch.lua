@@ -13,7 +13,7 @@ if expected ~= '' and tonumber(expected) ~= epoch then return {0, epoch} end
 local new_epoch = epoch + 1
 local new_mode = 'RELEARNING'
 if budget <= 0 then new_mode = 'LEARNING' end
-redis.call('HSET', st, 'epoch', new_epoch, 'mode', new_mode, 'explore_remaining', budget)
+redis.call('HSET', st, 'epoch', int(new_epoch), 'mode', new_mode, 'explore_remaining', int(budget))
 redis.call('HSET', p .. ':epoch:' .. new_epoch, 'pulls', 0, 'regret', 0, 'opened_ts', fmt(now_s()),
   'reason', reason)
 -- The closed epoch's dedupe set only has to outlive retries of its last batches.
