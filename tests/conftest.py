@@ -31,3 +31,13 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 def namespace() -> str:
     """A namespace of its own per test, so tests sharing the server never see each other."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A local MLflow store on SQLite, shared by the session (creating its schema takes seconds).
+
+    Tests isolate themselves by experiment name; artifacts go under the same temporary folder.
+    """
+    folder = Path(tmp_path_factory.mktemp("mlflow"))
+    return f"sqlite:///{folder / 'mlflow.db'}"

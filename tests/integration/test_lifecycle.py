@@ -1,0 +1,207 @@
+"""The loop's logic against a real Redis server and a real environment service (uvicorn)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from banditops import lifecycle
+from banditops.env_client import EnvClient
+from banditops.env_server import EnvServer
+from banditops.store.redis_store import BanditStore
+from banditops.store.types import Mode
+
+
+@pytest.fixture(scope="module")
+def env_server() -> Iterator[EnvServer]:
+    with EnvServer(seed=3) as server:
+        yield server
+
+
+@pytest.fixture
+def env(env_server: EnvServer) -> Iterator[EnvClient]:
+    client = EnvClient(env_server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(redis_client: Any, namespace: str) -> BanditStore:
+    return BanditStore(redis_client, namespace)
+
+
+def start(store: BanditStore, env: EnvClient, **knobs: Any) -> None:
+    config, _ = lifecycle.experiment_config(scenario_name="seed", **knobs)
+    lifecycle.start_experiment(store, env, config, seed=11)
+
+
+def learn(store: BanditStore, env: EnvClient, run: str, agents: int = 4) -> None:
+    for agent in range(agents):
+        lifecycle.run_agent_batch(store, env, dag_id="bandit_learning", run_id=run, map_index=agent, seed=5)
+
+
+def test_a_retried_batch_leaves_the_posterior_as_if_it_ran_once(store: BanditStore, env: EnvClient) -> None:
+    start(store, env, rounds=3, pulls_per_round=50)
+    first = lifecycle.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
+    once = store.state()
+    retry = lifecycle.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
+    again = store.state()
+    assert (first.applied, first.duplicate, first.pulls_applied) == (3, 0, 150)
+    assert (retry.applied, retry.duplicate, retry.pulls_applied) == (0, 3, 0)
+    assert again.total_pulls == once.total_pulls == 150
+    assert again.stats.n.tolist() == once.stats.n.tolist()
+    assert again.stats.sum.tolist() == once.stats.sum.tolist()
+    assert again.regret == once.regret
+
+
+def test_the_same_batch_id_draws_the_same_arms() -> None:
+    a = lifecycle.round_rng("bandit_learning/r/2/4", seed=1).random(5)
+    b = lifecycle.round_rng("bandit_learning/r/2/4", seed=1).random(5)
+    c = lifecycle.round_rng("bandit_learning/r/2/5", seed=1).random(5)
+    assert a.tolist() == b.tolist()
+    assert a.tolist() != c.tolist()
+
+
+class RelearnMidRound:
+    """An environment whose answer arrives after a relearning opened a new epoch (a slow agent)."""
+
+    def __init__(self, env: EnvClient, store: BanditStore) -> None:
+        self.env, self.store = env, store
+
+    def pulls(self, arms: Any) -> Any:
+        result = self.env.pulls(arms)
+        self.store.open_epoch(reason="relearning", explore_budget=10)
+        return result
+
+
+def test_a_batch_sampled_under_the_old_epoch_is_refused(store: BanditStore, env: EnvClient) -> None:
+    start(store, env)
+    learn(store, env, "warmup", agents=1)
+    before = store.state()
+    result = lifecycle.run_agent_round(store, RelearnMidRound(env, store), None, "d/slow/0/0", np.random.default_rng(0))
+    after = store.state()
+    assert result.status == "stale_epoch"
+    assert (result.epoch, after.epoch) == (1, 2)
+    assert after.epoch_pulls == 0 and after.stats.total == 0
+    assert after.total_pulls == before.total_pulls
+
+
+def test_relearning_explores_round_robin_until_the_budget_is_spent(store: BanditStore, env: EnvClient) -> None:
+    start(store, env, relearn_budget=250, pulls_per_round=100, rounds=1)
+    store.set_mode(Mode.MONITORING, reason="converged")
+    assert lifecycle.record_drift_and_relearn(store, epoch=1, arm=1, magnitude=-4.0) == 2
+    assert store.mode() == Mode.RELEARNING
+    for i in range(3):
+        lifecycle.run_agent_batch(store, env, dag_id="d", run_id=f"r{i}", map_index=0)
+    state = store.state()
+    assert state.mode == Mode.LEARNING  # the store flipped back once 250 forced pulls were spent
+    # 250 round-robin pulls over 5 arms are 50 each; the last 50 pulls are Thompson's.
+    assert state.stats.n.min() >= 50
+    kinds = [e.kind for e in store.events()]
+    assert kinds.index("epoch_opened") < kinds.index("relearning_done")
+
+
+def test_learning_tops_up_every_arm_to_its_minimum_first(store: BanditStore) -> None:
+    state = replace(_state(store), mode=Mode.LEARNING)
+    arms = lifecycle.choose_arms(state, 100, np.random.default_rng(0))
+    assert np.bincount(arms, minlength=5)[:5].min() >= 20
+
+
+def test_monitoring_spends_the_floor_on_stale_arms_only(store: BanditStore) -> None:
+    base = _state(store)
+    last = np.array([0, 9_999, 0, 9_999, 9_999])
+    n, mean = np.array([100, 9_000, 100, 500, 300]), np.array([2.0, 4.0, 1.0, 3.0, 0.5])
+    stats = replace(base.stats, n=n, sum=n * mean, sumsq=n * (mean**2 + 1.0))  # arm 1 clearly best
+    state = replace(base, mode=Mode.MONITORING, epoch_pulls=10_000, last_pulled=last, stats=stats)
+    config = replace(state.config, exploration_floor=0.05)
+    state = replace(state, config=config)
+    arms = lifecycle.choose_arms(state, 100, np.random.default_rng(1))
+    counts = np.bincount(arms, minlength=5)
+    assert 1 <= counts[0] + counts[2] <= 5  # stale arms 0 and 2 get at most 5% of the round
+    fresh = replace(state, last_pulled=np.full(5, 9_999))
+    fresh_counts = np.bincount(lifecycle.choose_arms(fresh, 100, np.random.default_rng(1)), minlength=5)
+    assert fresh_counts[0] + fresh_counts[2] == 0
+
+
+def _state(store: BanditStore) -> Any:
+    config, _ = lifecycle.experiment_config(scenario_name="seed")
+    store.reset(config)
+    return store.state()
+
+
+def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
+    store: BanditStore, env: EnvClient
+) -> None:
+    start(store, env)
+    watch = lifecycle.DriftWatch(store)
+    for run in range(6):
+        learn(store, env, f"a{run}")
+        assert watch.poll() is None  # never reports outside MONITORING, nor without a change
+        if lifecycle.check_and_mark_convergence(store, np.random.default_rng(run)).marked:
+            break
+    assert store.mode() == Mode.MONITORING
+    learn(store, env, "stationary")
+    assert watch.poll() is None
+    env.update_arm(1, mean=0.0)
+    env.update_arm(0, mean=6.0)
+    finding = None
+    for run in range(6):
+        learn(store, env, f"b{run}")
+        finding = watch.poll()
+        if finding:
+            break
+    assert finding is not None and finding.epoch == 1
+    assert finding.arm in (0, 1)
+    assert store.get_cursor(lifecycle.DRIFT_CURSOR) == watch.cursor
+    new_epoch = lifecycle.record_drift_and_relearn(store, epoch=finding.epoch, arm=finding.arm,
+                                                   magnitude=finding.magnitude)
+    assert new_epoch == 2
+    assert lifecycle.record_drift_and_relearn(store, epoch=finding.epoch) is None  # a duplicate trigger
+    for run in range(8):
+        learn(store, env, f"c{run}")
+        outcome = lifecycle.check_and_mark_convergence(store, np.random.default_rng(100 + run))
+        if outcome.marked:
+            break
+    assert store.mode() == Mode.MONITORING and store.epoch() == 2
+    assert outcome.verdict.leader == 0  # the new best arm (mean 6)
+    kinds = [e.kind for e in store.events() if e.kind in ("experiment_started", "converged", "epoch_opened",
+                                                          "relearning_done")]
+    assert kinds == ["experiment_started", "converged", "epoch_opened", "relearning_done", "converged"]
+
+
+def test_a_restarted_watch_resumes_where_the_cursor_is(store: BanditStore, env: EnvClient) -> None:
+    start(store, env)
+    learn(store, env, "a")
+    assert lifecycle.check_and_mark_convergence(store, np.random.default_rng(0)).marked
+    first = lifecycle.DriftWatch(store)
+    learn(store, env, "b")
+    assert first.poll() is None
+    cursor = store.get_cursor(lifecycle.DRIFT_CURSOR)
+    assert cursor == first.cursor != "0-0"
+    # A new triggerer: the detectors are rebuilt from the epoch's summaries up to the cursor.
+    second = lifecycle.DriftWatch(store)
+    assert second.poll() is None
+    assert second.replayed == len(store.summaries(count=10_000))
+    assert second.cursor == cursor
+    env.update_arm(1, mean=0.0)
+    learn(store, env, "c", agents=1)
+    found_first, found_second = first.poll(), second.poll()
+    assert found_second is not None
+    assert found_first is not None
+    assert (found_second.arm, found_second.change_point) == (found_first.arm, found_first.change_point)
+
+
+def test_bad_experiment_requests_are_refused_before_anything_changes(store: BanditStore) -> None:
+    with pytest.raises(ValueError, match="valid scenarios: seed, banners, problem1"):
+        lifecycle.experiment_config(scenario_name="casino")
+    with pytest.raises(ValueError, match="agents must be >= 1"):
+        lifecycle.experiment_config(scenario_name="seed", agents=-1)
+    with pytest.raises(ValueError, match=r"convergence_delta must be in \(0, 1\)"):
+        lifecycle.experiment_config(scenario_name="seed", convergence_delta=1.5)
+    with pytest.raises(ValueError, match="pays gaussian rewards"):
+        lifecycle.experiment_config(scenario_name="seed", reward_kind="bernoulli")
+    assert not store.exists()
