@@ -24,7 +24,7 @@ Examples
 >>> make_batch_id("bandit_learning", "manual__2026-01-01", 3, 2)
 'bandit_learning/manual__2026-01-01/3/2'
 >>> round_rng("bandit_learning/r/0/0", seed=7).integers(0, 100, 3).tolist()
-[22, 16, 23]
+[9, 51, 54]
 >>> stream_id_key("1700000000000-3") < stream_id_key("1700000000001-0")
 True
 """
