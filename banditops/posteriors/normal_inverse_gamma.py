@@ -152,18 +152,16 @@ class NormalInverseGammaPosterior(Posterior):
             self._stats.n, self._stats.sum, self._stats.sumsq,
             mu0=p["mu0"], kappa0=p["kappa0"], alpha0=p["alpha0"], beta0=p["beta0"],
         )
-        # Constants of the sampler, computed once: sd of μ given σ² is sqrt(σ² / kappa_n).
-        self._scale = np.sqrt(self._beta / self._kappa)
 
     def params(self) -> dict[str, np.ndarray]:
         return {"mu": self._mu.copy(), "kappa": self._kappa.copy(), "alpha": self._alpha.copy(),
                 "beta": self._beta.copy()}
 
     def _draw(self, rng: np.random.Generator, size: int | None) -> np.ndarray:
-        shape = self._mu.shape if size is None else (size, self._mu.shape[0])
-        gamma = rng.standard_gamma(np.broadcast_to(self._alpha, shape))
-        draws: np.ndarray = self._mu + self._scale * rng.standard_normal(shape) / np.sqrt(gamma)
-        return draws
+        # The pure function is the one sampler, so array-based simulations that call it
+        # draw exactly the numbers this posterior would for the same generator state.
+        shape = None if size is None else (size, self._mu.shape[0])
+        return sample_nig_mean(self._mu, self._kappa, self._alpha, self._beta, rng, size=shape)
 
     def mean(self) -> np.ndarray:
         return self._mu.copy()

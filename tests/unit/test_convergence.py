@@ -53,6 +53,12 @@ def test_a_retired_arm_neither_leads_nor_needs_pulls() -> None:
     assert v.converged and v.leader == 2 and v.min_pulls == 500
 
 
+def test_a_single_active_arm_converges_once_it_has_its_pulls() -> None:
+    post = make_posterior("gaussian", gauss([1.0, 5.0], n=30))
+    v = check_convergence(post, np.random.default_rng(8), retired=[1])
+    assert v.converged and v.leader == 0 and v.prob_best == 1.0 and v.value_remaining_p95 == 0.0
+
+
 def test_value_remaining_is_a_separate_guard_when_delta_is_loose() -> None:
     # 0.30 vs 0.29 after 3000 pulls each: leader fairly likely best, but could trail by > 1%
     post = make_posterior("bernoulli", bern([3000, 3000], [900.0, 870.0]))

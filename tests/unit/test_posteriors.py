@@ -14,10 +14,12 @@ from banditops.posteriors import (
     DEFAULT_NIG_PRIOR,
     BetaBernoulliPosterior,
     NormalInverseGammaPosterior,
+    beta_params,
     default_prior,
     make_posterior,
     nig_params,
     posterior_from_dict,
+    sample_nig_mean,
 )
 from banditops.stats import ArmStats
 
@@ -240,3 +242,15 @@ def test_bad_sample_size_is_refused(size: object) -> None:
 def test_bad_credible_level_is_refused(level: float) -> None:
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         NormalInverseGammaPosterior(ArmStats.zeros(1)).credible_interval(level)
+
+
+def test_pure_functions_draw_exactly_what_the_posteriors_draw() -> None:
+    """Array-based simulations use the pure functions; they must match the classes bit for bit."""
+    g = gaussian_stats()
+    nig = nig_params(g.n, g.sum, g.sumsq, **DEFAULT_NIG_PRIOR)
+    expected = make_posterior("gaussian", g).sample(np.random.default_rng(9), 4)
+    assert np.array_equal(sample_nig_mean(*nig, np.random.default_rng(9), size=(4, 3)), expected)
+    b = bernoulli_stats()
+    alpha, beta = beta_params(b.n, b.sum)
+    expected = make_posterior("bernoulli", b).sample(np.random.default_rng(9), 4)
+    assert np.array_equal(np.random.default_rng(9).beta(alpha, beta, size=(4, 3)), expected)

@@ -25,6 +25,17 @@ def test_select_returns_int64_arms_and_is_reproducible() -> None:
     assert np.array_equal(arms, again)
 
 
+def test_large_batches_are_drawn_in_blocks() -> None:
+    post = three_arm_posterior()
+    ts = ThompsonSampling(np.random.default_rng(3))
+    ts.block_rows = 4
+    arms = ts.select(post, 10, retired=[2])
+    # 10 decisions come from blocks of 4, 4 and 2 rows, one row per decision
+    rng = np.random.default_rng(3)
+    by_hand = np.concatenate([post.sample(rng, k)[:, :2].argmax(axis=1) for k in (4, 4, 2)])
+    assert arms.tolist() == by_hand.tolist() and 2 not in arms
+
+
 def test_select_plays_each_arm_with_its_probability_of_being_best() -> None:
     """The defining property of Thompson Sampling (probability matching)."""
     post = three_arm_posterior()
