@@ -78,7 +78,7 @@ def _measure(server: RedisServer, *, kind: str, agents: int, processes: bool, du
     client = server.client()
     store = BanditStore(client, namespace, summaries_maxlen=10_000)
     store.reset(ExperimentConfig(name="store-bench", reward_kind="bernoulli", n_arms=K))
-    start_at = time.time() + (1.0 if processes else 0.2)
+    start_at = time.time() + (0.5 if processes else 0.1)  # every agent ready before the clock starts
     args = [(server.url, namespace, a, start_at, duration_s, batch_size, kind) for a in range(agents)]
     if processes:
         with mp.get_context("fork").Pool(agents) as pool:
