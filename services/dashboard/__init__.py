@@ -1,0 +1,1 @@
+"""The Dash dashboard: what the agents believe against the truth, live, with controls."""

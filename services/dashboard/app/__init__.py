@@ -1,0 +1,1 @@
+"""The dashboard application (Dash on Flask)."""

@@ -1,0 +1,155 @@
+"""The controls' effects: drift, new arm, scenario reset (environment) and DAG runs (Airflow).
+
+Each action validates its input first (a clear message naming the valid values, nothing sent),
+then makes one call and returns an :class:`ActionResult` for the page — never an exception.
+The environment's admin token and the Airflow credentials stay on the server side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from banditops.arms import SCENARIOS
+
+from .sources import AirflowClient, AirflowError, short_reason
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    message: str
+    link: str | None = None
+
+
+def _arm_kind(truth: dict[str, Any] | None) -> str:
+    arms = (truth or {}).get("arms") or []
+    return str(arms[0].get("kind", "gaussian")) if arms and isinstance(arms[0], dict) else "gaussian"
+
+
+def _env_error(exc: Exception) -> str:
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    return f"environment refused (HTTP {status}): {exc}" if status else f"environment unreachable: {short_reason(exc)}"
+
+
+def _check_value(kind: str, value: Any) -> float | str:
+    """The new mean / p as a float, or the message saying what is valid."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        return "enter a finite number for the new " + ("p (in [0, 1])" if kind == "bernoulli" else "mean")
+    if kind == "bernoulli" and not 0.0 <= number <= 1.0:
+        return f"p must be in [0, 1] for Bernoulli arms; got {number:g}"
+    return number
+
+
+def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any) -> ActionResult:
+    """Change one arm's true mean (Gaussian) or click rate p (Bernoulli)."""
+    if truth is None:
+        return ActionResult(False, "the environment is unreachable: cannot inject drift")
+    n_arms = len(truth.get("means") or [])
+    try:
+        arm_index = int(arm)
+    except (TypeError, ValueError):
+        return ActionResult(False, f"choose an arm in 0..{n_arms - 1}")
+    if not 0 <= arm_index < n_arms:
+        return ActionResult(False, f"arm {arm} does not exist; valid arms: 0..{n_arms - 1}")
+    kind = _arm_kind(truth)
+    checked = _check_value(kind, value)
+    if isinstance(checked, str):
+        return ActionResult(False, checked)
+    field = "p" if kind == "bernoulli" else "mean"
+    before = (truth.get("means") or [None])[arm_index]
+    try:
+        env.update_arm(arm_index, **{field: checked})
+    except Exception as exc:
+        return ActionResult(False, _env_error(exc))
+    return ActionResult(True, f"drift injected: arm {arm_index} {field} {before:g} → {checked:g}")
+
+
+def add_arm(env: Any, store: Any, truth: dict[str, Any] | None, value: Any) -> ActionResult:
+    """A new arm in the environment, and in the store so the agents can learn it from the prior."""
+    if truth is None:
+        return ActionResult(False, "the environment is unreachable: cannot add an arm")
+    kind = _arm_kind(truth)
+    checked = _check_value(kind, value)
+    if isinstance(checked, str):
+        return ActionResult(False, checked)
+    arm: dict[str, Any] = (
+        {"kind": "bernoulli", "p": checked}
+        if kind == "bernoulli"
+        else {
+            "kind": "gaussian",
+            "mean": checked,
+            "sd": float((truth.get("arms") or [{}])[0].get("sd", 1.0)),
+        }
+    )
+    try:
+        env.add_arm(arm)
+    except Exception as exc:
+        return ActionResult(False, _env_error(exc))
+    try:
+        index = store.add_arm()
+    except Exception as exc:
+        return ActionResult(False, f"arm added to the environment, but the store refused it: {short_reason(exc)}")
+    return ActionResult(True, f"arm {index} added ({'p' if kind == 'bernoulli' else 'mean'} {checked:g})")
+
+
+def reset_scenario(env: Any, name: Any, seed: Any = None) -> ActionResult:
+    """Reset the environment's world to a named scenario (its pull counters and event log too)."""
+    if name not in SCENARIOS:
+        return ActionResult(False, f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
+    seed_value = _seed(seed)
+    if isinstance(seed_value, str):
+        return ActionResult(False, seed_value)
+    try:
+        env.reset(name, seed=seed_value)
+    except Exception as exc:
+        return ActionResult(False, _env_error(exc))
+    return ActionResult(
+        True, f"environment reset to scenario {name}" + (f" (seed {seed_value})" if seed_value is not None else "")
+    )
+
+
+def _seed(seed: Any) -> int | str | None:
+    if seed in (None, ""):
+        return None
+    try:
+        value = int(seed)
+    except (TypeError, ValueError):
+        return f"seed must be a whole number >= 0; got {seed!r}"
+    return value if value >= 0 else f"seed must be >= 0; got {value}"
+
+
+def trigger_dag(airflow: AirflowClient, public_url: str, dag_id: str, conf: dict[str, Any]) -> ActionResult:
+    try:
+        run = airflow.trigger(dag_id, conf)
+    except AirflowError as exc:
+        return ActionResult(False, str(exc))
+    except Exception as exc:
+        return ActionResult(False, f"Airflow unreachable ({airflow.base_url}): {short_reason(exc)}")
+    run_id = str(run.get("dag_run_id", "?"))
+    return ActionResult(
+        True, f"{dag_id} run {run_id} {run.get('state', 'queued')}", airflow.run_url(public_url, dag_id, run_id)
+    )
+
+
+def start_experiment(airflow: AirflowClient, public_url: str, scenario: Any, seed: Any = None) -> ActionResult:
+    """Trigger ``bandit_experiment`` (reset the environment and the store, open the MLflow parent run)."""
+    if scenario not in SCENARIOS:
+        return ActionResult(False, f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
+    seed_value = _seed(seed)
+    if isinstance(seed_value, str):
+        return ActionResult(False, seed_value)
+    conf: dict[str, Any] = {"scenario": scenario}
+    if seed_value is not None:
+        conf["seed"] = seed_value
+    return trigger_dag(airflow, public_url, "bandit_experiment", conf)
+
+
+def force_relearning(airflow: AirflowClient, public_url: str) -> ActionResult:
+    """Trigger ``bandit_relearning``: archive the posterior, new epoch, forced exploration."""
+    return trigger_dag(airflow, public_url, "bandit_relearning", {"reason": "forced from the dashboard"})

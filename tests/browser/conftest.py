@@ -1,0 +1,160 @@
+"""Fixtures of the browser tests: a real environment service, a store with learned data, the
+dashboard as a subprocess on a free loopback port, and Debian's headless Chromium via Selenium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import redis
+
+from banditops.env_client import EnvClient
+from banditops.env_server import EnvServer
+from banditops.posteriors import make_posterior
+from banditops.redis_server import RedisServer, free_port
+from banditops.store import BanditStore, ExperimentConfig, Mode
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def seed_store(store: BanditStore, env: EnvClient, *, rounds: int = 12, pulls: int = 100, seed: int = 3) -> None:
+    """Learn for a while exactly as the agents do: Thompson draws, one env call per round, atomic apply."""
+    config = ExperimentConfig(name="seed", reward_kind="gaussian", n_arms=5)
+    store.reset(config)
+    rng = np.random.default_rng(seed)
+    for i in range(rounds):
+        state = store.state()
+        posterior = make_posterior(config.reward_kind, state.stats, config.prior or None)
+        arms = np.argmax(posterior.sample(rng, pulls), axis=1)
+        if i == 0:
+            arms = np.arange(pulls) % config.n_arms  # every arm seen once, as the min-pulls rule wants
+        result = env.pulls(arms)
+        store.apply_batch(f"browser-test/{i}", state.epoch, arms, result.rewards, regret=result.regret)
+    store.set_mode(Mode.MONITORING, reason="converged", leader=1, prob_best=0.99)
+
+
+@dataclass
+class Dashboard:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@pytest.fixture(scope="module")
+def browser_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A server of this module's own (the env may be stopped by a test; Redis stays)."""
+    server = RedisServer(data_dir=Path(tmp_path_factory.mktemp("redis-browser"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def env_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvServer]:
+    server = EnvServer(scenario="seed", seed=11, log_path=tmp_path_factory.mktemp("env") / "env.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def store(browser_redis: RedisServer, env_server: EnvServer) -> BanditStore:
+    client = redis.Redis.from_url(browser_redis.url)
+    store = BanditStore(client, "browser")
+    with EnvClient(env_server.url) as env:
+        seed_store(store, env)
+    return store
+
+
+@pytest.fixture(scope="module")
+def dashboard(
+    browser_redis: RedisServer, env_server: EnvServer, store: BanditStore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Dashboard]:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("dash") / "dashboard.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANDITOPS_")}
+    env.update(
+        BANDITOPS_REDIS_URL=browser_redis.url,
+        BANDITOPS_NAMESPACE="browser",
+        BANDITOPS_ENV_URL=env_server.url,
+        BANDITOPS_AIRFLOW_URL="",  # no Airflow in these tests: the page must say nothing about it
+        BANDITOPS_MLFLOW_UI_URL="",
+        BANDITOPS_DASHBOARD_REFRESH_S="1",
+        BANDITOPS_DASHBOARD_SOURCE_TIMEOUT_S="1",
+    )
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.dashboard.app.main", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"dashboard exited with {process.returncode}: {log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.terminate()
+        pytest.fail(f"dashboard did not answer /healthz: {log_path.read_text()[-3000:]}")
+    yield Dashboard(url, process, log_path)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, with background networking off and a fresh profile."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("chromium/chromedriver not installed (make system-deps)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="banditops-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-default-apps",
+        "--mute-audio",
+        f"--user-data-dir={profile}",
+        "--window-size=1500,1350",
+        "--force-device-scale-factor=1",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,191 @@
+"""The dashboard in a real headless Chromium, against a real Redis and a real environment service.
+
+The tests run in order on one page (module-scoped servers): the store's data is drawn; a drift
+injected from the page changes the environment's truth and appears on the timeline; stopping
+the environment brings up the "Environment unreachable" banner while the store's data stays.
+Screenshots of each state are kept in ``var/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from banditops.env_client import EnvClient
+from banditops.env_server import EnvServer
+from banditops.store import BanditStore
+
+from .conftest import SCREENSHOTS, Dashboard
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as exc:  # the DOM is replaced on every refresh: retry on stale elements
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def graph_data(driver: Any, graph_id: str) -> list[dict[str, Any]]:
+    """The plotly traces the browser is drawing in ``graph_id`` (read from the rendered DOM node)."""
+    raw = driver.execute_script(
+        "const el = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+        "const plain = (k, v) => ArrayBuffer.isView(v) ? Array.from(v)"
+        "  : (v && v.bdata && v._inputArray) ? Array.from(v._inputArray) : v;"  # plotly typed-array specs
+        "return el && el.data ? JSON.stringify(el.data, plain) : null;",
+        f"#{graph_id}",
+    )
+    return json.loads(raw) if raw else []
+
+
+def text_of(driver: Any, css: str) -> str:
+    return str(
+        driver.execute_script("const el = document.querySelector(arguments[0]); return el ? el.innerText : '';", css)
+    )
+
+
+def shoot(driver: Any, name: str) -> None:
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_graphs_render_the_store_data(
+    browser: Any, dashboard: Dashboard, store: BanditStore, env_server: EnvServer
+) -> None:
+    browser.get(dashboard.url)
+    state = store.state()
+
+    def posterior_ready() -> list[dict[str, Any]] | None:
+        traces = graph_data(browser, "graph-posterior")
+        return traces if any(t.get("type") == "violin" for t in traces) else None
+
+    traces = wait_for(posterior_ready, timeout=60)
+    violins = [t for t in traces if t["type"] == "violin"]
+    assert [t["name"] for t in violins] == [f"arm {a}" for a in range(5)]
+    truth = EnvClient(env_server.url).truth()
+    true_marks = next(t for t in traces if t.get("name") == "true mean")
+    assert true_marks["y"] == pytest.approx(truth["means"])
+    ci = next(t for t in traces if t.get("name", "").endswith("credible interval"))
+    expected_means = np.asarray(
+        __import__("banditops.posteriors", fromlist=["make_posterior"])
+        .make_posterior("gaussian", state.stats, state.config.prior or None)
+        .mean()
+    )
+    assert ci["y"] == pytest.approx(expected_means.tolist(), rel=1e-9)
+
+    pulls = wait_for(lambda: graph_data(browser, "graph-pulls") or None)
+    assert pulls[0]["y"] == state.stats.n.tolist()
+    assert sum(pulls[0]["y"]) == state.total_pulls == 1200
+
+    regret = wait_for(lambda: graph_data(browser, "graph-regret") or None)
+    cumulative = next(t for t in regret if t["name"] == "cumulative regret")
+    assert cumulative["y"][-1] == pytest.approx(state.regret, rel=1e-6)  # the store records each batch's regret
+    assert any(t["name"] == "Lai–Robbins C·ln T" for t in regret)
+
+    prob = wait_for(lambda: graph_data(browser, "graph-prob-best") or None)
+    assert [t["name"] for t in prob] == [f"arm {a}" for a in range(5)]
+    assert prob[1]["y"][-1] > 0.9  # the seed scenario's best arm (mean 4.0) leads after 1,200 pulls
+
+    status = wait_for(lambda: text_of(browser, "#status") if "MONITORING" in text_of(browser, "#status") else None)
+    assert "1,200" in status
+    assert "arm 1" in status
+    timeline = graph_data(browser, "graph-timeline")
+    names = {t.get("name") for t in timeline}
+    assert {"experiment started", "converged", "MONITORING", "LEARNING"} <= names
+    assert text_of(browser, "#banner").strip() == ""  # every configured source reachable: no banner
+    shoot(browser, "01-store-data")
+
+
+def test_inject_drift_changes_the_truth_and_the_timeline_shows_it(
+    browser: Any, dashboard: Dashboard, env_server: EnvServer
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    env = EnvClient(env_server.url)
+    assert env.truth()["means"][1] == 4.0
+    wait_for(lambda: browser.find_element(By.ID, "drift-button").is_displayed())
+    # The origin documents' drift: arm 1 now pays 0.0 (choose arm 1 in the dropdown, type the mean).
+    browser.find_element(By.ID, "drift-arm").click()
+    option = wait_for(lambda: browser.find_element(By.XPATH, "//*[@role='option'][normalize-space()='arm 1']"))
+    option.click()
+    wait_for(lambda: "arm 1" in text_of(browser, "#drift-arm"))
+    value = browser.find_element(By.ID, "drift-value")
+    value.send_keys(Keys.CONTROL, "a")
+    value.send_keys("0")
+    browser.find_element(By.ID, "drift-button").click()
+
+    result = wait_for(lambda: text_of(browser, "#action-result") or None)
+    assert "drift injected: arm 1 mean 4 → 0" in result
+    truth = env.truth()
+    assert truth["means"][1] == 0.0  # the ground truth changed through the environment's API
+    assert truth["best_arm"] == 3
+    assert [e["kind"] for e in env.events()][-1] == "drift"
+
+    def drift_on_timeline() -> list[str] | None:
+        traces = graph_data(browser, "graph-timeline")
+        labels = [label for t in traces if t.get("name") == "drift injected" for label in t.get("text", [])]
+        return labels or None
+
+    assert wait_for(drift_on_timeline) == ["drift injected: arm 1 4→0"]
+    posterior = graph_data(browser, "graph-posterior")
+    assert next(t for t in posterior if t.get("name") == "true mean")["y"][1] == 0.0
+    status = wait_for(
+        lambda: (
+            text_of(browser, "#status")
+            if "TRUE BEST\narm 3" in text_of(browser, "#status").upper().replace("ARM", "arm")
+            else None
+        )
+    )
+    assert "arm 3" in status
+    shoot(browser, "02-drift-injected")
+
+
+def test_bad_control_input_is_refused_with_a_clear_message(
+    browser: Any, dashboard: Dashboard, env_server: EnvServer
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    before = EnvClient(env_server.url).truth()
+    value = browser.find_element(By.ID, "add-value")
+    value.send_keys(Keys.CONTROL, "a")
+    value.send_keys(Keys.DELETE)
+    browser.find_element(By.ID, "add-button").click()
+    result = wait_for(
+        lambda: text_of(browser, "#action-result") if "finite number" in text_of(browser, "#action-result") else None
+    )
+    assert "enter a finite number for the new mean" in result
+    assert EnvClient(env_server.url).truth() == before  # nothing was sent
+
+
+def test_banner_names_the_stopped_environment_and_the_store_data_stays(
+    browser: Any, dashboard: Dashboard, env_server: EnvServer, store: BanditStore
+) -> None:
+    env_server.stop()
+    banner = wait_for(lambda: text_of(browser, "#banner") if "Environment" in text_of(browser, "#banner") else None)
+    assert "Environment unreachable" in banner
+    assert "connection refused" in banner
+    assert "Traceback" not in browser.page_source
+    # The store's data is still drawn: violins per arm and the pull counts, from Redis alone.
+    time.sleep(1.5)  # at least one full refresh with the environment down
+    posterior = graph_data(browser, "graph-posterior")
+    assert [t["name"] for t in posterior if t["type"] == "violin"] == [f"arm {a}" for a in range(5)]
+    assert not any(t.get("name") == "true mean" for t in posterior)  # the truth is unknown now
+    assert graph_data(browser, "graph-pulls")[0]["y"] == store.state().stats.n.tolist()
+    assert "MONITORING" in text_of(browser, "#status")
+    shoot(browser, "03-environment-unreachable")
+    assert httpx.get(f"{dashboard.url}/healthz").json() == {"status": "ok"}
