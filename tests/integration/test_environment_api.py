@@ -227,7 +227,11 @@ BAD = [
     ("POST", "/pull/-1", None, 404, "valid arms are 0..4"),
     ("POST", "/pulls", {"arms": [0, 5]}, 404, "valid arms are 0..4"),
     ("POST", "/pulls", {"arms": [2**63]}, 404, "unknown arm"),
-    ("POST", "/pulls", {"arms": [2**70]}, 422, "integer arm indices"),  # orjson reads it as a float
+    ("POST", "/pulls", {"arms": [2**70]}, 404, "unknown arm"),
+    ("POST", "/pulls", {"arms": [0, [1]]}, 422, "flat list"),
+    ("POST", "/pulls", {"arms": [[0], [1]]}, 422, "flat list"),
+    ("POST", "/pulls", {"arms": [{}]}, 422, "flat list"),
+    ("POST", "/pulls", {"arms": [-1, 2]}, 404, "valid arms are 0..4"),
     ("PATCH", "/arms/7", {"mean": 1.0}, 404, "valid arms are 0..4"),
     ("POST", "/update_arm/5", {"mean": 1.0}, 404, "valid arms are 0..4"),
     ("POST", "/pulls", {"arms": []}, 422, "1..10 arm indices"),

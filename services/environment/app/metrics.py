@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,12 +35,23 @@ class EnvMetrics:
                                  registry=self.registry)
         self.latency = Histogram("banditops_env_request_duration_seconds", "Request latency by route.",
                                  ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._per_arm: list[tuple[Any, Any]] = []
+
+    def _children(self, arm: int) -> tuple[Any, Any]:
+        """The per-arm series, resolved once: ``labels()`` costs a lock and a dict lookup per call."""
+        while len(self._per_arm) <= arm:
+            label = str(len(self._per_arm))
+            self._per_arm.append((self.pulls.labels(label), self.reward_sum.labels(label)))
+        return self._per_arm[arm]
 
     def observe_pulls(self, outcome: PullOutcome) -> None:
-        for arm in np.flatnonzero(outcome.pulls_per_arm):
-            label = str(arm)
-            self.pulls.labels(label).inc(int(outcome.pulls_per_arm[arm]))
-            self.reward_sum.labels(label).inc(float(outcome.reward_per_arm[arm]))
+        counts = outcome.pulls_per_arm.tolist()
+        sums = outcome.reward_per_arm.tolist()
+        for arm, count in enumerate(counts):
+            if count:
+                pulls, reward_sum = self._children(arm)
+                pulls.inc(count)
+                reward_sum.inc(sums[arm])
         self.world_pulls.set(outcome.total_pulls)
         for event in outcome.events:
             self.events.labels(event["kind"]).inc()

@@ -154,16 +154,12 @@ class World:
     def _draw(self, indices: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rewards of ``indices`` into ``out``; one ``arm.draw`` per distinct arm, in arm order."""
         counts = np.bincount(indices, minlength=len(self._arms))
-        if len(counts) and counts.max() == len(indices):  # one arm only: no sort needed
-            arm = int(indices[0])
-            out[:] = self._arms[arm].draw(self._rng, len(indices))
-        else:
+        present = np.flatnonzero(counts).tolist()
+        if len(present) == 1:  # one arm only: no sort needed
+            out[:] = self._arms[present[0]].draw(self._rng, len(indices))
+        else:  # group the batch by arm with one stable sort, draw each arm's block, scatter back once
             order = np.argsort(indices, kind="stable")
-            start = 0
-            for arm in np.flatnonzero(counts):
-                stop = start + int(counts[arm])
-                out[order[start:stop]] = self._arms[arm].draw(self._rng, stop - start)
-                start = stop
+            out[order] = np.concatenate([self._arms[arm].draw(self._rng, int(counts[arm])) for arm in present])
         sums = np.bincount(indices, weights=out, minlength=len(self._arms))
         return counts, sums
 
