@@ -335,3 +335,12 @@ def test_concurrent_pulls_from_many_threads_are_counted_exactly() -> None:
         assert truth["pulls"] == [n * batch.count(k) for k in range(5)]
         assert metric(c, "banditops_env_pulls_total", arm="3") == n * 3
         assert len(c.get("/events").json()["events"]) == 4
+
+
+def test_world_docstring_example_holds() -> None:
+    """services/ is outside pytest's doctest paths, so the world's example is checked here."""
+    import doctest
+
+    from services.environment.app import world
+
+    assert doctest.testmod(world, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
