@@ -13,8 +13,15 @@ Three paths, with their trade-offs:
   the batch the posterior does not move; that delay is what batched Thompson Sampling
   accepts in exchange for one store round-trip per batch, and it costs little regret
   while batches are small compared with the pulls already seen.
-- ``select_one(posterior)``: one decision from one ``(K,)`` draw — about 10 µs, dominated
-  by numpy call overhead; use it when each reward arrives before the next decision.
+- ``select_one(posterior)``: one decision from one joint draw, for when each reward
+  arrives before the next decision. A numpy call for K draws costs about 10 µs, almost all
+  of it call overhead, so the sampler keeps a block of draws from the *same* posterior
+  object and hands out one row per call; the block doubles (1, 2, 4, … up to
+  ``max_block_rows``) each time the same posterior is asked again. Posteriors are
+  immutable, so every row is an exact, independent draw from the posterior being asked:
+  a loop that builds a new posterior per pull pays one 1-row draw per decision as before,
+  and a loop (or server) that reuses a snapshot gets decisions for about 1 µs each. The
+  cost: the generator is consumed ahead, at most twice the draws actually used.
 - ``thompson_choice(draws)``: the pure argmax, for simulations that keep ``(R, K)``
   parameter arrays of ``R`` replications and draw for all of them at once (with
   :func:`~banditops.posteriors.beta_params` and ``rng.beta``): no Python per replication.
@@ -91,11 +98,18 @@ class ThompsonSampling:
 
     #: Rows of posterior draws made per numpy call in :meth:`select`.
     block_rows: int = 65_536
+    #: Largest block of draws :meth:`select_one` and :meth:`rank` keep for one posterior.
+    max_block_rows: int = 1024
 
     def __init__(self, rng: np.random.Generator) -> None:
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
         self.rng = rng
+        # Draws kept for one posterior object (held, so its id cannot be reused) and the next
+        # unused row; see the module docstring.
+        self._block_posterior: Posterior | None = None
+        self._block = np.empty((0, 0))
+        self._cursor = 0
 
     def select(self, posterior: Posterior, n: int, *, retired: Iterable[int] = ()) -> np.ndarray:
         """``n`` arms (int64), each the argmax of its own independent posterior draw.
@@ -116,7 +130,7 @@ class ThompsonSampling:
 
     def select_one(self, posterior: Posterior, *, retired: Iterable[int] = ()) -> int:
         """One arm from one posterior draw: the sequential path."""
-        theta = posterior.sample_one(self.rng)
+        theta = self._next_draw(posterior)
         if retired:
             theta[~active_mask(posterior.n_arms, retired)] = -np.inf
         return int(theta.argmax())
@@ -148,6 +162,20 @@ class ThompsonSampling:
         arms = np.flatnonzero(mask)
         if arms.size == 0:
             raise ValueError("no candidate arm is active: every candidate is retired")
-        theta = posterior.sample_one(self.rng)[arms]
+        theta = self._next_draw(posterior)[arms]
         order = np.argsort(-theta, kind="stable")[:k]
         return arms[order].astype(np.int64)
+
+    def _next_draw(self, posterior: Posterior) -> np.ndarray:
+        """One unused joint draw from ``posterior``, shape ``(K,)`` (see the module docstring)."""
+        if posterior is not self._block_posterior:
+            self._block_posterior = posterior
+            self._block = posterior.sample_one(self.rng)[np.newaxis, :]
+            self._cursor = 0
+        elif self._cursor >= self._block.shape[0]:
+            rows = min(2 * self._block.shape[0], self.max_block_rows)
+            self._block = posterior.sample(self.rng, rows)
+            self._cursor = 0
+        row: np.ndarray = self._block[self._cursor]
+        self._cursor += 1
+        return row

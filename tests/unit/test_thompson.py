@@ -61,6 +61,27 @@ def test_select_one_agrees_with_select_in_distribution() -> None:
     assert one == pytest.approx(many, abs=0.025)  # sd of `one` <= 0.0065
 
 
+def test_select_one_hands_out_rows_of_doubling_blocks_from_the_same_posterior() -> None:
+    post = three_arm_posterior()
+    ts = ThompsonSampling(np.random.default_rng(21))
+    got = [ts.select_one(post) for _ in range(15)]
+    rng = np.random.default_rng(21)
+    rows = [post.sample_one(rng)[np.newaxis, :]] + [post.sample(rng, k) for k in (2, 4, 8)]
+    assert got == np.concatenate(rows).argmax(axis=1).tolist()
+
+
+def test_select_one_never_serves_a_draw_of_an_older_posterior() -> None:
+    arm0_best = make_posterior("bernoulli", ArmStats(np.array([500, 500]), np.array([400.0, 100.0]),
+                                                     np.array([400.0, 100.0])))
+    arm1_best = make_posterior("bernoulli", ArmStats(np.array([500, 500]), np.array([100.0, 400.0]),
+                                                     np.array([100.0, 400.0])))
+    ts = ThompsonSampling(np.random.default_rng(22))
+    for _ in range(10):  # builds up a block on arm0_best, then must drop it
+        assert ts.select_one(arm0_best) == 0
+    assert [ts.select_one(arm1_best) for _ in range(40)] == [1] * 40
+    assert ts.rank(arm0_best, 2).tolist() == [0, 1]
+
+
 def test_sequential_thompson_finds_the_best_bernoulli_arm() -> None:
     arms = [BernoulliArm(p=p) for p in (0.1, 0.2, 0.45, 0.3)]
     rng = np.random.default_rng(8)
