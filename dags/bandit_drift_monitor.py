@@ -1,0 +1,60 @@
+"""
+### bandit_drift_monitor
+
+**Sense drift (deferrable) → drift? → record it → trigger `bandit_relearning` with it as conf.**
+
+`DriftSensor` defers to `DriftTrigger`, which reads the reward-summary stream from Redis in the
+triggerer and runs per-arm GLR change-point tests — only in MONITORING, without blocking the event
+loop. It keeps its stream cursor in Redis and rebuilds its detectors from the epoch's summaries
+since convergence, so a triggerer restart loses nothing. When nothing happens for
+`BANDITOPS_DRIFT_MAX_WAIT_S` seconds (default 600) the run ends quietly and the next one waits.
+
+Schedule: `BANDITOPS_DRIFT_MONITOR_SCHEDULE` (default `@continuous`), one run at a time.
+Poll interval: `BANDITOPS_DRIFT_POLL_S` (default 1 s). Connections: `redis_default`,
+`bandit_env_default` (for the detection delay in pulls, when reachable).
+"""
+
+from __future__ import annotations
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import dag, task
+from banditops_provider import steps
+from banditops_provider.defaults import DEFAULT_ARGS, START_DATE, drift_monitor_schedule, env_float
+from banditops_provider.sensors.drift import DriftSensor
+
+
+@dag(
+    dag_id="bandit_drift_monitor",
+    schedule=drift_monitor_schedule(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["banditops", "drift"],
+    doc_md=__doc__,
+)
+def bandit_drift_monitor() -> None:
+    sense = DriftSensor(
+        task_id="sense_drift",
+        poll_interval=env_float("BANDITOPS_DRIFT_POLL_S", 1.0),
+        max_wait=env_float("BANDITOPS_DRIFT_MAX_WAIT_S", 600.0),
+    )
+
+    @task.branch
+    def drift_sensed(event: dict) -> str:
+        return "record_drift" if event.get("status") == "drift" else "no_drift"
+
+    @task
+    def record_drift(event: dict) -> dict:
+        return steps.record_drift(event)
+
+    drift = record_drift(sense.output)
+    relearn = TriggerDagRunOperator(
+        task_id="start_relearning", trigger_dag_id="bandit_relearning", conf=drift, wait_for_completion=False,
+    )
+    drift_sensed(sense.output) >> [drift, EmptyOperator(task_id="no_drift")]
+    drift >> relearn
+
+
+bandit_drift_monitor()

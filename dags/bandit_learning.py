@@ -1,0 +1,59 @@
+"""
+### bandit_learning
+
+**Plan the agents → N agents pull and learn in parallel → log the batch to MLflow → check
+convergence → mark converged | keep going.**
+
+Each mapped agent runs several rounds of: Thompson draws from the shared posterior (with the
+staleness exploration floor in MONITORING, round-robin in RELEARNING) → one `POST /pulls` → one
+atomic store update with batch id `<dag_id>/<run_id>/<map_index>/<round>` and the epoch it sampled
+under. A retry applies nothing twice; a round sampled under an old epoch is refused.
+
+Agents, rounds and pulls per round come from the experiment in Redis (`bandit_experiment`).
+Schedule: `BANDITOPS_LEARNING_SCHEDULE` (default `@continuous`; e.g. `15s`), one run at a time.
+Connections: `redis_default`, `bandit_env_default`.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import dag, task
+from banditops_provider import steps
+from banditops_provider.defaults import DEFAULT_ARGS, START_DATE, learning_schedule
+from banditops_provider.operators.agent_batch import AgentBatchOperator
+
+
+@dag(
+    dag_id="bandit_learning",
+    schedule=learning_schedule(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["banditops", "learning"],
+    doc_md=__doc__,
+)
+def bandit_learning() -> None:
+    @task
+    def plan_agents() -> list[int]:
+        return steps.plan_agents()
+
+    @task
+    def log_to_mlflow(reports: list[dict], run_id: str | None = None) -> dict:
+        return steps.log_learning_batch(run_id=str(run_id))
+
+    @task.branch
+    def check_convergence(dag_run=None, ti=None) -> str:  # type: ignore[no-untyped-def]
+        outcome = steps.check_convergence(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
+        ti.xcom_push(key="outcome", value=outcome)
+        return "mark_converged" if outcome["marked"] else "keep_going"
+
+    @task
+    def mark_converged(ti=None) -> dict:  # type: ignore[no-untyped-def]
+        return steps.record_convergence(ti.xcom_pull(task_ids="check_convergence", key="outcome"))
+
+    agents = AgentBatchOperator.partial(task_id="run_agent_batch").expand(agent=plan_agents())
+    log_to_mlflow(agents.output) >> check_convergence() >> [mark_converged(), EmptyOperator(task_id="keep_going")]
+
+
+bandit_learning()

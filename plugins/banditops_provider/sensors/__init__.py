@@ -1,0 +1,1 @@
+"""BanditOps provider: sensors."""

@@ -1,0 +1,224 @@
+"""The bodies of the DAGs' tasks: Connections → store/environment/MLflow → ``banditops.lifecycle``.
+
+DAG files call one function here per task, so each DAG reads as a data-flow sentence and every
+step can be run and tested without Airflow's scheduler. Everything returned is small JSON (XCom
+carries ids, counts and verdicts, never posteriors).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from airflow.sdk.exceptions import AirflowFailException
+
+from banditops import lifecycle
+from banditops.settings import get_settings
+from banditops.store.types import Mode
+
+log = logging.getLogger(__name__)
+
+
+class BadRequestError(AirflowFailException, ValueError):
+    """A request (DAG Params / conf) that cannot run; raised before anything changes, never retried."""
+
+
+def _store(redis_conn_id: str = "redis_default", namespace: str | None = None) -> Any:
+    from banditops_provider.hooks.bandit_state import BanditStateHook
+
+    return BanditStateHook(redis_conn_id, namespace=namespace).get_store()
+
+
+def _env(env_conn_id: str = "bandit_env_default") -> Any:
+    from banditops_provider.hooks.bandit_env import BanditEnvHook
+
+    return BanditEnvHook(env_conn_id).get_conn()
+
+
+def _tracker(store: Any) -> Any:
+    from banditops.tracking import Tracker
+
+    return Tracker(store)
+
+
+def _truth(env_conn_id: str = "bandit_env_default") -> list[float] | None:
+    try:
+        return [float(m) for m in _env(env_conn_id).truth()["means"]]
+    except Exception:  # the truth only decorates figures; its absence must not stop the loop
+        log.warning("environment truth unavailable for the figure", exc_info=True)
+        return None
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    return lifecycle.round_rng("/".join(str(p) for p in parts), get_settings().seed)
+
+
+def _has_experiment(store: Any) -> bool:
+    return bool(store.exists())
+
+
+# -- bandit_learning ----------------------------------------------------------------------------
+def plan_agents(*, idle_wait_s: float = 5.0) -> list[int]:
+    """The agent indices of this run (from the stored config); none before an experiment exists."""
+    store = _store()
+    if not _has_experiment(store):
+        log.info("no experiment in the store yet; start one with the bandit_experiment DAG")
+        time.sleep(idle_wait_s)  # a continuous schedule must not spin when idle
+        return []
+    state = store.state()
+    log.info("mode %s, epoch %s, %s pulls so far; %s agents", state.mode, state.epoch, state.total_pulls,
+             state.config.agents)
+    return list(range(state.config.agents))
+
+
+def log_learning_batch(*, run_id: str) -> dict[str, Any]:
+    """One MLflow point for the run (step = total pulls); returns the numbers it logged."""
+    store = _store()
+    state = store.state()
+    posterior = lifecycle.posterior_of(state)
+    prob_best = np.asarray(posterior.prob_best(_rng("mlflow", run_id), draws=4000))
+    logged = _tracker(store).log_batch(state, posterior, prob_best)
+    return {"logged": logged, "total_pulls": state.total_pulls, "epoch": state.epoch, "mode": str(state.mode),
+            "prob_best": float(prob_best.max()), "leader": int(prob_best.argmax()), "regret": state.regret}
+
+
+def check_convergence(*, dag_id: str, run_id: str) -> dict[str, Any]:
+    """In LEARNING: the convergence verdict, and the switch to MONITORING when converged."""
+    outcome = lifecycle.check_and_mark_convergence(_store(), _rng(dag_id, run_id, "convergence"))
+    return outcome.to_dict()
+
+
+def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
+    """MLflow's side of convergence: tags, pulls-to-converge, snapshot artifact, figure."""
+    from banditops.convergence import ConvergenceVerdict
+
+    store = _store()
+    state = store.state()
+    known = ConvergenceVerdict.__dataclass_fields__
+    verdict = ConvergenceVerdict(**{k: v for k, v in outcome["verdict"].items() if k in known})
+    _tracker(store).mark_converged(state, lifecycle.posterior_of(state), verdict, truth=_truth())
+    return {"epoch": outcome["epoch"], "pulls_to_converge": outcome["epoch_pulls"], "leader": verdict.leader}
+
+
+# -- bandit_drift_monitor -----------------------------------------------------------------------
+def record_drift(event: dict[str, Any]) -> dict[str, Any]:
+    """The drift as the relearning run's conf; adds pulls since the change from the environment's log."""
+    store = _store()
+    drift = {k: event.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "statistic", "detector",
+                                       "pulls_before", "epoch_pulls")}
+    drift["detected_at"] = time.time()
+    try:
+        env = _env()
+        changes = [e for e in env.events() if e.get("kind") == "drift"]
+        if changes:
+            now_pulls = int(env.truth()["total_pulls"])
+            last = changes[-1]
+            drift["env_change_t"] = float(last["t"])
+            drift["pulls_since_change"] = now_pulls - int(last["total_pulls"])
+            drift["seconds_since_change"] = round(time.time() - float(last["t"]), 3)
+    except Exception:  # the delay is a measurement, not a precondition
+        log.warning("environment event log unreachable; detection delay unknown", exc_info=True)
+    store.append_event("drift_detected", **{k: v for k, v in drift.items() if v is not None})
+    return drift
+
+
+# -- bandit_relearning --------------------------------------------------------------------------
+def relearning_due(conf: dict[str, Any]) -> bool:
+    """True when this drift still concerns the current epoch (or relearning is forced)."""
+    state = _store().state()
+    epoch = conf.get("epoch")
+    if epoch is not None and int(epoch) != state.epoch:
+        log.info("drift of epoch %s already handled (now epoch %s)", epoch, state.epoch)
+        return False
+    if not conf.get("force") and state.mode != Mode.MONITORING:
+        log.info("not MONITORING (%s): nothing to relearn", state.mode)
+        return False
+    return True
+
+
+def archive_phase(conf: dict[str, Any]) -> dict[str, Any]:
+    """Final snapshot and figure of the phase in MLflow, its run closed with the drift tags."""
+    store = _store()
+    state = store.state()
+    _tracker(store).end_phase(
+        state, lifecycle.posterior_of(state), truth=_truth(),
+        ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
+        drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
+    )
+    return {"epoch": state.epoch, "total_pulls": state.total_pulls}
+
+
+def open_relearning_epoch(conf: dict[str, Any]) -> int | None:
+    """New epoch, fresh prior, RELEARNING with the forced-exploration budget (idempotent per epoch)."""
+    fields = {k: conf.get(k) for k in ("arm", "change_point", "magnitude", "pulls_since_change")}
+    return lifecycle.record_drift_and_relearn(
+        _store(), epoch=conf.get("epoch"), reason="relearning" if not conf.get("force") else "manual_relearning",
+        force=bool(conf.get("force")), **fields,
+    )
+
+
+def open_next_phase(epoch: int | None, conf: dict[str, Any]) -> str | None:
+    """The next phase's MLflow child run; returns its id."""
+    if epoch is None:
+        return None
+    store = _store()
+    return _tracker(store).start_phase(epoch=int(epoch), reason="drift" if not conf.get("force") else "manual",
+                                       drift_arm=conf.get("arm"), drift_magnitude=conf.get("magnitude"))
+
+
+# -- bandit_experiment --------------------------------------------------------------------------
+EXPERIMENT_KNOBS = ("agents", "pulls_per_round", "rounds", "convergence_delta", "value_remaining_threshold",
+                    "min_pulls_per_arm", "drift_delta", "exploration_floor", "relearn_budget", "source")
+
+
+def validate_experiment(params: dict[str, Any]) -> dict[str, Any]:
+    """The experiment request, validated in full before anything is reset (``BadRequestError``)."""
+    knobs = {k: params[k] for k in EXPERIMENT_KNOBS if params.get(k) is not None}
+    prior = params.get("prior") or {}
+    try:
+        config, _ = lifecycle.experiment_config(
+            scenario_name=str(params.get("scenario", "seed")), arms=params.get("arms") or None,
+            reward_kind=params.get("reward_model") if params.get("reward_model") not in (None, "", "auto") else None,
+            prior=dict(prior), **knobs,
+        )
+    except (ValueError, TypeError) as exc:
+        raise BadRequestError(f"bad experiment parameters: {exc}") from exc
+    seed = params.get("seed")
+    return {"config": config.to_dict(), "scenario": config.name, "seed": None if seed is None else int(seed),
+            "arms": params.get("arms") or None}
+
+
+def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
+    """Reset the environment and the store (epoch 1, LEARNING), then open the MLflow runs."""
+    from banditops.arms import parse_arms
+    from banditops.store.types import ExperimentConfig
+
+    store = _store()
+    config = ExperimentConfig.from_dict(request["config"])
+    arms = request.get("arms")
+    arm_dicts = [a.model_dump() for a in parse_arms(arms)] if arms else None
+    started = lifecycle.start_experiment(store, _env(), config, scenario_name=request["scenario"],
+                                         seed=request.get("seed"), arms=arm_dicts)
+    parent = _tracker(store).start_experiment(config, scenario=request["scenario"], seed=request.get("seed"))
+    started["mlflow_parent_run_id"] = parent
+    return started
+
+
+# -- bandit_inject_drift ------------------------------------------------------------------------
+def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
+    """Change one arm of the environment (``POST /update_arm/{arm}``); returns the new truth."""
+    arm = params.get("arm")
+    change = {k: params[k] for k in ("mean", "p", "sd") if params.get(k) is not None}
+    if arm is None or int(arm) < 0:
+        raise BadRequestError(f"arm must be an arm index >= 0; got {arm!r}")
+    if not change:
+        raise BadRequestError("give the arm's new 'mean' (Gaussian arms) or 'p' (Bernoulli arms)")
+    env = _env()
+    n_arms = len(env.truth()["means"])
+    if int(arm) >= n_arms:
+        raise BadRequestError(f"unknown arm {arm}; valid arms: 0..{n_arms - 1}")
+    env.update_arm(int(arm), **change)
+    truth = env.truth()
+    return {"arm": int(arm), **change, "means": truth["means"], "best_arm": truth["best_arm"]}
