@@ -28,6 +28,7 @@ threshold is then read in the reward's own units.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -109,11 +110,12 @@ def check_convergence(
     >>> v.converged, v.reason
     (False, 'not converged: P(best) of arm 1 is 0.536 < 0.95; value remaining p95 is 0.225 > 0.01 (relative)')
     """
-    if not (isinstance(delta, int | float) and 0.0 < delta < 1.0):
+    if not (isinstance(delta, numbers.Real) and 0.0 < float(delta) < 1.0):
         raise ValueError(f"delta must be a probability strictly between 0 and 1; got {delta!r}")
-    if not (isinstance(value_threshold, int | float) and math.isfinite(value_threshold) and value_threshold >= 0):
+    if not (isinstance(value_threshold, numbers.Real) and math.isfinite(value_threshold) and value_threshold >= 0):
         raise ValueError(f"value_threshold must be a finite number >= 0; got {value_threshold!r}")
-    if isinstance(min_pulls_per_arm, bool) or not isinstance(min_pulls_per_arm, int) or min_pulls_per_arm < 0:
+    if (isinstance(min_pulls_per_arm, bool) or not isinstance(min_pulls_per_arm, int | np.integer)
+            or min_pulls_per_arm < 0):
         raise ValueError(f"min_pulls_per_arm must be an integer >= 0; got {min_pulls_per_arm!r}")
     draws = check_size(draws, "draws")
     active = active_mask(posterior.n_arms, retired)

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -140,11 +141,11 @@ def lai_robbins_bound(
     >>> round(lai_robbins_bound([0.0, 1.0, 2.0], "gaussian", math.e ** 2), 6)
     6.0
     """
-    if not (isinstance(horizon, int | float) and math.isfinite(horizon) and horizon >= 1):
+    if not (isinstance(horizon, numbers.Real) and math.isfinite(horizon) and horizon >= 1):
         raise ValueError(f"horizon must be a number of pulls >= 1; got {horizon!r}")
     return lai_robbins_constant(means, kind, sd) * math.log(horizon)
 
 
 def _check_sd(sd: float) -> None:
-    if not (isinstance(sd, int | float) and math.isfinite(sd) and sd > 0):
+    if not (isinstance(sd, numbers.Real) and math.isfinite(sd) and sd > 0):
         raise ValueError(f"sd must be a finite number > 0; got {sd!r}")

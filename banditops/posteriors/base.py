@@ -10,6 +10,7 @@ them safe to share between threads and trivially reproducible from a logged snap
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -174,6 +175,6 @@ class Posterior(ABC):
 
 def check_level(level: float) -> float:
     """A credible level strictly between 0 and 1, else ``ValueError``."""
-    if not isinstance(level, int | float) or not 0.0 < float(level) < 1.0:
+    if not isinstance(level, numbers.Real) or not 0.0 < float(level) < 1.0:
         raise ValueError(f"level must be a number strictly between 0 and 1; got {level!r}")
     return float(level)

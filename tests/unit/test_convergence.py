@@ -109,3 +109,10 @@ def test_bad_settings_are_refused(kwargs: dict[str, object], message: str) -> No
     post = make_posterior("bernoulli", ArmStats.zeros(2))
     with pytest.raises(ValueError, match=message):
         check_convergence(post, np.random.default_rng(0), **kwargs)  # type: ignore[arg-type]
+
+
+def test_numpy_scalars_are_accepted_as_settings() -> None:
+    post = make_posterior("bernoulli", bern([800, 800], [40.0, 160.0]))
+    v = check_convergence(post, np.random.default_rng(9), delta=np.float32(0.05),
+                          value_threshold=np.float64(0.01), min_pulls_per_arm=np.int64(20), draws=np.int64(2000))
+    assert v.converged
