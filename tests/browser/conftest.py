@@ -31,19 +31,25 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-def seed_store(store: BanditStore, env: EnvClient, *, rounds: int = 12, pulls: int = 100, seed: int = 3) -> None:
-    """Learn for a while exactly as the agents do: Thompson draws, one env call per round, atomic apply."""
-    config = ExperimentConfig(name="seed", reward_kind="gaussian", n_arms=5)
-    store.reset(config)
+def learn(store: BanditStore, env: EnvClient, *, rounds: int, pulls: int = 100, seed: int = 3, tag: str = "a") -> None:
+    """Rounds exactly as the agents play them: Thompson draws (round-robin while the store is
+    RELEARNING or on a first round), one environment call per round, one atomic apply."""
     rng = np.random.default_rng(seed)
     for i in range(rounds):
         state = store.state()
+        config = state.config
         posterior = make_posterior(config.reward_kind, state.stats, config.prior or None)
         arms = np.argmax(posterior.sample(rng, pulls), axis=1)
-        if i == 0:
-            arms = np.arange(pulls) % config.n_arms  # every arm seen once, as the min-pulls rule wants
+        if state.mode == Mode.RELEARNING or state.epoch_pulls == 0:
+            arms = np.arange(pulls) % state.stats.n_arms
         result = env.pulls(arms)
-        store.apply_batch(f"browser-test/{i}", state.epoch, arms, result.rewards, regret=result.regret)
+        store.apply_batch(f"browser-test/{tag}/{i}", state.epoch, arms, result.rewards, regret=result.regret)
+
+
+def seed_store(store: BanditStore, env: EnvClient, *, rounds: int = 12) -> None:
+    """Learn the seed scenario until it is clear, then mark it converged (MONITORING)."""
+    store.reset(ExperimentConfig(name="seed", reward_kind="gaussian", n_arms=5, relearn_budget=100))
+    learn(store, env, rounds=rounds)
     store.set_mode(Mode.MONITORING, reason="converged", leader=1, prob_best=0.99)
 
 

@@ -9,6 +9,7 @@ Screenshots of each state are kept in ``var/screenshots/``.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,9 +20,9 @@ import pytest
 
 from banditops.env_client import EnvClient
 from banditops.env_server import EnvServer
-from banditops.store import BanditStore
+from banditops.store import BanditStore, Mode
 
-from .conftest import SCREENSHOTS, Dashboard
+from .conftest import ROOT, SCREENSHOTS, Dashboard, learn
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -172,6 +173,37 @@ def test_bad_control_input_is_refused_with_a_clear_message(
     assert EnvClient(env_server.url).truth() == before  # nothing was sent
 
 
+def test_a_drift_then_relearning_is_drawn_as_a_second_phase(
+    browser: Any, dashboard: Dashboard, env_server: EnvServer, store: BanditStore
+) -> None:
+    """What the loop does after the drift injected above: the detector's epoch, forced exploration, relearning."""
+    env = EnvClient(env_server.url)
+    learn(store, env, rounds=3, tag="monitoring")  # still exploiting arm 1, which now pays 0
+    store.open_epoch(reason="drift_detected", explore_budget=100, arm=1, magnitude=-4.0, delay=212)
+    learn(store, env, rounds=8, tag="relearning", seed=5)
+    store.set_mode(Mode.MONITORING, reason="converged", leader=3, prob_best=0.98)
+    state = store.state()
+    assert state.epoch == 2
+
+    def two_phases() -> list[dict[str, Any]] | None:
+        traces = graph_data(browser, "graph-phase-regret")
+        return traces if traces and list(traces[0]["x"]) == ["epoch 1", "epoch 2"] else None
+
+    phases = wait_for(two_phases)
+    assert sum(phases[0]["y"]) == pytest.approx(state.regret, rel=1e-6)
+    timeline = graph_data(browser, "graph-timeline")
+    lifecycle = [label for t in timeline if t.get("name") == "epoch opened" for label in t["text"]]
+    assert lifecycle == ["drift detected: arm 1 Δ=-4.00 delay 212 pulls → epoch 2"]
+    assert "RELEARNING" in {t.get("name") for t in timeline}
+    prob = graph_data(browser, "graph-prob-best")
+    assert prob[3]["y"][-1] > 0.9  # after relearning the new best arm (mean 3.0) leads
+    status = wait_for(lambda: text_of(browser, "#status") if "EPOCH\n2" in text_of(browser, "#status") else None)
+    assert "arm 3" in status
+    time.sleep(1.5)  # let the last refresh finish drawing before the picture is taken
+    shoot(browser, "03-relearned")
+    shutil.copyfile(SCREENSHOTS / "03-relearned.png", ROOT / "docs" / "img" / "dashboard.png")
+
+
 def test_banner_names_the_stopped_environment_and_the_store_data_stays(
     browser: Any, dashboard: Dashboard, env_server: EnvServer, store: BanditStore
 ) -> None:
@@ -187,5 +219,5 @@ def test_banner_names_the_stopped_environment_and_the_store_data_stays(
     assert not any(t.get("name") == "true mean" for t in posterior)  # the truth is unknown now
     assert graph_data(browser, "graph-pulls")[0]["y"] == store.state().stats.n.tolist()
     assert "MONITORING" in text_of(browser, "#status")
-    shoot(browser, "03-environment-unreachable")
+    shoot(browser, "04-environment-unreachable")
     assert httpx.get(f"{dashboard.url}/healthz").json() == {"status": "ok"}

@@ -213,7 +213,7 @@ def lai_robbins_curve(
     --------
     >>> x, y = lai_robbins_curve(100, 5.0, 2.0, 100 + 1000, points=3)
     >>> x.tolist(), y.round(3).tolist()
-    ([101, 551, 1100], [5.0, 17.616, 18.816])
+    ([101, 132, 1100], [5.0, 11.931, 18.816])
     """
     t = np.unique(np.geomspace(1, max(end_pull - start_pull, 1), points).round().astype(np.int64))
     return start_pull + t, start_regret + constant * np.log(t)
