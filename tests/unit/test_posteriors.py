@@ -80,6 +80,13 @@ def test_equal_rewards_do_not_give_a_negative_sum_of_squares() -> None:
     assert make_posterior("gaussian", stats).params()["beta"][0] >= DEFAULT_NIG_PRIOR["beta0"]
 
 
+def test_bernoulli_totals_tolerate_floating_point_rounding_only() -> None:
+    post = make_posterior("bernoulli", ArmStats(np.array([10]), np.array([10.000000000001]), np.array([10.0])))
+    assert post.params()["beta"].tolist() == [1.0]
+    with pytest.raises(ValueError, match="0 <= sum <= n"):
+        make_posterior("bernoulli", ArmStats(np.array([10]), np.array([10.001]), np.array([10.0])))
+
+
 def test_partial_prior_is_completed_from_the_defaults() -> None:
     post = make_posterior("gaussian", gaussian_stats(), {"mu0": 3.0})
     assert post.prior == {**DEFAULT_NIG_PRIOR, "mu0": 3.0}
