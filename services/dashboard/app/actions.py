@@ -152,4 +152,5 @@ def start_experiment(airflow: AirflowClient, public_url: str, scenario: Any, see
 
 def force_relearning(airflow: AirflowClient, public_url: str) -> ActionResult:
     """Trigger ``bandit_relearning``: archive the posterior, new epoch, forced exploration."""
-    return trigger_dag(airflow, public_url, "bandit_relearning", {"reason": "forced from the dashboard"})
+    # force: relearn even when the loop is not MONITORING (a person asked for it)
+    return trigger_dag(airflow, public_url, "bandit_relearning", {"force": True})

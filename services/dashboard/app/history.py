@@ -227,6 +227,9 @@ def lifecycle_label(event: Event) -> str:
         delay = _num(f, "delay", "delay_pulls", "detection_delay")
         if delay is not None:
             parts.append(f"delay {delay:.0f} pulls")
+        change_point = _num(f, "change_point")
+        if change_point is not None and delay is None:
+            parts.append(f"change at pull {change_point:.0f}")
         return " ".join(parts)
     if kind == "epoch_opened":
         label = f"relearning: epoch {f.get('epoch', '?')}"
