@@ -120,6 +120,14 @@ class DriftDetector(ABC):
         """
         return 0.0
 
+    @property
+    def trend(self) -> float:
+        """Direction of the change the latest test leans to: +1 a rise, -1 a fall, 0 unknown.
+
+        With :attr:`progress` it tells a policy that a poor arm may have become good.
+        """
+        return 0.0
+
     # -- persistence -------------------------------------------------------------------------
     @abstractmethod
     def params(self) -> dict[str, Any]:

@@ -57,10 +57,15 @@ class GLRDetector(DriftDetector):
         self._n_seen = 0
         self._signal: DriftSignal | None = None
         self._progress = 0.0
+        self._trend = 0.0
 
     @property
     def progress(self) -> float:
         return self._progress
+
+    @property
+    def trend(self) -> float:
+        return self._trend
 
     @property
     def totals(self) -> tuple[int, float, float]:
@@ -166,10 +171,11 @@ class GLRDetector(DriftDetector):
         statistic = float(stats[k])
         threshold = glr_threshold(n, self.delta)
         self._progress = statistic / threshold
+        nl = int(n_left[k])
+        before = float(s_left[k]) / nl
+        after = (float(self._cs[m]) - float(s_left[k])) / (n - nl)
+        self._trend = 1.0 if after > before else -1.0
         if statistic > threshold:
-            nl = int(n_left[k])
-            before = float(s_left[k]) / nl
-            after = (float(self._cs[m]) - float(s_left[k])) / (n - nl)
             self._signal = DriftSignal(
                 arm=None,
                 change_point=nl,

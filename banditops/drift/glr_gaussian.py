@@ -54,25 +54,47 @@ class GaussianGLR(GLRDetector):
         False-alarm level, in (0, 1).
     sigma : float or None, default None
         Known noise standard deviation; ``None`` estimates it (scale-aware test).
-    min_samples : int, default 10 when ``sigma`` is None, else 2
+    min_samples : int, default 6 when ``sigma`` is None, else 2
         No test before this many rewards (variance estimates from a handful of rewards are
         too noisy to trust).
     min_sd : float, default 1e-6
         Floor of the noise estimate, so a constant stream has a finite statistic.
+    noise_sd : float or None, default None
+        An outside estimate of the noise sd (the drift-aware policy pools it over all arms),
+        added to the within-segment variance as ``noise_weight`` pseudo-rewards: a rarely
+        pulled arm then gets nearly the power of the known-σ test without trusting the
+        variance of its handful of rewards.
+    noise_weight : float, default 10
+        Weight of ``noise_sd``, in rewards.
     """
 
     name = "glr_gaussian"
 
     def __init__(
-        self, delta: float = 0.01, *, sigma: float | None = None, min_samples: int | None = None, min_sd: float = 1e-6
+        self,
+        delta: float = 0.01,
+        *,
+        sigma: float | None = None,
+        min_samples: int | None = None,
+        min_sd: float = 1e-6,
+        noise_sd: float | None = None,
+        noise_weight: float = 10.0,
     ) -> None:
         if sigma is not None and not (sigma > 0 and np.isfinite(sigma)):
             raise ValueError(f"sigma must be a positive finite number or None (estimate it); got {sigma!r}")
         if not (min_sd > 0):
             raise ValueError(f"min_sd must be > 0; got {min_sd!r}")
+        if noise_sd is not None and not (noise_sd > 0 and np.isfinite(noise_sd)):
+            raise ValueError(f"noise_sd must be a positive finite number or None; got {noise_sd!r}")
+        if not (noise_weight >= 0 and np.isfinite(noise_weight)):
+            raise ValueError(f"noise_weight must be a finite number >= 0; got {noise_weight!r}")
         self.sigma = None if sigma is None else float(sigma)
         self.min_sd = float(min_sd)
-        super().__init__(delta, min_samples=min_samples if min_samples is not None else (10 if sigma is None else 2))
+        #: Outside guess of the noise sd (e.g. pooled over all arms), worth ``noise_weight``
+        #: rewards; a policy may update it at any time.
+        self.noise_sd = None if noise_sd is None else float(noise_sd)
+        self.noise_weight = float(noise_weight)
+        super().__init__(delta, min_samples=min_samples if min_samples is not None else (6 if sigma is None else 2))
 
     def _split_statistics(
         self, left: tuple[np.ndarray, np.ndarray, np.ndarray], total: tuple[int, float, float]
@@ -87,7 +109,18 @@ class GaussianGLR(GLRDetector):
         floor = n * self.min_sd**2
         within = q - s_left * s_left / n_left - (s - s_left) ** 2 / n_right
         within = np.maximum(within, 0.0) + floor
-        return np.asarray(0.5 * (n - 2) * np.log1p(between / within))
+        dof = n - 2.0
+        if self.noise_sd is not None and self.noise_weight > 0:
+            within = within + self.noise_weight * self.noise_sd**2
+            dof += self.noise_weight
+        return np.asarray(0.5 * dof * np.log1p(between / within))
 
     def params(self) -> dict[str, Any]:
-        return {"delta": self.delta, "sigma": self.sigma, "min_samples": self.min_samples, "min_sd": self.min_sd}
+        return {
+            "delta": self.delta,
+            "sigma": self.sigma,
+            "min_samples": self.min_samples,
+            "min_sd": self.min_sd,
+            "noise_sd": self.noise_sd,
+            "noise_weight": self.noise_weight,
+        }

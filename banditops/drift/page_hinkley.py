@@ -97,6 +97,10 @@ class PageHinkley(DriftDetector):
     def progress(self) -> float:
         return self._progress
 
+    @property
+    def trend(self) -> float:
+        return 1.0 if (self._up - self._up_min) >= (self._down - self._down_min) else -1.0
+
     def _sd(self) -> float:
         n = self._n_seen
         if n < 2:
