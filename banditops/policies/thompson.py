@@ -24,10 +24,13 @@ Three paths, with their trade-offs:
   cost: the generator is consumed ahead, at most twice the draws actually used.
 - ``thompson_choice(draws)``: the pure argmax, for simulations that keep ``(R, K)``
   parameter arrays of ``R`` replications and draw for all of them at once (with
-  :func:`~banditops.posteriors.beta_params` and ``rng.beta``): no Python per replication.
+  :func:`~banditops.posteriors.beta_params` and ``rng.beta``, or
+  :func:`~banditops.posteriors.nig_params` and :func:`~banditops.posteriors.sample_nig_mean`):
+  no Python per replication.
 
-Pre-generating draws for a sequential loop would be faster still but is wrong: a draw
-from a stale posterior is a decision that ignores the rewards seen since.
+What is never done: serving a draw of one posterior object when asked about another.
+A draw from a stale posterior is a decision that ignores the rewards seen since, so the
+block is dropped as soon as a different posterior object is passed in.
 """
 
 from __future__ import annotations
