@@ -1,0 +1,226 @@
+"""Decision API under load: ``/recommend`` vs a bare FastAPI endpoint, side by side, with wrk.
+
+Both run under the same uvicorn (1 process, uvloop + httptools, no access log) on loopback;
+wrk drives them from a second process with the same 8 connections and the same POST body, in
+alternating rounds so machine noise hits both alike. The decision API is fully live: a real
+Redis holds a 10-banner posterior, the cache refreshes in the background, every decision is
+logged to Redis by the batched writer and counted in Prometheus metrics.
+
+Targets (issue 8): p99 <= 5 ms at >= 3,000 req/s, and >= 75 % of the bare endpoint's throughput.
+
+Run: ``python -m benchmarks.decision_bench [--duration 10] [--rounds 2]``; writes the fragment
+``benchmarks/results/decision.json`` and ``.md`` (assembled into RESULTS.md by ``benchmarks.run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from banditops.arms import scenario
+from banditops.decision_server import DecisionServer
+from banditops.redis_server import RedisServer, free_port
+from banditops.store import BanditStore, ExperimentConfig
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+TARGETS = {"recommend_p99_ms": 5.0, "recommend_rps": 3000.0, "recommend_vs_bare": 0.75}
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, '{"user_id":"user-' .. n .. '","k":3}')
+end
+"""
+
+
+def _to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """p50/p99/max latency (ms), requests/s and error counts from ``wrk --latency`` output."""
+    pct = {int(p): _to_ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)\s*$", output, re.M)}
+    latency = re.search(r"Latency\s+([\d.]+\w+)\s+([\d.]+\w+)\s+([\d.]+\w+)", output)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    requests = re.search(r"(\d+) requests in", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if not (latency and rps and requests and 50 in pct and 99 in pct):
+        raise RuntimeError(f"could not parse wrk output:\n{output}")
+    return {
+        "p50_ms": pct[50], "p99_ms": pct[99], "max_ms": _to_ms(latency.group(3)),
+        "rps": float(rps.group(1)), "requests": int(requests.group(1)),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
+    }
+
+
+def wrk(url: str, script: Path, *, duration_s: float, connections: int = 8, threads: int = 1) -> dict[str, float]:
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise RuntimeError("wrk is not installed: apt-get install wrk (or make system-deps)")
+    out = subprocess.run(
+        [binary, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--latency",
+         "-s", str(script), url],
+        capture_output=True, text=True, check=True, timeout=duration_s + 30,
+    )
+    return parse_wrk(out.stdout)
+
+
+def _start_bare(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"],
+        cwd=HERE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.post(f"http://127.0.0.1:{port}/recommend", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the bare baseline app did not start")
+
+
+def _seed_posterior(store: BanditStore) -> None:
+    """A 10-banner experiment with 20,000 simulated impressions, so the ranking is not trivial."""
+    arms = scenario("banners")
+    store.reset(ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=len(arms), source="production"))
+    rng = np.random.default_rng(7)
+    pulls = rng.integers(0, len(arms), 20_000)
+    rewards = (rng.random(pulls.size) < np.array([a.mean for a in arms])[pulls]).astype(float)
+    store.apply_batch("bench/seed/0/0", 1, pulls, rewards)
+
+
+def run(*, duration_s: float = 10.0, rounds: int = 2, warmup_s: float = 2.0, connections: int = 8) -> dict[str, Any]:
+    """Measure both endpoints in alternating rounds; returns the ``decision`` results section."""
+    work = Path(tempfile.mkdtemp(prefix="decision-bench-"))
+    script = work / "recommend.lua"
+    script.write_text(WRK_SCRIPT)
+    redis_server = RedisServer(data_dir=work / "redis").start()
+    bare_port = free_port()
+    bare = None
+    service = DecisionServer(redis_server.url, namespace="bench", settings={"seed": 1},
+                             log_path=work / "decision.log")
+    try:
+        _seed_posterior(BanditStore(redis_server.client(), "bench"))
+        service.start()
+        service.wait_live()
+        bare = _start_bare(bare_port)
+        targets = {"recommend": f"{service.url}/recommend", "bare": f"http://127.0.0.1:{bare_port}/recommend"}
+        for url in targets.values():
+            wrk(url, script, duration_s=warmup_s, connections=connections)
+        runs: dict[str, list[dict[str, float]]] = {"recommend": [], "bare": []}
+        for _ in range(rounds):
+            for name, url in targets.items():
+                runs[name].append(wrk(url, script, duration_s=duration_s, connections=connections))
+        health = httpx.get(f"{service.url}/healthz").json()
+        metrics = httpx.get(f"{service.url}/metrics").text
+    finally:
+        if bare is not None:
+            bare.terminate()
+            bare.wait(10)
+        service.stop()
+        redis_server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def median(name: str, key: str) -> float:
+        return float(statistics.median(r[key] for r in runs[name]))
+
+    fallbacks = re.search(r'banditops_recommendations_total\{fallback="true"\} ([\d.e+]+)', metrics)
+    result: dict[str, Any] = {
+        "recommend_p50_ms": median("recommend", "p50_ms"),
+        "recommend_p99_ms": median("recommend", "p99_ms"),
+        "recommend_max_ms": max(r["max_ms"] for r in runs["recommend"]),
+        "recommend_rps": median("recommend", "rps"),
+        "bare_p50_ms": median("bare", "p50_ms"),
+        "bare_p99_ms": median("bare", "p99_ms"),
+        "bare_max_ms": max(r["max_ms"] for r in runs["bare"]),
+        "bare_rps": median("bare", "rps"),
+        "recommend_non_2xx": sum(int(r["non_2xx"]) for r in runs["recommend"]),
+        "recommend_fallbacks": float(fallbacks.group(1)) if fallbacks else None,
+        "decisions_buffered_at_end": health.get("decisions_buffered"),
+        "connections": connections, "duration_s": duration_s, "rounds": rounds,
+        "runs": runs,
+    }
+    result["recommend_vs_bare"] = result["recommend_rps"] / result["bare_rps"]
+    result["targets"] = TARGETS
+    result["met"] = {
+        "recommend_p99_ms": result["recommend_p99_ms"] <= TARGETS["recommend_p99_ms"],
+        "recommend_rps": result["recommend_rps"] >= TARGETS["recommend_rps"],
+        "recommend_vs_bare": result["recommend_vs_bare"] >= TARGETS["recommend_vs_bare"],
+    }
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    yes = {True: "yes", False: "**no**"}
+    rows = [
+        ("p50 latency", f"{result['recommend_p50_ms']:.2f} ms", f"{result['bare_p50_ms']:.2f} ms", "", ""),
+        ("p99 latency", f"{result['recommend_p99_ms']:.2f} ms", f"{result['bare_p99_ms']:.2f} ms", "<= 5 ms",
+         yes[result["met"]["recommend_p99_ms"]]),
+        ("max latency", f"{result['recommend_max_ms']:.2f} ms", f"{result['bare_max_ms']:.2f} ms", "", ""),
+        ("throughput", f"{result['recommend_rps']:,.0f} req/s", f"{result['bare_rps']:,.0f} req/s", ">= 3,000 req/s",
+         yes[result["met"]["recommend_rps"]]),
+        ("ratio to bare", f"{result['recommend_vs_bare']:.0%}", "100%", ">= 75%",
+         yes[result["met"]["recommend_vs_bare"]]),
+    ]
+    lines = [
+        "## Decision API under load",
+        "",
+        f"wrk, {result['connections']} connections, 1 thread, {result['rounds']} alternating rounds of "
+        f"{result['duration_s']:g} s per endpoint (medians shown; max over all rounds), one uvicorn process each, "
+        "loopback. `/recommend` ranks 3 of 10 banners by one Thompson draw from the live cached posterior, "
+        "logs each decision to Redis (batched) and counts it in Prometheus.",
+        "",
+        "| figure | /recommend | bare FastAPI | target | met? |",
+        "|---|---|---|---|---|",
+        *[f"| {' | '.join(row)} |" for row in rows],
+        "",
+        f"Non-2xx answers: {result['recommend_non_2xx']}; fallback answers: {result['recommend_fallbacks']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_fragment(result: dict[str, Any], directory: Path = RESULTS) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "decision.json").write_text(json.dumps({"decision": result}, indent=2) + "\n")
+    (directory / "decision.md").write_text(markdown(result))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per endpoint")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write the fragment")
+    args = parser.parse_args(argv)
+    result = run(duration_s=args.duration, rounds=args.rounds, connections=args.connections)
+    print(markdown(result))
+    if not args.no_write:
+        write_fragment(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

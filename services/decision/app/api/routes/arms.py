@@ -1,0 +1,68 @@
+"""``/arms``: the arms as the service sees them; add a banner or retire one at runtime.
+
+A new arm starts from the prior (the store keeps per-arm totals; a new index has none); a
+retired arm is never recommended again but keeps its totals. Both changes reach every replica
+through the store's change channel; this replica refreshes at once.
+"""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+
+from services.decision.app.api.deps import ERROR_RESPONSES, STORE_DOWN, AdminDep, RuntimeDep
+from services.decision.app.models import ArmChanged, ArmInfo, ArmsResponse
+from services.decision.app.runtime import Runtime
+
+router = APIRouter(prefix="/arms", tags=["arms"])
+ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
+    **ERROR_RESPONSES, 401: {"description": "missing or wrong admin token"},
+}
+
+
+@router.get("", response_model=ArmsResponse, responses={503: ERROR_RESPONSES[503]})
+async def list_arms(runtime: RuntimeDep) -> ArmsResponse:
+    """Every arm of the cached posterior: retired or not, pulls, posterior mean, P(best)."""
+    snap = runtime.cache.current
+    if snap is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "no posterior yet: the store has not been reached or holds no experiment",
+                            headers={"Retry-After": "1"})
+    means = snap.posterior.mean()
+    return ArmsResponse(
+        epoch=snap.epoch, mode=snap.mode, reward_kind=snap.reward_kind, staleness_s=runtime.cache.age_s(),
+        arms=[ArmInfo(arm=a, retired=a in snap.retired, pulls=int(snap.posterior.stats.n[a]), mean=float(means[a]),
+                      prob_best=float(snap.prob_best[a])) for a in range(snap.n_arms)],
+    )
+
+
+def _change(runtime: Runtime, action: str, arm: int | None = None) -> int:
+    try:
+        if action == "add":
+            arm = runtime.store.add_arm()
+        else:
+            assert arm is not None
+            runtime.store.retire_arm(arm)
+        runtime.cache.refresh()
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except LookupError as exc:  # no experiment in the namespace yet
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except redis.RedisError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN, headers={"Retry-After": "1"}) from exc
+    return arm
+
+
+@router.post("", response_model=ArmChanged, status_code=status.HTTP_201_CREATED, responses=ADMIN_RESPONSES)
+async def add_arm(runtime: RuntimeDep, _: AdminDep) -> ArmChanged:
+    """Add an arm (a new banner); it starts from the prior and is recommended from now on."""
+    arm = await run_in_threadpool(_change, runtime, "add")
+    return ArmChanged(arm=arm, retired=False)
+
+
+@router.post("/{arm}/retire", response_model=ArmChanged, responses=ADMIN_RESPONSES)
+async def retire_arm(arm: int, runtime: RuntimeDep, _: AdminDep) -> ArmChanged:
+    """Retire an arm: never recommended again (its totals are kept). Retiring twice is harmless."""
+    await run_in_threadpool(_change, runtime, "retire", arm)
+    return ArmChanged(arm=arm, retired=True)

@@ -1,0 +1,51 @@
+"""``POST /feedback``: the reward of a decision, appended to the feedback stream once.
+
+Feedback is refused with 503 while the store is unreachable (never buffered in memory): an
+accepted answer means the reward is in Redis, so no accepted feedback can be lost by a crash
+of this process. Clients retry on 503 (``Retry-After``), as they would on any transient error.
+"""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, HTTPException, status
+
+from banditops.feedback import FeedbackConflictError, UnknownDecisionError, accept_feedback
+from services.decision.app.api.deps import ERROR_RESPONSES, STORE_DOWN, RuntimeDep
+from services.decision.app.models import FeedbackRequest, FeedbackResponse
+
+router = APIRouter(prefix="/feedback", tags=["decisions"])
+
+
+@router.post(
+    "",
+    response_model=FeedbackResponse,
+    responses={404: {"description": "unknown or expired decision_id"},
+               409: {"description": "this decision already has a different reward"}, **ERROR_RESPONSES},
+)
+def feedback(body: FeedbackRequest, runtime: RuntimeDep) -> FeedbackResponse:
+    """Record the reward of a decision; the same feedback again is a harmless ``duplicate``."""
+    count = runtime.metrics.feedback.labels
+    ns = runtime.settings.namespace
+    try:
+        try:
+            receipt = accept_feedback(runtime.client, ns, body.decision_id, body.reward)
+        except UnknownDecisionError:
+            # The decision may still sit in this replica's write buffer (or be in flight): flushing
+            # writes it out, or waits for the in-flight batch; then ask again.
+            runtime.log.flush()
+            receipt = accept_feedback(runtime.client, ns, body.decision_id, body.reward)
+    except UnknownDecisionError as exc:
+        count("unknown").inc()
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except FeedbackConflictError as exc:
+        count("conflict").inc()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except ValueError as exc:
+        count("invalid").inc()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except redis.RedisError as exc:
+        count("unavailable").inc()
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN, headers={"Retry-After": "1"}) from exc
+    count(receipt.status).inc()
+    return FeedbackResponse(decision_id=receipt.decision_id, status=receipt.status)

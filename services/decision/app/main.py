@@ -1,0 +1,53 @@
+"""The decision service: serves bandit decisions to real traffic within a latency budget.
+
+Run it with ``python -m uvicorn services.decision.app.main:app --host 127.0.0.1 --port 8001``.
+One process per container (scale with replicas): the cached posterior, the decision-log
+buffer and the metrics are per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.decision.app.api.main import api_router
+from services.decision.app.core.config import Settings, get_settings
+from services.decision.app.metrics import BodyLimitMiddleware, LatencyMiddleware
+from services.decision.app.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A service with its own runtime (store client, cache, log, metrics); tests build several."""
+    settings = settings or get_settings()
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(
+        title="BanditOps decision API",
+        version="0.1.0",
+        description=(
+            "Ranks banners for real users by one Thompson draw from the shared posterior (cached "
+            "in-process, never waiting on Redis), with a static fallback, delayed feedback, and "
+            "Prometheus metrics. Admin calls need `Authorization: Bearer "
+            "<BANDITOPS_DECISION_ADMIN_TOKEN>` when the token is set."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.include_router(api_router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LatencyMiddleware, metrics=runtime.metrics)
+    return app
+
+
+app = create_app()

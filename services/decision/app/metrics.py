@@ -1,0 +1,233 @@
+"""Prometheus metrics of the decision service, in a registry of its own per app.
+
+What operators alert on (see ``monitoring/alerts.yml``): the fallback rate
+(``banditops_recommendations_total{fallback="true"}`` over all), the posterior staleness, the
+p99 of ``banditops_decision_request_duration_seconds`` and drift detections, which this service
+sees by tailing the store's event stream (``banditops_lifecycle_events_total{kind=...}``).
+
+The middlewares are plain ASGI, not ``BaseHTTPMiddleware``: microseconds, not a task per request.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from banditops.recommender import Recommendation
+
+LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+_ROUTES = frozenset({"/recommend", "/feedback", "/arms", "/healthz", "/metrics"})
+
+
+def route_label(path: str) -> str:
+    """Bounded label values: known routes, ``/arms/{arm}...`` templates, else ``other``."""
+    if path in _ROUTES:
+        return path
+    if path.startswith("/arms/"):
+        return "/arms/{arm}/retire" if path.endswith("/retire") else "/arms/{arm}"
+    return "other"
+
+
+class LoopCounter(Collector):
+    """A labelled counter for the event-loop thread only: a dict increment, no lock.
+
+    ``prometheus_client``'s metrics take a lock per update (they must be thread-safe); at
+    thousands of requests per second four of them per request cost more than the decision
+    itself. Everything counted here is updated and scraped on the event loop, so it is safe.
+    """
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str], initial: Sequence[tuple[str, ...]] = ()):
+        self.name, self.documentation, self.labels = name, documentation, list(labels)
+        self.counts: dict[tuple[str, ...], float] = dict.fromkeys(initial, 0.0)
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, count in list(self.counts.items()):
+            family.add_metric(list(values), count)
+        yield family
+
+    def describe(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+
+
+class LoopHistogram(Collector):
+    """A histogram by route for the event-loop thread only (see :class:`LoopCounter`)."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]):
+        self.name, self.documentation = name, documentation
+        self.buckets = list(buckets)
+        self.series: dict[str, list[float]] = {}  # route -> per-bucket counts (+Inf last), then the sum
+
+    def observe(self, route: str, seconds: float) -> None:
+        series = self.series.get(route)
+        if series is None:
+            series = self.series[route] = [0.0] * (len(self.buckets) + 2)
+        series[bisect_left(self.buckets, seconds)] += 1
+        series[-1] += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=["route"])
+        for route, series in list(self.series.items()):
+            cumulative, running = [], 0.0
+            for bound, count in zip([*map(str, self.buckets), "+Inf"], series[:-1], strict=True):
+                running += count
+                cumulative.append((bound, running))
+            family.add_metric([route], cumulative, series[-1])
+        yield family
+
+    def describe(self) -> Iterable[Metric]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=["route"])
+
+
+class DecisionMetrics:
+    """Latency, decisions per arm, fallbacks, staleness, feedback outcomes and lag, lifecycle events."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.latency = LoopHistogram("banditops_decision_request_duration_seconds", "Request latency by route.",
+                                     LATENCY_BUCKETS)
+        self.responses = LoopCounter("banditops_decision_responses", "Responses by route and HTTP status.",
+                                     ["route", "status"])
+        self.decisions = LoopCounter("banditops_decisions", "Decisions by the arm ranked first.", ["arm"])
+        # Both series exist from the start, so a fallback-rate query has data before the first fallback.
+        self.recommendations = LoopCounter("banditops_recommendations",
+                                           "Recommendations served, by whether they were static fallbacks.",
+                                           ["fallback"], initial=[("true",), ("false",)])
+        for collector in (self.latency, self.responses, self.decisions, self.recommendations):
+            r.register(collector)
+        self.feedback = Counter("banditops_feedback", "Feedback by outcome (accepted, duplicate, conflict, "
+                                "unknown, invalid, unavailable).", ["status"], registry=r)
+        self.feedback_lag = Gauge("banditops_feedback_lag_seconds",
+                                  "Age of the oldest feedback not yet folded into the posterior.", registry=r)
+        self.lifecycle_events = Counter("banditops_lifecycle_events",
+                                        "Lifecycle events of the experiment seen in the store (drift_detected, "
+                                        "converged, epoch_opened, ...).", ["kind"], registry=r)
+        self.staleness = Gauge("banditops_posterior_staleness_seconds",
+                               "Seconds since the cached posterior was refreshed (+Inf before the first).",
+                               registry=r)
+        self.epoch = Gauge("banditops_posterior_epoch", "Epoch of the cached posterior (0 before the first).",
+                           registry=r)
+        self.refresh_failures = Gauge("banditops_posterior_refresh_failures",
+                                      "Failed refreshes of the cached posterior since start.", registry=r)
+        self.log_buffered = Gauge("banditops_decision_log_buffered",
+                                  "Decisions waiting to be written to Redis.", registry=r)
+        self.log_dropped = Gauge("banditops_decision_log_dropped",
+                                 "Decisions dropped from a full buffer during a long outage, since start.",
+                                 registry=r)
+        self._arm_keys: dict[int, tuple[str]] = {}
+
+    def count(self, rec: Recommendation) -> None:
+        """Count one recommendation (event-loop thread only)."""
+        self.recommendations.counts[("true",) if rec.fallback else ("false",)] += 1
+        top = rec.arms[0]
+        key = self._arm_keys.get(top)
+        if key is None:
+            key = self._arm_keys[top] = (str(top),)
+        counts = self.decisions.counts
+        counts[key] = counts.get(key, 0.0) + 1
+
+
+async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
+    payload = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class LatencyMiddleware:
+    """Observe every HTTP request's duration and status, labelled by route template."""
+
+    def __init__(self, app: ASGIApp, metrics: DecisionMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = route_label(scope["path"])
+            self.metrics.latency.observe(route, time.perf_counter() - start)
+            counts = self.metrics.responses.counts
+            key = (route, str(status))
+            counts[key] = counts.get(key, 0.0) + 1
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``max_bytes`` with a 422 before the app reads them.
+
+    The declared ``Content-Length`` is checked first. A body without one (chunked) is read here,
+    up to the limit, and replayed to the app: the limit is small, and the app's own body reader
+    would turn any error raised mid-stream into a vague 400.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _message(self, size: int | None) -> dict[str, object]:
+        got = f"{size} bytes" if size is not None else f"more than {self.max_bytes} bytes"
+        return {"detail": f"request body too large: {got}; the limit is {self.max_bytes} bytes "
+                          "(BANDITOPS_DECISION_MAX_BODY_BYTES)"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    await _send_json(send, 422, {"detail": "invalid Content-Length header"})
+                    return
+                if size > self.max_bytes:
+                    await _send_json(send, 422, self._message(size))
+                    return
+                await self.app(scope, receive, send)  # the server enforces the declared length
+                return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await _send_json(send, 422, self._message(None))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

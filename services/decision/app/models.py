@@ -1,0 +1,81 @@
+"""Request and response bodies of the decision API (the OpenAPI schema is generated from them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+#: Largest candidate list one request may carry (the body size limit bounds it too).
+MAX_CANDIDATES = 1024
+
+ArmIndex = Annotated[StrictInt, Field(ge=0, description="arm (banner) index")]
+
+
+class RecommendRequest(BaseModel):
+    """Which user asks, how many arms to rank, and optionally which arms may be shown."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(min_length=1, max_length=256, description="opaque id of the user asking")
+    k: StrictInt = Field(ge=1, le=MAX_CANDIDATES, description="number of arms to rank, 1..number of arms")
+    candidates: list[ArmIndex] | None = Field(
+        default=None, max_length=MAX_CANDIDATES,
+        description="arms allowed on this page (default: every active arm); retired ones are skipped",
+    )
+
+
+class RecommendResponse(BaseModel):
+    """The ranked arms and what is needed to learn from and evaluate this decision."""
+
+    decision_id: str = Field(description="send it back with the reward to POST /feedback")
+    arms: list[int] = Field(description="the k arms, best first, ranked by one Thompson draw")
+    propensity: float = Field(description="estimated probability that the policy ranks arms[0] first")
+    epoch: int = Field(description="learning epoch of the posterior used (0: none yet)")
+    fallback: bool = Field(description="true when no posterior was available: the static ranking")
+
+
+class FeedbackRequest(BaseModel):
+    """The reward observed for a decision (a click is 1, no click 0)."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="decision_id from POST /recommend")
+    reward: float = Field(allow_inf_nan=False, description="observed reward; 0 or 1 for Bernoulli experiments")
+
+
+class FeedbackResponse(BaseModel):
+    decision_id: str
+    status: Literal["accepted", "duplicate"] = Field(
+        description="accepted: appended to the feedback stream; duplicate: already recorded, nothing changed"
+    )
+
+
+class ArmInfo(BaseModel):
+    arm: int
+    retired: bool
+    pulls: int = Field(description="rewards folded into the current epoch's posterior")
+    mean: float = Field(description="posterior mean of the arm's reward")
+    prob_best: float = Field(description="P(arm is best among the active arms)")
+
+
+class ArmsResponse(BaseModel):
+    epoch: int
+    mode: str
+    reward_kind: str
+    staleness_s: float = Field(description="seconds since the cached posterior was refreshed")
+    arms: list[ArmInfo]
+
+
+class ArmChanged(BaseModel):
+    arm: int
+    retired: bool
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    posterior: Literal["live", "stale", "none"] = Field(
+        description="live: answers use the posterior; stale/none: answers are static fallbacks"
+    )
+    staleness_s: float | None = None
+    epoch: int | None = None
+    store_error: str | None = Field(default=None, description="last refresh error, if the store is unreachable")
+    decisions_buffered: int = Field(description="decisions not yet written to Redis")

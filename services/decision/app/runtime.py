@@ -1,0 +1,95 @@
+"""The long-lived parts of one decision service process and their background threads.
+
+``Runtime`` wires the core library's pieces together: the store client, the posterior cache
+(refreshed in the background), the decision log writer (batched in the background), the
+recommender (pure, in-process) and the metrics. The app starts it in its lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from banditops.decision_log import DecisionLog
+from banditops.feedback import feedback_lag_seconds
+from banditops.posterior_cache import PosteriorCache
+from banditops.recommender import Recommender
+from banditops.store import BanditStore
+from services.decision.app.core.config import Settings
+from services.decision.app.metrics import DecisionMetrics
+
+log = logging.getLogger(__name__)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A client that fails fast: a down store must cost a refresh, not stall the service."""
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+        health_check_interval=5,
+    )
+
+
+class Runtime:
+    """Store, cache, decision log, recommender and metrics of one service process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = redis_client(settings)
+        self.store = BanditStore(self.client, settings.namespace)
+        self.metrics = DecisionMetrics()
+        self.cache = PosteriorCache(
+            self.store,
+            refresh_interval_s=settings.refresh_interval_s,
+            min_interval_s=min(0.05, settings.refresh_interval_s),
+            draws=settings.propensity_draws,
+            seed=settings.seed,
+            hooks=[self._observe_store],
+        )
+        self.log = DecisionLog(self.client, settings.namespace, ttl_s=settings.decision_ttl_s)
+        self.recommender = Recommender(
+            lambda: self.cache.current,
+            np.random.default_rng(settings.seed),
+            static_ranking=settings.ranking,
+            max_staleness_s=settings.max_staleness_s,
+        )
+        self._events_cursor = "0-0"
+        self._last_observed = 0.0
+        m = self.metrics
+        m.staleness.set_function(self.cache.age_s)
+        m.epoch.set_function(lambda: float(self.cache.current.epoch) if self.cache.current else 0.0)
+        m.refresh_failures.set_function(lambda: float(self.cache.failures))
+        m.log_buffered.set_function(lambda: float(self.log.buffered))
+        m.log_dropped.set_function(lambda: float(self.log.dropped))
+
+    def start(self) -> Runtime:
+        self.cache.start()
+        self.log.start()
+        return self
+
+    def stop(self) -> None:
+        self.cache.stop()
+        self.log.stop()
+        self.client.close()
+
+    def _observe_store(self) -> None:
+        """Metrics that need Redis, run in the refresher thread at most once a second."""
+        now = time.monotonic()
+        if now - self._last_observed < 1.0:
+            return
+        self._last_observed = now
+        self.metrics.feedback_lag.set(feedback_lag_seconds(self.client, self.settings.namespace))
+        while True:
+            events = self.store.events(since=self._events_cursor, count=1000)
+            for event in events:
+                self.metrics.lifecycle_events.labels(event.kind).inc()
+            if not events:
+                break
+            self._events_cursor = events[-1].id
