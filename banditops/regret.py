@@ -7,6 +7,15 @@ consistent policy pays at least ``C(μ) · ln T`` of it as ``T → ∞``, with
 Bernoulli arms (Kaufmann et al. 2012; Agrawal & Goyal 2013), so ``C · ln T`` is the yardstick
 the benchmarks and the dashboard plot cumulative regret against.
 
+References
+----------
+.. [1] T. L. Lai and H. Robbins, "Asymptotically efficient adaptive allocation rules",
+   Advances in Applied Mathematics 6(1), 1985.
+.. [2] E. Kaufmann, N. Korda and R. Munos, "Thompson Sampling: an asymptotically optimal
+   finite-time analysis", ALT 2012.
+.. [3] S. Agrawal and N. Goyal, "Further optimal regret bounds for Thompson Sampling",
+   AISTATS 2013.
+
 Examples
 --------
 >>> pseudo_regret([0.1, 0.5, 0.3], [1, 0, 2, 1])

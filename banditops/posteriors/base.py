@@ -147,6 +147,11 @@ class Posterior(ABC):
 
         Retired arms get probability 0 and are left out of the comparison. The Monte Carlo
         error of each entry is at most ``0.5 / sqrt(draws)`` (0.008 at 4000 draws).
+
+        References
+        ----------
+        .. [1] S. L. Scott, "A modern Bayesian look at the multi-armed bandit", Applied
+           Stochastic Models in Business and Industry 26(6), 2010.
         """
         from banditops.policies.active_arms import active_mask
 

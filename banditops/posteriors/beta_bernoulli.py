@@ -30,6 +30,11 @@ def beta_params(
     A pure function so simulations can keep ``(R, K)`` count arrays for ``R`` replications
     and skip building posterior objects in their inner loop.
 
+    References
+    ----------
+    .. [1] S. Agrawal and N. Goyal, "Analysis of Thompson Sampling for the multi-armed bandit
+       problem", COLT 2012.
+
     Examples
     --------
     >>> a, b = beta_params(np.array([10, 0]), np.array([3.0, 0.0]))
@@ -75,6 +80,10 @@ class BetaBernoulliPosterior(Posterior):
     [0.6, 0.667, 0.5]
     >>> post.sample(np.random.default_rng(0), 2).round(3).tolist()
     [[0.522, 0.613, 0.003], [0.723, 0.464, 0.186]]
+    >>> post.prob_best(np.random.default_rng(0)).round(3).tolist()
+    [0.28, 0.483, 0.237]
+    >>> [bound.round(3).tolist() for bound in post.credible_interval(0.9)]
+    [[0.249, 0.224, 0.05], [0.902, 0.975, 0.95]]
     """
 
     kind: ClassVar[str] = "bernoulli"

@@ -48,6 +48,11 @@ def nig_params(
     The centred sum of squares is computed as ``sumsq - sum²/n`` and clipped at 0, since
     rounding can make it a tiny negative number when all rewards of an arm are equal.
 
+    References
+    ----------
+    .. [1] K. P. Murphy, "Conjugate Bayesian analysis of the Gaussian distribution",
+       technical report, 2007, eqs. 85-89.
+
     Examples
     --------
     >>> mu, kappa, alpha, beta = nig_params(np.array([2, 0]), np.array([6.0, 0.0]),
@@ -82,6 +87,11 @@ def sample_nig_mean(
 
     One gamma and one normal variate per draw, both vectorised in C; ``size`` defaults to
     the broadcast shape of the parameters.
+
+    References
+    ----------
+    .. [1] K. P. Murphy, "Conjugate Bayesian analysis of the Gaussian distribution",
+       technical report, 2007, section 6.
 
     Examples
     --------
