@@ -99,12 +99,12 @@ class BetaBernoulliPosterior(Posterior):
         # Totals summed in floating point elsewhere (Redis INCRBYFLOAT) may overshoot by a
         # rounding error; anything beyond that means rewards outside [0, 1].
         slack = 1e-9 * np.maximum(n, 1.0)
-        if np.any(s < -slack) or np.any(s > n + slack):
+        if (s < -slack).any() or (s > n + slack).any():
             raise ValueError(
                 "bernoulli stats need 0 <= sum <= n per arm (rewards in [0, 1]); "
                 f"got n={self._stats.n.tolist()}, sum={s.tolist()}"
             )
-        s = np.clip(s, 0.0, n)
+        s = np.minimum(np.maximum(s, 0.0), n)
         self._alpha, self._beta = beta_params(n, s, self._prior["alpha"], self._prior["beta"])
 
     def params(self) -> dict[str, np.ndarray]:
