@@ -138,6 +138,14 @@ class Watcher:
                 return event
         return None
 
+    def line(self) -> str:
+        s = self.state
+        head = f"[{time.monotonic() - self.t0:6.1f}s] {self.stage}"
+        if s is None:
+            return head
+        return (f"{head} | {s.mode} epoch {s.epoch} | pulls {s.epoch_pulls:,}/{s.total_pulls:,} "
+                f"| regret {s.regret:,.1f} | runs: {', '.join(r['dag_id'] for r in self._runs[:4]) or '-'}")
+
     def render(self) -> Table:
         table = Table(title=f"BanditOps demo — {self.stage}", show_header=False, min_width=72)
         table.add_column(style="bold cyan")
@@ -167,9 +175,14 @@ def _wait(
 ) -> Any:
     watcher.stage = stage
     deadline = time.monotonic() + opts.stage_timeout_s
+    last_line = 0.0
     while time.monotonic() < deadline:
         watcher.poll()
         live.update(watcher.render())
+        if not live.console.is_terminal and time.monotonic() - last_line > 5.0:
+            # Unattended (CI, a log file): a plain progress line instead of the live table.
+            last_line = time.monotonic()
+            live.console.print(watcher.line())
         result = done()
         if result:
             return result
@@ -242,7 +255,7 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
             env.update_arm(arm, mean=mean)
         drift_events = [e for e in env.events() if e.get("kind") == "drift"]
         env_pulls_at_drift = int(drift_events[-1]["total_pulls"]) if drift_events else None
-        store_pulls_at_drift = store.state().total_pulls
+        at_drift = store.state()
 
         opened = _wait(watcher, live, "5/6 waiting for the drift monitor and relearning",
                        lambda: watcher.event_after("epoch_opened", t_drift), opts=opts, cfg=cfg)
@@ -270,8 +283,9 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
     pulls2 = int(conv2.fields.get("pulls_to_converge", state2.epoch_pulls))
     means_before = np.asarray(truth_before["means"], dtype=float)
     means_after = np.asarray(truth_after["means"], dtype=float)
-    detection_pulls = detected.fields.get("total_pulls") or opened.fields.get("total_pulls")
-    delay_pulls = (int(detection_pulls) - store_pulls_at_drift) if detection_pulls is not None else None
+    # Pulls the agents made between the injection and the alarm (same epoch, so epoch pull counts).
+    detection_pulls = detected.fields.get("epoch_pulls")
+    delay_pulls = int(detection_pulls) - at_drift.epoch_pulls if detection_pulls is not None else None
     regret_total = float(state2.regret)
     summary.update({
         "converged_arm_phase1": int(conv1.fields.get("leader", -1)),

@@ -1,0 +1,188 @@
+"""The whole mission against real processes: Redis, uvicorn, MLflow, `airflow standalone`.
+
+This is where a trigger the real triggerer cannot import would show (``dag.test()`` hides it):
+the relearning run must be started by the drift monitor's operator, which only happens when the
+deferred ``DriftSensor`` resumed from a ``DriftTrigger`` event fired in the triggerer process.
+
+The tests share one stack (module scope) and run in order: the lifecycle, then the faults.
+On failure the stack's logs are printed (CI shows them) and left in the temporary folder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from banditops import localstack
+from banditops.airflow_client import AirflowClient
+from banditops.demo import DemoOptions, run_demo
+from banditops.env_client import EnvClient
+from banditops.redis_server import free_port
+from banditops.store import BanditStore
+from banditops.store.types import Mode
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[localstack.StackConfig]:
+    root = Path(tmp_path_factory.mktemp("stack"))
+    cfg = localstack.StackConfig(root=root, ports={name: free_port() for name in localstack.DEFAULT_PORTS})
+    failures_before = request.session.testsfailed
+    started = False
+    try:
+        localstack.up(cfg)
+        started = True
+        yield cfg
+    finally:
+        if not started or request.session.testsfailed > failures_before:
+            for name in cfg.components:
+                print(f"\n===== {name} log, last lines ({cfg.log_dir}) =====\n{localstack.tail(cfg, name, 80)}")
+        localstack.down(cfg)
+        leftovers = [n for n, row in localstack.status(cfg).items() if row["alive"]]
+        assert not leftovers, f"processes left running: {leftovers}"
+
+
+def clients(cfg: localstack.StackConfig) -> tuple[BanditStore, EnvClient, AirflowClient]:
+    env_vars = localstack.common_env(cfg)
+    login = localstack.load_state(cfg)["airflow_login"]
+    return (
+        BanditStore.from_url(cfg.url("redis")),
+        EnvClient(cfg.url("environment"), token=env_vars["BANDITOPS_ENV_ADMIN_TOKEN"]),
+        AirflowClient(cfg.url("airflow"), login["username"], login["password"]),
+    )
+
+
+def wait_for(what: str, check: Any, timeout_s: float = 240.0, every_s: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def test_lifecycle_learn_converge_drift_relearn(stack: localstack.StackConfig, tmp_path: Path) -> None:
+    summary = run_demo(stack, DemoOptions(summary_path=tmp_path / "summary.json", stage_timeout_s=300))
+    store, _env, airflow = clients(stack)
+
+    # Converged on the true best arm before the drift, and on the new best after it.
+    assert summary["converged_arm_phase1"] == 1
+    assert summary["converged_arm_phase2"] == summary["best_arm_after_drift"] == 0
+    assert summary["drift_arm_detected"] in (0, 1)
+    assert (tmp_path / "summary.json").exists()
+
+    # The modes and events in the order the loop promises.
+    kinds = [(e.kind, e.fields.get("epoch")) for e in store.events()]
+    order = [k for k, _ in kinds if k in ("experiment_started", "converged", "drift_detected", "epoch_opened",
+                                           "relearning_done")]
+    first = {k: order.index(k) for k in dict.fromkeys(order)}
+    assert first["experiment_started"] < first["converged"] < first["drift_detected"] < first["epoch_opened"]
+    assert first["epoch_opened"] < first["relearning_done"]
+    assert order.count("converged") >= 2 and order[-1] in ("converged", "drift_detected")
+    epoch1 = next(ep for k, ep in kinds if k == "experiment_started")
+    assert any(k == "converged" and ep == epoch1 for k, ep in kinds)
+    assert any(k == "converged" and ep == epoch1 + 1 for k, ep in kinds)
+    state = store.state()
+    assert state.epoch == epoch1 + 1 and state.mode == Mode.MONITORING
+
+    # The relearning run was started by the drift monitor's operator, with the drift as conf.
+    relearn = airflow.runs("bandit_relearning", limit=10)
+    triggered = [r for r in relearn if r.get("triggered_by") == "operator"]
+    assert triggered, f"no relearning run triggered by an operator: {relearn}"
+    assert "arm" in (triggered[-1].get("conf") or {}), triggered[-1].get("conf")
+    monitor_runs = airflow.runs("bandit_drift_monitor", limit=20)
+    assert any(r["state"] == "success" for r in monitor_runs)
+
+    # MLflow holds the parent and one child run per phase, with metrics and a snapshot artifact.
+    phase_runs = [link for link in summary["mlflow_runs"] if link["run"].startswith("phase")]
+    assert len(phase_runs) >= 2, summary["mlflow_runs"]
+    mlflow = stack.url("mlflow")
+    for link in phase_runs[:2]:
+        run = httpx.get(f"{mlflow}/api/2.0/mlflow/runs/get", params={"run_id": link["run_id"]}).json()["run"]
+        metrics = {m["key"] for m in run["data"].get("metrics", [])}
+        assert {"cumulative_regret", "prob_best"} <= metrics, metrics
+        artifacts = httpx.get(f"{mlflow}/api/2.0/mlflow/artifacts/list", params={"run_id": link["run_id"]}).json()
+        names = [f["path"] for f in artifacts.get("files", [])]
+        assert any(n.endswith(".json") for n in names), names
+
+
+def test_redis_restart_keeps_state_and_drift_sensor_resumes(stack: localstack.StackConfig) -> None:
+    store, env, _airflow = clients(stack)
+    before = store.state()
+    assert before.mode == Mode.MONITORING
+    localstack.stop(stack, "redis")
+    localstack.up(stack)  # starts only what is missing: the same server, same AOF folder
+    after = store.state()
+    assert (after.epoch, after.mode) == (before.epoch, before.mode)
+    assert after.total_pulls >= before.total_pulls
+    assert after.stats.n.sum() >= before.stats.n.sum()
+
+    # The sensor picks up where it was: a new drift is still sensed and relearned.
+    env.update_arm(0, mean=0.0)
+    env.update_arm(3, mean=7.0)
+    wait_for("a new epoch after the second drift", lambda: store.state().epoch == before.epoch + 1)
+    wait_for("convergence on arm 3", lambda: (s := store.state()).mode == Mode.MONITORING
+             and s.epoch == before.epoch + 1)
+    converged = [e for e in store.events() if e.kind == "converged"]
+    assert converged[-1].fields["leader"] == 3
+
+
+def test_mlflow_down_learning_goes_on_and_says_so(stack: localstack.StackConfig) -> None:
+    store, _env, _airflow = clients(stack)
+    localstack.stop(stack, "mlflow")
+    try:
+        start = store.state().total_pulls
+        wait_for("agent batches while MLflow is down", lambda: store.state().total_pulls >= start + 400)
+        error = wait_for("the MLflow failure recorded for the dashboard",
+                         lambda: store.get_meta().get("mlflow_error"))
+        assert error
+    finally:
+        localstack.up(stack)
+
+
+def test_environment_killed_tasks_retry_and_nothing_counts_twice(stack: localstack.StackConfig) -> None:
+    store, _env, airflow = clients(stack)
+    localstack.stop(stack, "environment")
+    try:
+        def retried() -> list[dict[str, Any]]:
+            found = []
+            for run in airflow.runs("bandit_learning", limit=3):
+                for ti in airflow.task_instances("bandit_learning", run["dag_run_id"]):
+                    if ti["task_id"].endswith("run_agent_batch") and (
+                        ti["state"] in ("up_for_retry", "failed") or (ti.get("try_number") or 1) > 1
+                    ):
+                        found.append(ti)
+            return found
+
+        wait_for("an agent task failing and retrying without the environment", retried, timeout_s=180, every_s=2)
+        pulls_while_down = store.state().total_pulls
+    finally:
+        localstack.up(stack)
+    wait_for("agents pulling again once the environment is back",
+             lambda: store.state().total_pulls > pulls_while_down + 100)
+
+    # No batch counted twice: every summary in the stream has its own batch id, and within each
+    # epoch the batches follow each other exactly (each starts where the previous one ended), so
+    # the posterior holds each applied pull once. Race-free while the agents keep running.
+    summaries = store.summaries(count=100_000)
+    ids = [s.batch_id for s in summaries]
+    assert len(ids) == len(set(ids))
+    by_epoch: dict[int, list[Any]] = {}
+    for summary in summaries:
+        by_epoch.setdefault(summary.epoch, []).append(summary)
+    for epoch, batches in by_epoch.items():
+        for prev, nxt in itertools.pairwise(batches):
+            assert nxt.pulls_before == prev.pulls_before + int(prev.stats.n.sum()), (epoch, prev, nxt)
+    state = store.state()
+    current = by_epoch.get(state.epoch, [])
+    if current:
+        assert current[0].pulls_before == 0
+        assert state.epoch_pulls >= current[-1].pulls_before + int(current[-1].stats.n.sum())
