@@ -1,0 +1,59 @@
+"""The banditops CLI: simulate prints parseable JSON with the figures; errors are actionable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from banditops.cli import main
+
+
+def test_simulate_json_on_a_tiny_horizon(capsys):
+    arms = '[{"kind":"gaussian","mean":1,"sd":1},{"kind":"gaussian","mean":3,"sd":1}]'
+    changes = '[{"t":300,"arm":1,"mean":0}]'
+    code = main(["simulate", "--arms", arms, "--changes", changes, "--horizon", "600", "--seeds", "2", "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    summary = payload["summary"]
+    for key in ("dynamic_regret", "detection_delay_median", "false_alarms_per_10k_stationary", "decisions_per_s",
+                "exploration_share", "lai_robbins_bound"):
+        assert key in summary
+    assert summary["seeds"] == 2 and summary["lai_robbins_bound"] is None  # not stationary
+    assert {"value", "lo", "hi"} <= set(summary["dynamic_regret"])
+    assert len(payload["runs"]) == 2 and payload["runs"][0]["detections"][0]["t"] == 300
+
+
+def test_simulate_stationary_reports_the_lai_robbins_bound(capsys):
+    args = ["simulate", "--scenario", "banners", "--horizon", "300", "--seeds", "1", "--policy", "ts", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["lai_robbins_bound"] > 0
+
+
+def test_bad_input_names_valid_values(capsys):
+    assert main(["simulate", "--policy", "greedy", "--horizon", "10"]) == 2
+    assert "valid policies: system, ts" in capsys.readouterr().err
+    assert main(["simulate", "--arms", "[]", "--horizon", "10"]) == 2
+    assert "non-empty JSON list" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "banditops.cli", "simulate", "--horizon", "200", "--seeds", "1", "--json", "--compact"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    assert json.loads(out.stdout)["summary"]["horizon"] == 200
+
+
+def test_status_reads_the_store(redis_server, namespace, capsys):
+    from banditops.store.redis_store import BanditStore
+    from banditops.store.types import ExperimentConfig
+
+    url = redis_server.url
+    store = BanditStore.from_url(url, namespace=namespace)
+    store.reset(ExperimentConfig(n_arms=3, reward_kind="bernoulli"))
+    store.apply_batch("b1", 1, [0, 2, 2], [0.0, 1.0, 1.0])
+    assert main(["status", "--redis-url", url, "--namespace", namespace, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["mode"] == "LEARNING" and status["epoch"] == 1 and status["total_pulls"] == 3
+    assert status["leader"] == 2 and status["pulls_per_arm"] == [1, 0, 2]
