@@ -402,10 +402,10 @@ def start_experiment(
     store: Any, env: Any, config: ExperimentConfig, *, scenario_name: str | None = None,
     seed: int | None = None, arms: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Reset the environment to the scenario, then the store (epoch 1, LEARNING, empty posterior)."""
+    """Reset the environment to the scenario, then the store (a new epoch, LEARNING, empty posterior)."""
     env.reset(scenario_name or config.name, seed=seed, arms=arms)
-    store.reset(config)
-    return {"scenario": scenario_name or config.name, "seed": seed, "epoch": store.epoch(),
+    epoch = store.reset(config)  # previous epoch + 1: batches in flight from before are refused
+    return {"scenario": scenario_name or config.name, "seed": seed, "epoch": int(epoch),
             "mode": str(store.mode()), "config": config.to_dict()}
 
 

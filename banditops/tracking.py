@@ -150,7 +150,7 @@ class Tracker:
 
         parent = self._guard("start_experiment", open_parent)
         if parent is not None:
-            self.start_phase(epoch=1, reason="experiment_started")
+            self.start_phase(epoch=self.store.epoch(), reason="experiment_started")
         return parent
 
     def _ensure_parent(self) -> str:

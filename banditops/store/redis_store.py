@@ -12,8 +12,9 @@ Key layout (``ns`` is the namespace; several experiments can share one server):
 key                            type    content
 =============================  ======  ===========================================================
 ``ns:config``                  string  :class:`ExperimentConfig` as JSON (as given to ``reset``)
-``ns:state``                   hash    ``mode``, ``epoch``, ``n_arms`` (grows with ``add_arm``),
-                                       ``kind`` (reward kind), ``explore_remaining``
+``ns:state``                   hash    ``mode``, ``epoch``, ``first_epoch`` (the experiment's
+                                       first), ``n_arms`` (grows with ``add_arm``), ``kind``
+                                       (reward kind), ``explore_remaining``
 ``ns:counters``                hash    ``total_pulls``, ``regret``, ``batches_applied``,
                                        ``batches_duplicate``, ``batches_stale`` (all epochs)
 ``ns:epoch:{e}``               hash    ``pulls``, ``regret``, ``opened_ts``, ``reason`` of epoch e
@@ -24,12 +25,23 @@ key                            type    content
 ``ns:meta``                    hash    small metadata (MLflow run ids, ...)
 ``ns:cursors``                 hash    named stream positions (the drift sensor's, ...)
 ``ns:summaries``               stream  one entry per applied batch: ``epoch``, ``mode``,
-                                       ``batch_id``, ``pulls_before``, ``stats`` (ArmStats JSON);
-                                       capped with ``MAXLEN ~ summaries_maxlen``
+                                       ``batch_id``, ``pulls_before``, ``stats`` (ArmStats JSON),
+                                       ``regret`` (the batch's pseudo-regret; absent in entries
+                                       written before it was recorded); capped with
+                                       ``MAXLEN ~ summaries_maxlen``
 ``ns:events``                  stream  lifecycle events: ``kind``, ``ts``, ``fields`` (JSON);
                                        capped with ``MAXLEN ~ events_maxlen``
 ``ns:changed``                 pubsub  a small JSON note ``{"what", "epoch", "mode"}`` after each change
 =============================  ======  ===========================================================
+
+Why epochs never restart in a namespace: ``reset`` opens epoch *previous epoch + 1* (1 only on
+an empty namespace), not 1. Agent tasks of the previous experiment may still be in flight when
+the experiment DAG resets the store (the learning DAG runs continuously); had numbering restarted
+at 1, a batch sampled under epoch 1 of the old experiment would carry the same epoch as the new
+one and be accepted into it. With monotonic epochs every batch sampled before a reset claims an
+epoch below the new one and is refused as ``stale_epoch`` (the reset also wiped the old dedupe
+sets, so it cannot be reported ``duplicate`` either). Code must therefore never assume the epoch
+is 1 after a reset: use the epoch ``reset`` returns, or read it from the store.
 
 Why the dedupe set is per epoch: a batch is only ever applied to the epoch it was sampled
 under, so a duplicate can only collide with a batch id of that same epoch. The set of the
@@ -158,6 +170,7 @@ class BanditStore:
     >>> server = RedisServer(data_dir=pathlib.Path(tempfile.mkdtemp())).start()
     >>> store = BanditStore(server.client(), namespace="doc")
     >>> store.reset(ExperimentConfig(reward_kind="bernoulli", n_arms=3))
+    1
     >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
     'applied'
     >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
@@ -243,15 +256,22 @@ class BanditStore:
         """Whether the namespace holds an experiment (``reset`` was called)."""
         return bool(self.client.exists(self._key("state")))
 
-    def reset(self, config: ExperimentConfig) -> None:
-        """Wipe this namespace and start: epoch 1, LEARNING, empty posterior, event ``experiment_started``."""
+    def reset(self, config: ExperimentConfig) -> int:
+        """Wipe this namespace and start: a new epoch, LEARNING, empty posterior, event
+        ``experiment_started``. Returns the new experiment's epoch.
+
+        The epoch is the namespace's previous epoch + 1 (1 on an empty namespace), never a restart
+        at 1: an agent batch sampled under the previous experiment and applied after the reset then
+        always claims an older epoch and is refused as ``stale_epoch`` (see the module docstring).
+        """
         if not isinstance(config, ExperimentConfig):
             raise ValueError(f"reset needs an ExperimentConfig; got {type(config).__name__}")
-        self._run(
+        epoch = self._run(
             "reset", json.dumps(config.to_dict()), config.n_arms, config.reward_kind,
             self.events_maxlen, config.name,
         )  # fmt: skip
         self._shape = (config.reward_kind, config.n_arms)
+        return int(epoch)
 
     def config(self) -> ExperimentConfig:
         """The experiment's config, with ``n_arms`` counting arms added at runtime."""
@@ -288,8 +308,11 @@ class BanditStore:
         state, counters, config_raw, epoch_hash, posterior, last, retired = reply
         state_d, counters_d, epoch_d = _as_pairs(state), _as_pairs(counters), _as_pairs(epoch_hash)
         n_arms = int(state_d["n_arms"])
-        if epoch is not None and not 1 <= epoch <= int(state_d["epoch"]):
-            raise ValueError(f"epoch {epoch} does not exist; valid epochs: 1..{state_d['epoch']}")
+        first = int(state_d.get("first_epoch", 1))  # absent in snapshots taken before resets kept numbering
+        if epoch is not None and not first <= epoch <= int(state_d["epoch"]):
+            raise ValueError(
+                f"epoch {epoch} is not an epoch of this experiment; valid epochs: {first}..{state_d['epoch']}"
+            )
         config = replace(ExperimentConfig.from_dict(json.loads(_text(config_raw))), n_arms=n_arms)
         last_pulled = np.full(n_arms, -1, np.int64)
         for arm, value in _as_pairs(last).items():
@@ -517,6 +540,7 @@ class BanditStore:
                 mode=Mode(f["mode"]),
                 pulls_before=int(f["pulls_before"]),
                 stats=ArmStats.from_dict(json.loads(f["stats"])),
+                regret=float(f["regret"]) if "regret" in f else None,
             )
             for entry_id, f in entries
         ]

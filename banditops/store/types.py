@@ -160,6 +160,8 @@ class BatchSummary:
     #: Epoch pull count before this batch: the change-point estimate's unit.
     pulls_before: int
     stats: ArmStats
+    #: The batch's pseudo-regret as applied (None in entries written before the store recorded it).
+    regret: float | None = None
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ def validate_experiment(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
-    """Reset the environment and the store (epoch 1, LEARNING), then open the MLflow runs."""
+    """Reset the environment and the store (a new epoch, LEARNING), then open the MLflow runs."""
     from banditops.arms import parse_arms
     from banditops.store.types import ExperimentConfig
 

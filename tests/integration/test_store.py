@@ -70,6 +70,23 @@ def test_batches_add_exact_sufficient_statistics_and_counters(store: BanditStore
     assert st.regret == regret and st.epoch_regret == regret
     assert store.counters() == {"total_pulls": 250, "regret": regret, "batches_applied": 5,
                                 "batches_duplicate": 0, "batches_stale": 0}
+    # each summary carries its batch's regret bit-exactly: their running sum is the counter
+    per_batch = [s.regret for s in store.summaries()]
+    assert per_batch == [0.1 * i for i in range(5)]
+    assert sum(r or 0.0 for r in per_batch) == st.regret  # added in the same order as the store did
+
+
+def test_summaries_written_before_regret_was_recorded_read_as_none(
+    store: BanditStore, redis_client: redis.Redis
+) -> None:
+    # an entry of an older store version, exactly as its apply_batch script wrote it (no regret field)
+    stats = ArmStats.from_pulls([0, 2], [1.0, 2.0], 3)
+    redis_client.xadd(store.summaries_key, {"epoch": "1", "mode": "LEARNING", "batch_id": "old",
+                                            "pulls_before": "0", "stats": json.dumps(stats.to_dict())})
+    store.apply_batch("new", 1, [1], [0.5], regret=0.0)
+    old, new = store.summaries()
+    assert (old.batch_id, old.regret, old.stats.n.tolist()) == ("old", None, [1, 0, 1])
+    assert (new.batch_id, new.regret) == ("new", 0.0)
 
 
 def test_tiny_rewards_keep_their_digits(store: BanditStore) -> None:
@@ -304,12 +321,12 @@ def test_add_and_retire_arms(store: BanditStore) -> None:
 def test_stale_shape_cache_is_refreshed_after_another_process_resets(redis_client: redis.Redis, namespace: str) -> None:
     agent = BanditStore(redis_client, namespace)
     admin = BanditStore(redis_client, namespace)
-    admin.reset(GAUSS)
-    agent.apply_batch("g", 1, [0], [2.5])
-    admin.reset(BERN)  # now Bernoulli with 4 arms
+    first = admin.reset(GAUSS)
+    agent.apply_batch("g", first, [0], [2.5])
+    epoch = admin.reset(BERN)  # now Bernoulli with 4 arms, in a new epoch
     with pytest.raises(ValueError, match="Bernoulli"):
-        agent.apply_batch("g2", 1, [0], [2.5])
-    assert agent.apply_batch("g3", 1, [3], [1.0]).applied
+        agent.apply_batch("g2", epoch, [0], [2.5])
+    assert agent.apply_batch("g3", epoch, [3], [1.0]).applied
 
 
 def test_snapshot_restore_round_trip_into_a_fresh_namespace(store: BanditStore, redis_client: redis.Redis) -> None:
@@ -378,9 +395,38 @@ def test_reset_wipes_only_its_namespace(store: BanditStore, redis_client: redis.
     neighbour.reset(BERN)
     neighbour.apply_batch("x", 1, [0], [1])
     store.apply_batch("y", 1, [0], [1.0])
-    store.reset(GAUSS)
+    assert store.reset(GAUSS) == 2  # epochs continue across resets
     assert store.state().total_pulls == 0 and store.summaries() == []
-    assert neighbour.state().total_pulls == 1
+    assert neighbour.state().total_pulls == 1 and neighbour.epoch() == 1
+
+
+def test_reset_keeps_epochs_monotonic_so_batches_in_flight_are_refused(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    """An agent that sampled under the previous experiment applies after the reset: refused, nothing changes."""
+    empty = BanditStore(redis_client, namespace)
+    assert empty.reset(GAUSS) == 1  # an empty namespace starts at 1
+    agent = BanditStore(redis_client, namespace)
+    assert agent.apply_batch("dag/run/0/0", 1, [0, 1], [1.0, 2.0]).applied
+    assert empty.open_epoch(reason="drift_detected", explore_budget=0) == 2
+    assert agent.apply_batch("dag/run/1/0", 2, [2], [3.0]).applied
+    old_epochs = (1, 2)  # batches sampled (not yet applied) under either epoch of the old experiment
+
+    epoch = empty.reset(BERN)  # the experiment DAG resets while those agent tasks are in flight
+    assert epoch == 3 == empty.epoch() == agent.epoch()
+    assert empty.events()[0].fields["epoch"] == 3
+    before = (empty.state().to_dict(), empty.summaries(), empty.events())
+    for old in old_epochs:
+        # a fresh batch id, and a retry of a batch the old experiment had applied
+        for batch_id in (f"dag/run/9/{old}", f"dag/run/{old - 1}/0"):
+            result = agent.apply_batch(batch_id, old, [1], [1])
+            assert (result.status, result.epoch, result.total_pulls) == ("stale_epoch", 3, 0)
+    assert (empty.state().to_dict(), empty.summaries(), empty.events()) == before
+    assert empty.counters()["batches_stale"] == 4 and empty.counters()["batches_applied"] == 0
+    with pytest.raises(ValueError, match=r"valid epochs: 3\.\.3"):
+        empty.stats(1)  # the old experiment's epochs are gone, not silently empty
+    assert agent.apply_batch("dag/run/0/0", epoch, [1], [1]).applied  # same id, new experiment: applied
+    assert empty.stats().n.tolist() == [0, 1, 0, 0]
 
 
 def test_aof_persistence_survives_a_restart(tmp_path: Path) -> None:

@@ -96,3 +96,17 @@ def test_metric_names_cover_every_arm() -> None:
     names = metric_names(3)
     assert len(names) == 3 + 4 * 3 and "posterior_sd_arm_2" in names
     assert ArmStats.zeros(3).total == 0
+
+
+def test_a_second_experiment_opens_its_phase_in_the_epoch_the_reset_opened(
+    store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    feed(store, "old", np.random.default_rng(1))
+    epoch = store.reset(store.config())  # epochs continue across resets: 2, not 1
+    tracker = Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=f"test-{uuid.uuid4().hex[:8]}",
+                      artifact_location=str(tmp_path / "artifacts"))
+    assert tracker.start_experiment(store.config(), scenario="seed")
+    run = MlflowClient(mlflow_tracking_uri).get_run(store.get_meta()[META_PHASE])
+    assert epoch == 2 and run.data.tags["epoch"] == "2" and run.info.run_name == "phase-2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -189,6 +190,30 @@ def test_batch_regret_prefers_the_recorded_number() -> None:
     s = BatchSummary("1-0", "b", 1, Mode.LEARNING, 0, ArmStats.from_pulls([0, 0], [1.0, 0.0], n_arms=2))
     assert batch_regret(s, [0.2, 0.5]) == pytest.approx(0.6)
     assert batch_regret(s, None) is None
+    recorded = replace(s, regret=0.25)  # the store's own number wins over the (possibly drifted) truth
+    assert batch_regret(recorded, [0.2, 0.5]) == 0.25 and batch_regret(recorded, None) == 0.25
+
+
+def test_history_uses_the_recorded_regret_exactly_and_says_it_is_not_estimated() -> None:
+    stats = ArmStats.from_pulls([0, 1], [1.0, 0.0], n_arms=2)
+    stream = [BatchSummary(f"{i}-0", f"b{i}", 4, Mode.LEARNING, 2 * (i - 1), stats, regret=0.1 * i) for i in (1, 2, 3)]
+    tracker = HistoryTracker(None)
+    history = tracker.update(
+        lambda cursor: [s for s in stream if s.id > cursor],
+        identity=("ns", "e1"),
+        total_pulls=6,
+        reward_kind="bernoulli",
+        prior=None,
+        truth_means=[9.0, 0.0],
+    )
+    assert [p.regret for p in history.points] == [0.1, 0.1 + 0.2, 0.1 + 0.2 + 0.30000000000000004]
+    assert history.phase_regret == {4: 0.1 + 0.2 + 0.30000000000000004} and not history.regret_estimated
+
+
+def test_timeline_takes_the_epoch_of_experiment_started_since_epochs_continue_across_resets() -> None:
+    events = [Event("1-0", "experiment_started", 100.0, {"epoch": 4}), Event("2-0", "converged", 150.0, {"leader": 1})]
+    spans, _ = build_timeline(events, [], now=200.0, current_mode=None, current_epoch=None)
+    assert [(s.mode, s.epoch) for s in spans] == [("LEARNING", 4), ("MONITORING", 4)]
 
 
 def test_actions_refuse_bad_input_before_calling_anything() -> None:

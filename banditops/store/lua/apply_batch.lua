@@ -75,7 +75,8 @@ redis.call('HSET', counters, 'total_pulls', int(total), 'regret', fmt(tonumber(c
   'batches_applied', int(tonumber(c[3] or '0') + 1))
 
 redis.call('XADD', p .. ':summaries', 'MAXLEN', '~', summaries_maxlen, '*',
-  'epoch', int(epoch), 'mode', mode, 'batch_id', batch_id, 'pulls_before', int(pulls_before), 'stats', stats_json)
+  'epoch', int(epoch), 'mode', mode, 'batch_id', batch_id, 'pulls_before', int(pulls_before), 'stats', stats_json,
+  'regret', fmt(regret))
 
 local mode_after = mode
 if mode == 'RELEARNING' then

@@ -1,15 +1,19 @@
--- Wipe the namespace and start an experiment: epoch 1, LEARNING, empty posterior.
+-- Wipe the namespace and start an experiment: LEARNING, empty posterior, in a NEW epoch.
 -- ARGV: prefix, config_json, n_arms, reward_kind, events_maxlen, name
+-- Returns the experiment's first epoch: the namespace's previous epoch + 1 (1 on an empty namespace).
+-- Epochs never restart within a namespace, so an agent batch sampled under any epoch of the
+-- previous experiment (still in flight while the store is reset) is refused as 'stale_epoch'.
 local p, config_json, n_arms, kind, events_maxlen, name = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local epoch = (tonumber(redis.call('HGET', p .. ':state', 'epoch')) or 0) + 1
 wipe(p)
 redis.call('SET', p .. ':config', config_json)
-redis.call('HSET', p .. ':state', 'mode', 'LEARNING', 'epoch', 1, 'n_arms', n_arms, 'kind', kind,
-  'explore_remaining', 0)
+redis.call('HSET', p .. ':state', 'mode', 'LEARNING', 'epoch', int(epoch), 'first_epoch', int(epoch),
+  'n_arms', n_arms, 'kind', kind, 'explore_remaining', 0)
 redis.call('HSET', p .. ':counters', 'total_pulls', 0, 'regret', 0, 'batches_applied', 0,
   'batches_duplicate', 0, 'batches_stale', 0)
-redis.call('HSET', p .. ':epoch:1', 'pulls', 0, 'regret', 0, 'opened_ts', fmt(now_s()),
+redis.call('HSET', p .. ':epoch:' .. epoch, 'pulls', 0, 'regret', 0, 'opened_ts', fmt(now_s()),
   'reason', 'experiment_started')
 add_event(p, events_maxlen, 'experiment_started',
-  cjson.encode({epoch = 1, name = name, n_arms = tonumber(n_arms), reward_kind = kind, mode = 'LEARNING'}))
-publish(p, 'reset', 1, 'LEARNING')
-return 1
+  cjson.encode({epoch = epoch, name = name, n_arms = tonumber(n_arms), reward_kind = kind, mode = 'LEARNING'}))
+publish(p, 'reset', epoch, 'LEARNING')
+return epoch

@@ -289,8 +289,9 @@ def build_timeline(
         if event.kind == "mode_changed":
             value = event.fields.get("to") or event.fields.get("new_mode") or event.fields.get("mode")
             new_mode = str(value).upper() if value else None
-        if event.kind == "experiment_started":
-            epoch = 1
+        if event.kind == "experiment_started":  # epochs continue across resets: read it
+            started = _num(event.fields, "epoch")
+            epoch = int(started) if started is not None else 1
         if event.kind == "epoch_opened":
             epoch_value = _num(event.fields, "epoch")
             epoch = int(epoch_value) if epoch_value is not None else epoch + 1
