@@ -104,11 +104,12 @@ def _start_bare(port: int) -> subprocess.Popen[bytes]:
 def _seed_posterior(store: BanditStore) -> None:
     """A 10-banner experiment with 20,000 simulated impressions, so the ranking is not trivial."""
     arms = scenario("banners")
-    store.reset(ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=len(arms), source="production"))
+    config = ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=len(arms), source="production")
+    epoch = store.reset(config)
     rng = np.random.default_rng(7)
     pulls = rng.integers(0, len(arms), 20_000)
     rewards = (rng.random(pulls.size) < np.array([a.mean for a in arms])[pulls]).astype(float)
-    store.apply_batch("bench/seed/0/0", 1, pulls, rewards)
+    store.apply_batch("bench/seed/0/0", epoch, pulls, rewards)
 
 
 def run(*, duration_s: float = 10.0, rounds: int = 2, warmup_s: float = 2.0, connections: int = 8) -> dict[str, Any]:

@@ -23,11 +23,12 @@ RATES = [0.1, 0.2, 0.2, 0.9, 0.05]  # arm 3 is far ahead; arms 1 and 2 tie for s
 
 def seeded_store(client: redis.Redis, namespace: str, pulls_per_arm: int = 400) -> BanditStore:
     store = BanditStore(client, namespace)
-    store.reset(ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=len(RATES), source="production"))
+    config = ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=len(RATES), source="production")
+    epoch = store.reset(config)
     rng = np.random.default_rng(3)
     arms = np.repeat(np.arange(len(RATES)), pulls_per_arm)
     rewards = (rng.random(arms.size) < np.array(RATES)[arms]).astype(float)
-    store.apply_batch("seed/0/0/0", 1, arms, rewards)
+    store.apply_batch("seed/0/0/0", epoch, arms, rewards)
     return store
 
 
