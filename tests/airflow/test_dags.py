@@ -45,3 +45,81 @@ def test_experiment_resets_the_store_and_the_environment_and_opens_phase_one(
     assert parent.data.params["agents"] == "2" and parent.data.tags["scenario"] == "seed"
     phase = client.get_run(meta["mlflow_phase_run_id"])
     assert phase.data.tags["mlflow.parentRunId"] == parent.info.run_id and phase.data.tags["epoch"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"scenario": "casino"}, "casino"),
+        ({"agents": -1}, "agents"),
+        ({"convergence_delta": 1.5}, "convergence_delta"),
+        ({"drift_delta": 0.0}, "drift_delta"),
+        ({"scenario": "seed", "reward_model": "bernoulli"}, "pays gaussian rewards"),
+    ],
+)
+def test_bad_params_are_refused_before_anything_changes(
+    airflow_db: Any, connections: dict[str, str], load_dag: Any, redis_client: Any, conf: dict, message: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from banditops.env_client import EnvClient
+
+    env = EnvClient(connections["env_url"])
+    env.update_arm(4, mean=7.5)  # a state a wrongful reset would undo
+    before = env.truth()
+    store = _store(redis_client, connections)
+    refused = ""
+    try:
+        dag_run = load_dag("bandit_experiment").test(run_conf={**SMALL, **conf})
+    except Exception as exc:  # Airflow's own Param validation refuses the run up front
+        refused = str(exc)
+    else:
+        assert str(dag_run.state) == "failed"
+        states = _ti_states(dag_run)
+        assert states["validate_request"] == "failed" and states["reset_and_start"] != "success"
+        captured = capfd.readouterr()
+        refused = captured.out + captured.err  # the task's log, where a person reads the reason
+    assert message in refused
+    assert not store.exists()
+    assert env.truth()["means"] == before["means"]
+
+
+def test_the_drift_monitor_ends_quietly_when_nothing_changed(
+    airflow_db: Any, connections: dict[str, str], load_dag: Any, redis_client: Any
+) -> None:
+    import numpy as np
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    from banditops.store.types import ExperimentConfig
+
+    store = _store(redis_client, connections)
+    store.reset(ExperimentConfig())
+    store.set_mode(Mode.MONITORING, reason="converged")
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        arms = rng.integers(0, 5, 100)
+        store.apply_batch(f"b/{i}", store.epoch(), arms, rng.normal(np.array([2.0, 4.0, 1.0, 3.0, 0.5])[arms], 1.0))
+    with create_session() as session:
+        before = session.query(DagRun).filter(DagRun.dag_id == "bandit_relearning").count()
+    dag_run = load_dag("bandit_drift_monitor").test()
+    states = _ti_states(dag_run)
+    assert str(dag_run.state) == "success", states
+    assert (states["no_drift"], states["record_drift"], states["start_relearning"]) == ("success", "skipped", "skipped")
+    assert store.get_cursor("drift_sensor") == store.summaries(count=100)[-1].id
+    assert not [e for e in store.events() if e.kind == "drift_detected"]
+    with create_session() as session:
+        assert session.query(DagRun).filter(DagRun.dag_id == "bandit_relearning").count() == before
+
+
+def test_inject_drift_refuses_an_unknown_arm_and_changes_nothing(
+    airflow_db: Any, connections: dict[str, str], load_dag: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from banditops.env_client import EnvClient
+
+    env = EnvClient(connections["env_url"])
+    before = env.truth()["means"]
+    dag_run = load_dag("bandit_inject_drift").test(run_conf={"arm": 42, "mean": 1.0})
+    assert str(dag_run.state) == "failed"
+    captured = capfd.readouterr()
+    assert f"unknown arm 42; valid arms: 0..{len(before) - 1}" in captured.out + captured.err
+    assert env.truth()["means"] == before

@@ -1,0 +1,109 @@
+"""The whole lifecycle through the DAGs: experiment → learning until converged → drift injected →
+the drift monitor fires → relearning → converged again; plus a retried learning run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from banditops.store.redis_store import BanditStore
+from banditops.store.types import Mode
+
+pytestmark = pytest.mark.airflow
+
+EXPERIMENT = {"scenario": "seed", "agents": 2, "rounds": 5, "pulls_per_round": 100, "seed": 5, "relearn_budget": 500}
+
+
+def _ok(dag_run: Any) -> None:
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
+    assert str(dag_run.state) == "success", states
+
+
+def _learn_until(load_dag: Any, store: BanditStore, mode: Mode, runs: int) -> int:
+    learning = load_dag("bandit_learning")
+    for run in range(1, runs + 1):
+        _ok(learning.test())
+        if store.mode() == mode:
+            return run
+    raise AssertionError(f"still {store.mode()} after {runs} learning runs")
+
+
+def test_the_lifecycle_runs_by_itself_through_the_dags(
+    airflow_db: Any, connections: dict[str, str], mlflow_env: dict[str, str], load_dag: Any, redis_client: Any
+) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from mlflow.tracking import MlflowClient
+
+    store = BanditStore(redis_client, connections["namespace"])
+    _ok(load_dag("bandit_experiment").test(run_conf=EXPERIMENT))
+    phase1 = store.get_meta()["mlflow_phase_run_id"]
+
+    _learn_until(load_dag, store, Mode.MONITORING, runs=6)
+    converged = store.state()
+    assert converged.epoch == 1
+    _ok(load_dag("bandit_learning").test())  # a stationary stretch in MONITORING
+    # The origin documents' drift, through the inject DAG: arm 1 → 0.0, arm 0 → 6.0.
+    _ok(load_dag("bandit_inject_drift").test(run_conf={"arm": 1, "mean": 0.0}))
+    _ok(load_dag("bandit_inject_drift").test(run_conf={"arm": 0, "mean": 6.0}))
+    _ok(load_dag("bandit_learning").test())  # agents meet the new world
+
+    monitor_run = load_dag("bandit_drift_monitor").test()
+    _ok(monitor_run)
+    drift = monitor_run.get_task_instance("record_drift").xcom_pull(task_ids="record_drift")
+    assert drift["epoch"] == 1 and drift["arm"] in (0, 1)
+    assert drift["pulls_since_change"] > 0  # from the environment's event log
+    with create_session() as session:
+        triggered = session.query(DagRun).filter(DagRun.dag_id == "bandit_relearning").all()
+    assert len(triggered) == 1 and triggered[0].conf["arm"] == drift["arm"]
+
+    _ok(load_dag("bandit_relearning").test(run_conf=dict(triggered[0].conf)))
+    relearning = store.state()
+    assert (relearning.epoch, relearning.mode, relearning.explore_remaining) == (2, Mode.RELEARNING, 500)
+    # a duplicate trigger for the same drift changes nothing
+    _ok(load_dag("bandit_relearning").test(run_conf=dict(triggered[0].conf)))
+    assert store.epoch() == 2
+
+    _learn_until(load_dag, store, Mode.MONITORING, runs=6)
+    final = store.state()
+    assert final.epoch == 2 and int(final.stats.means().argmax()) == 0  # the new best arm
+
+    kinds = [e.kind for e in store.events() if e.kind in (
+        "experiment_started", "converged", "drift_detected", "epoch_opened", "relearning_done")]
+    assert kinds == ["experiment_started", "converged", "drift_detected", "epoch_opened", "relearning_done",
+                     "converged"]
+    modes = [e.fields["to"] for e in store.events() if e.kind == "mode_changed"]
+    assert modes == ["MONITORING", "RELEARNING", "LEARNING", "MONITORING"]
+
+    client = MlflowClient(mlflow_env["uri"])
+    first = client.get_run(phase1)
+    assert first.info.status == "FINISHED"
+    assert first.data.tags["drift_arm"] == str(drift["arm"]) and first.data.tags["converged"] == "true"
+    assert "pulls_to_converge" in first.data.metrics
+    steps = [m.step for m in client.get_metric_history(phase1, "cumulative_regret")]
+    assert steps == sorted(steps) and len(steps) >= 3
+    assert {a.path for a in client.list_artifacts(phase1, "posterior")} >= {
+        "posterior/converged.json", "posterior/final.json", "posterior/final.png"}
+    phase2 = store.get_meta()["mlflow_phase_run_id"]
+    assert phase2 != phase1
+    second = client.get_run(phase2)
+    assert second.data.tags["epoch"] == "2" and second.data.tags["converged"] == "true"
+    assert second.data.tags["mlflow.parentRunId"] == first.data.tags["mlflow.parentRunId"]
+
+
+def test_a_rerun_of_the_same_learning_run_counts_nothing_twice(
+    airflow_db: Any, connections: dict[str, str], mlflow_env: dict[str, str], load_dag: Any, redis_client: Any
+) -> None:
+    store = BanditStore(redis_client, connections["namespace"])
+    _ok(load_dag("bandit_experiment").test(run_conf={**EXPERIMENT, "min_pulls_per_arm": 500}))
+    learning = load_dag("bandit_learning")
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    _ok(learning.test(logical_date=when, run_after=when))
+    once = store.state()
+    _ok(learning.test(logical_date=when, run_after=when))  # the same run id, every task cleared and run again
+    again = store.state()
+    assert once.total_pulls == again.total_pulls == 1000
+    assert once.stats.n.tolist() == again.stats.n.tolist() and once.stats.sum.tolist() == again.stats.sum.tolist()
+    assert store.counters()["batches_duplicate"] == 10
