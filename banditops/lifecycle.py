@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -372,6 +373,38 @@ def record_drift_and_relearn(
     return opened if opened == state.epoch + 1 else None
 
 
+def drift_recorded(store: Any, epoch: int) -> bool:
+    """Whether a drift of ``epoch`` was already recorded (event ``drift_detected``)."""
+    return any(e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch)
+               for e in store.events(count=100_000))
+
+
+def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) -> dict[str, Any] | None:
+    """Append event ``drift_detected`` once per epoch; returns the drift (the relearning's conf) or ``None``.
+
+    With ``env`` (an ``EnvClient``), the environment's event log adds what the store cannot know:
+    pulls and seconds since the world actually changed (the detection delay).
+    """
+    epoch = int(finding["epoch"])
+    if drift_recorded(store, epoch):
+        return None
+    drift = {k: finding.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "statistic", "detector",
+                                         "pulls_before", "epoch_pulls")}
+    drift["detected_at"] = time.time()
+    if env is not None:
+        try:
+            changes = [e for e in env.events() if e.get("kind") == "drift"]
+            if changes:
+                last = changes[-1]
+                drift["env_change_t"] = float(last["t"])
+                drift["pulls_since_change"] = int(env.truth()["total_pulls"]) - int(last["total_pulls"])
+                drift["seconds_since_change"] = round(time.time() - float(last["t"]), 3)
+        except Exception:  # the delay is a measurement, not a precondition
+            log.warning("environment event log unreachable; detection delay unknown", exc_info=True)
+    store.append_event("drift_detected", **{k: v for k, v in drift.items() if v is not None})
+    return drift
+
+
 # -- experiment start ---------------------------------------------------------------------------
 def experiment_config(
     *,
@@ -464,6 +497,7 @@ class DriftWatch:
         self._epoch: int | None = None
         self._monitor: Any = None
         self._cursor = "0-0"
+        self._reported_epoch: int | None = None
         self.replayed = 0
 
     def _feed(self, summaries: list[BatchSummary], epoch: int, state: StoreState) -> DriftFinding | None:
@@ -509,11 +543,25 @@ class DriftWatch:
         return None
 
     def poll(self) -> DriftFinding | None:
-        """Read what is new; a finding when a drift is sensed, else ``None`` (also outside MONITORING)."""
+        """Read what is new; a finding when a drift is sensed, else ``None`` (also outside MONITORING).
+
+        A drift already recorded for this epoch (event ``drift_detected``) is not reported again:
+        between the alarm and the relearning that opens the next epoch, a fresh sensor run would
+        otherwise find the same change and start a second relearning.
+        """
         state: StoreState = self.store.state()
         if state.mode != Mode.MONITORING:
             self._epoch, self._monitor = None, None
             return None
+        if self._reported_epoch == state.epoch:
+            return None
+        finding = self._scan(state)
+        if finding is not None and drift_recorded(self.store, finding.epoch):
+            self._reported_epoch = finding.epoch
+            return None
+        return finding
+
+    def _scan(self, state: StoreState) -> DriftFinding | None:
         if self._epoch != state.epoch or self._monitor is None:
             finding = self._rebuild(state.epoch, state)
             if finding is not None:

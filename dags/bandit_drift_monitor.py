@@ -43,7 +43,7 @@ def bandit_drift_monitor() -> None:
 
     @task.branch
     def drift_sensed(event: dict) -> str:
-        return "record_drift" if event.get("status") == "drift" else "no_drift"
+        return steps.drift_route(event)
 
     @task
     def record_drift(event: dict) -> dict:

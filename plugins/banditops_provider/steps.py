@@ -103,24 +103,18 @@ def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- bandit_drift_monitor -----------------------------------------------------------------------
+def drift_route(event: dict[str, Any]) -> str:
+    """``record_drift`` for a drift not yet recorded in its epoch, else ``no_drift``."""
+    if event.get("status") != "drift":
+        return "no_drift"
+    return "no_drift" if lifecycle.drift_recorded(_store(), int(event["epoch"])) else "record_drift"
+
+
 def record_drift(event: dict[str, Any]) -> dict[str, Any]:
-    """The drift as the relearning run's conf; adds pulls since the change from the environment's log."""
-    store = _store()
-    drift = {k: event.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "statistic", "detector",
-                                       "pulls_before", "epoch_pulls")}
-    drift["detected_at"] = time.time()
-    try:
-        env = _env()
-        changes = [e for e in env.events() if e.get("kind") == "drift"]
-        if changes:
-            now_pulls = int(env.truth()["total_pulls"])
-            last = changes[-1]
-            drift["env_change_t"] = float(last["t"])
-            drift["pulls_since_change"] = now_pulls - int(last["total_pulls"])
-            drift["seconds_since_change"] = round(time.time() - float(last["t"]), 3)
-    except Exception:  # the delay is a measurement, not a precondition
-        log.warning("environment event log unreachable; detection delay unknown", exc_info=True)
-    store.append_event("drift_detected", **{k: v for k, v in drift.items() if v is not None})
+    """The drift as the relearning run's conf, with pulls since the change from the environment's log."""
+    drift = lifecycle.record_drift(_store(), event, env=_env())
+    if drift is None:
+        raise BadRequestError(f"the drift of epoch {event.get('epoch')} is already recorded")
     return drift
 
 

@@ -157,6 +157,10 @@ def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
     assert finding is not None and finding.epoch == 1
     assert finding.arm in (0, 1)
     assert store.get_cursor(lifecycle.DRIFT_CURSOR) == watch.cursor
+    drift = lifecycle.record_drift(store, finding.to_dict(), env=env)
+    assert drift is not None and drift["pulls_since_change"] > 0
+    assert lifecycle.record_drift(store, finding.to_dict(), env=env) is None  # once per epoch
+    assert lifecycle.DriftWatch(store).poll() is None  # a fresh sensor does not fire it again
     new_epoch = lifecycle.record_drift_and_relearn(store, epoch=finding.epoch, arm=finding.arm,
                                                    magnitude=finding.magnitude)
     assert new_epoch == 2
@@ -168,9 +172,10 @@ def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
             break
     assert store.mode() == Mode.MONITORING and store.epoch() == 2
     assert outcome.verdict.leader == 0  # the new best arm (mean 6)
-    kinds = [e.kind for e in store.events() if e.kind in ("experiment_started", "converged", "epoch_opened",
-                                                          "relearning_done")]
-    assert kinds == ["experiment_started", "converged", "epoch_opened", "relearning_done", "converged"]
+    kinds = [e.kind for e in store.events() if e.kind in ("experiment_started", "converged", "drift_detected",
+                                                          "epoch_opened", "relearning_done")]
+    assert kinds == ["experiment_started", "converged", "drift_detected", "epoch_opened", "relearning_done",
+                     "converged"]
 
 
 def test_a_restarted_watch_resumes_where_the_cursor_is(store: BanditStore, env: EnvClient) -> None:
