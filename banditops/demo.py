@@ -283,9 +283,17 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
     pulls2 = int(conv2.fields.get("pulls_to_converge", state2.epoch_pulls))
     means_before = np.asarray(truth_before["means"], dtype=float)
     means_after = np.asarray(truth_after["means"], dtype=float)
-    # Pulls the agents made between the injection and the alarm (same epoch, so epoch pull counts).
-    detection_pulls = detected.fields.get("epoch_pulls")
-    delay_pulls = int(detection_pulls) - at_drift.epoch_pulls if detection_pulls is not None else None
+    # Pulls the agents made between the injection and the end of the batch that raised the alarm
+    # (epoch pull counts: the alarm and the injection are in the same epoch) ...
+    alarm_batch = detected.fields.get("pulls_before")
+    delay_pulls = (
+        max(0, int(alarm_batch) + opts.pulls_per_round - at_drift.epoch_pulls) if alarm_batch is not None else None
+    )
+    # ... and until the relearning closed the epoch: what the hops from alarm to new epoch cost.
+    try:
+        until_relearning: int | None = store.stats(epoch1).total - at_drift.epoch_pulls
+    except ValueError:
+        until_relearning = None
     regret_total = float(state2.regret)
     summary.update({
         "converged_arm_phase1": int(conv1.fields.get("leader", -1)),
@@ -296,6 +304,7 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
         "drift_arm_detected": detected.fields.get("arm", detected.fields.get("drift_arm")),
         "detection_delay_pulls": delay_pulls,
         "detection_delay_s": round(detected.ts - t_drift, 2),
+        "pulls_from_drift_to_new_epoch": until_relearning,
         "drift_to_relearning_running_s": round((_iso(relearn_run.get("start_date")) or t_drift) - t_drift, 2),
         "pulls_to_reconverge": pulls2,
         "seconds_to_reconverge": round(conv2.ts - t_drift, 2),
@@ -328,6 +337,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         ("converged on arm (phase 1)", summary["converged_arm_phase1"]),
         ("drift detection delay (pulls)", summary["detection_delay_pulls"]),
         ("drift detection delay (s)", summary["detection_delay_s"]),
+        ("pulls from drift to the new epoch", summary["pulls_from_drift_to_new_epoch"]),
         ("drift → relearning DAG running (s)", summary["drift_to_relearning_running_s"]),
         ("seconds to re-converge", summary["seconds_to_reconverge"]),
         ("converged on arm (phase 2) / true best", f"{summary['converged_arm_phase2']} / "
@@ -352,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=None, help="stack folder (default: var/)")
     parser.add_argument("--stage-timeout", type=float, default=300.0, help="seconds per stage before giving up")
     args = parser.parse_args(argv)
-    cfg = localstack.StackConfig(root=args.root) if args.root else localstack.StackConfig()
+    cfg = localstack.with_recorded_ports(
+        localstack.StackConfig(root=args.root) if args.root else localstack.StackConfig()
+    )
     opts = DemoOptions(stage_timeout_s=args.stage_timeout)
     if args.summary:
         opts.summary_path = args.summary

@@ -288,6 +288,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def with_recorded_ports(cfg: StackConfig) -> StackConfig:
+    """The ports a running stack was started with win over the defaults (``make down`` after
+    ``BANDITOPS_AIRFLOW_PORT=9080 make up`` must find the same URLs); explicit env wins over both."""
+    recorded = load_state(cfg).get("ports") or {}
+    explicit = {n for n in DEFAULT_PORTS if os.environ.get(f"BANDITOPS_{n.upper()}_PORT")}
+    cfg.ports.update({n: int(p) for n, p in recorded.items() if n in DEFAULT_PORTS and n not in explicit})
+    return cfg
+
+
 def port_taken(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -386,6 +395,7 @@ def up(cfg: StackConfig, *, log: Callable[[str], None] = print) -> dict[str, Any
             raise
         log(f"  {name:<12} healthy in {time.monotonic() - t0:5.1f}s  {cfg.url(name)}")
     state["urls"] = {n: cfg.url(n) for n in wanted}
+    state["ports"] = cfg.ports
     state["airflow_login"] = {"username": AIRFLOW_USER, "password": _secrets(cfg)["airflow_password"]}
     save_state(cfg, state)
     return state
@@ -471,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=None, help="stack folder (default: var/)")
     args = parser.parse_args(argv)
     cfg = StackConfig(root=args.root) if args.root else StackConfig()
+    cfg = with_recorded_ports(cfg)
     try:
         if args.command == "up":
             print("Starting the BanditOps stack ...")

@@ -59,6 +59,16 @@ def clients(cfg: localstack.StackConfig) -> tuple[BanditStore, EnvClient, Airflo
     )
 
 
+def artifact_paths(mlflow: str, run_id: str, path: str = "") -> list[str]:
+    """Every artifact file of a run, folders walked (snapshots live under ``posterior/``)."""
+    params = {"run_id": run_id, **({"path": path} if path else {})}
+    listing = httpx.get(f"{mlflow}/api/2.0/mlflow/artifacts/list", params=params).json()
+    found: list[str] = []
+    for entry in listing.get("files", []):
+        found += artifact_paths(mlflow, run_id, entry["path"]) if entry.get("is_dir") else [entry["path"]]
+    return found
+
+
 def wait_for(what: str, check: Any, timeout_s: float = 240.0, every_s: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -109,8 +119,7 @@ def test_lifecycle_learn_converge_drift_relearn(stack: localstack.StackConfig, t
         run = httpx.get(f"{mlflow}/api/2.0/mlflow/runs/get", params={"run_id": link["run_id"]}).json()["run"]
         metrics = {m["key"] for m in run["data"].get("metrics", [])}
         assert {"cumulative_regret", "prob_best"} <= metrics, metrics
-        artifacts = httpx.get(f"{mlflow}/api/2.0/mlflow/artifacts/list", params={"run_id": link["run_id"]}).json()
-        names = [f["path"] for f in artifacts.get("files", [])]
+        names = artifact_paths(mlflow, link["run_id"])
         assert any(n.endswith(".json") for n in names), names
 
 
