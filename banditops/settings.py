@@ -15,6 +15,27 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_PREFIX = "change-me"
 
 
+def refuse_placeholder(variable: str, value: str | None) -> None:
+    """Raise ``ValueError`` when a secret still holds the ``.env.example`` placeholder.
+
+    Every deployable calls this from its settings validator outside ``local`` mode, so a copied
+    ``.env.example`` cannot reach production, with one message that says what to do.
+
+    Examples
+    --------
+    >>> refuse_placeholder("BANDITOPS_ENV_ADMIN_TOKEN", "3f9c2a")
+    >>> refuse_placeholder("BANDITOPS_ENV_ADMIN_TOKEN", "change-me-token")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: BANDITOPS_ENV_ADMIN_TOKEN still holds the placeholder from .env.example; set a real secret ...
+    """
+    if (value or "").startswith(PLACEHOLDER_PREFIX):
+        raise ValueError(
+            f"{variable} still holds the placeholder from .env.example; "
+            "set a real secret (e.g. `openssl rand -hex 32`)"
+        )
+
+
 class Settings(BaseSettings):
     """Where the parts of the loop are and how the loop behaves by default."""
 
@@ -39,12 +60,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
-        token = self.env_admin_token or ""
-        if self.deploy_mode != "local" and token.startswith(PLACEHOLDER_PREFIX):
-            raise ValueError(
-                "BANDITOPS_ENV_ADMIN_TOKEN still holds the placeholder from .env.example; "
-                "set a real secret (e.g. `openssl rand -hex 32`)"
-            )
+        if self.deploy_mode != "local":
+            refuse_placeholder("BANDITOPS_ENV_ADMIN_TOKEN", self.env_admin_token)
         return self
 
 

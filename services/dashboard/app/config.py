@@ -14,8 +14,8 @@ from functools import lru_cache
 
 from pydantic import Field, model_validator
 
-from banditops.settings import PLACEHOLDER_PREFIX
 from banditops.settings import Settings as CoreSettings
+from banditops.settings import refuse_placeholder
 
 
 class Settings(CoreSettings):
@@ -34,7 +34,8 @@ class Settings(CoreSettings):
     dashboard_source_timeout_s: float = Field(default=1.5, gt=0, le=30)
     #: Slow sources (Airflow, MLflow) are re-read at most this often, in seconds.
     dashboard_slow_refresh_s: float = Field(default=5.0, ge=0)
-    #: When set, the page and its controls need HTTP basic auth (``dashboard_username`` / this password).
+    #: When set, the page and its controls need HTTP basic auth (``dashboard_username`` / this password);
+    #: required when ``deploy_mode`` is ``deployed``.
     dashboard_username: str = "admin"
     dashboard_password: str | None = None
     #: Posterior draws per arm for the violins (more is smoother, slower).
@@ -44,12 +45,14 @@ class Settings(CoreSettings):
     def _no_placeholder_dashboard_secrets(self) -> Settings:
         if self.deploy_mode == "local":
             return self
+        # the controls inject drift and trigger DAG runs: deployed, they are never open to anyone
+        if not self.dashboard_password:
+            raise ValueError(
+                "BANDITOPS_DASHBOARD_PASSWORD must be set when BANDITOPS_DEPLOY_MODE=deployed "
+                "(the page's controls inject drift and trigger DAG runs)"
+            )
         for name in ("airflow_password", "dashboard_password"):
-            value = getattr(self, name) or ""
-            if value.startswith(PLACEHOLDER_PREFIX):
-                raise ValueError(
-                    f"BANDITOPS_{name.upper()} still holds the placeholder from .env.example; set a real secret"
-                )
+            refuse_placeholder(f"BANDITOPS_{name.upper()}", getattr(self, name))
         return self
 
     @property

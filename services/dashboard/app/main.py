@@ -70,10 +70,6 @@ def create_app(settings: Settings | None = None, *, collector: Any = None) -> da
                 "authentication required", 401, {"WWW-Authenticate": 'Basic realm="BanditOps dashboard"'}
             )
 
-    elif settings.deploy_mode == "deployed":
-        log.warning(
-            "BANDITOPS_DASHBOARD_PASSWORD is not set: the dashboard's controls are open to anyone who can reach it"
-        )
     return app
 
 

@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from banditops.arms import SCENARIOS, parse_arms
-from banditops.settings import PLACEHOLDER_PREFIX
+from banditops.settings import refuse_placeholder
 
 
 class Settings(BaseSettings):
@@ -55,11 +55,7 @@ class Settings(BaseSettings):
         if self.deploy_mode == "deployed":
             if not self.admin_token:
                 raise ValueError("BANDITOPS_ENV_ADMIN_TOKEN must be set when BANDITOPS_DEPLOY_MODE=deployed")
-            if self.admin_token.startswith(PLACEHOLDER_PREFIX):
-                raise ValueError(
-                    "BANDITOPS_ENV_ADMIN_TOKEN still holds the placeholder from .env.example; "
-                    "set a real secret (e.g. `openssl rand -hex 32`)"
-                )
+            refuse_placeholder("BANDITOPS_ENV_ADMIN_TOKEN", self.admin_token)
         return self
 
 
