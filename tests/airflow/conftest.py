@@ -34,7 +34,23 @@ AIRFLOW_ENV = {
     "BANDITOPS_DRIFT_POLL_S": "0.2",
     "BANDITOPS_DRIFT_MAX_WAIT_S": "3",
 }
+_SAVED = {key: os.environ.get(key) for key in AIRFLOW_ENV}
 os.environ.update(AIRFLOW_ENV)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    os.environ.update(AIRFLOW_ENV)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Give the environment back after this folder, so later tests (e2e) never see this AIRFLOW_HOME."""
+    if nextitem is not None and Path(nextitem.path).parent == Path(__file__).parent:
+        return
+    for key, value in _SAVED.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
