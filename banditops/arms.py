@@ -112,9 +112,13 @@ def scenario(name: str) -> list[BernoulliArm | GaussianArm]:
 
 def parse_arms(payload: str | list[dict[str, Any]]) -> list[BernoulliArm | GaussianArm]:
     """Arms from JSON text or a list of dicts; raises ``ValueError`` with what is valid."""
-    raw = json.loads(payload) if isinstance(payload, str) else payload
+    valid = 'arms must be a non-empty JSON list like [{"kind": "gaussian", "mean": 1, "sd": 1}]'
+    try:
+        raw = json.loads(payload) if isinstance(payload, str) else payload
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{valid}; the text is not JSON ({exc})") from exc
     if not isinstance(raw, list) or not raw:
-        raise ValueError('arms must be a non-empty JSON list like [{"kind": "gaussian", "mean": 1, "sd": 1}]')
+        raise ValueError(valid)
     try:
         return list(_ARMS.validate_python(raw))
     except Exception as exc:  # pydantic's message names the field and the valid values

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -66,15 +67,22 @@ def parse_changes(payload: str | Sequence[Mapping[str, Any]] | None, n_arms: int
     """Changes from JSON text or dicts ``{"t": pull, "arm": i, "mean" or "p": x}``."""
     if payload is None or payload == "":
         return []
-    raw = json.loads(payload) if isinstance(payload, str) else payload
+    valid = 'changes must be a JSON list like [{"t": 10000, "arm": 0, "mean": 6}]'
+    try:
+        raw = json.loads(payload) if isinstance(payload, str) else payload
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{valid}; the text is not JSON ({exc})") from exc
     if not isinstance(raw, list):
-        raise ValueError('changes must be a JSON list like [{"t": 10000, "arm": 0, "mean": 6}]')
+        raise ValueError(valid)
     changes = []
     for item in raw:
         if not isinstance(item, Mapping) or "t" not in item or "arm" not in item or not ({"mean", "p"} & set(item)):
             raise ValueError(f'each change needs "t", "arm" and "mean" (or "p"); got {item!r}')
         t, arm = item["t"], item["arm"]
-        value = float(item["mean"] if "mean" in item else item["p"])
+        given = item["mean"] if "mean" in item else item["p"]
+        if isinstance(given, bool) or not isinstance(given, numbers.Real):
+            raise ValueError(f"change mean must be a finite number; got {given!r}")
+        value = float(given)
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < horizon:
             raise ValueError(f"change pull t must be an integer in 0..{horizon - 1}; got {t!r}")
         if isinstance(arm, bool) or not isinstance(arm, int) or not 0 <= arm < n_arms:

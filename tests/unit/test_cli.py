@@ -35,6 +35,17 @@ def test_bad_input_names_valid_values(capsys):
     assert "valid policies: system, ts" in capsys.readouterr().err
     assert main(["simulate", "--arms", "[]", "--horizon", "10"]) == 2
     assert "non-empty JSON list" in capsys.readouterr().err
+    # malformed JSON says which option and its valid form, not only where the decoder stopped
+    assert main(["simulate", "--arms", "[{kind: gaussian}]", "--horizon", "10"]) == 2
+    err = capsys.readouterr().err
+    assert 'arms must be a non-empty JSON list like [{"kind": "gaussian"' in err and "not JSON" in err
+    assert main(["simulate", "--changes", "t=5", "--horizon", "10"]) == 2
+    err = capsys.readouterr().err
+    assert 'changes must be a JSON list like [{"t": 10000' in err and "not JSON" in err
+    # a null or text mean is a refusal naming what is valid, never a TypeError traceback
+    for mean in ("null", '"six"', "true"):
+        assert main(["simulate", "--changes", f'[{{"t": 5, "arm": 0, "mean": {mean}}}]', "--horizon", "10"]) == 2
+        assert "change mean must be a finite number" in capsys.readouterr().err
 
 
 def test_console_entry_point_runs():
