@@ -15,6 +15,12 @@ Its whole state is JSON (:meth:`ArmDriftMonitor.to_dict` / :meth:`ArmDriftMonito
 so a deferrable trigger that is restarted on another triggerer rebuilds it exactly, or simply
 replays the summary stream from the epoch's start.
 
+References
+----------
+Besson, L., Kaufmann, E., Maillard, O.-A., Seznec, J. (2022). Efficient change-point detection
+for tackling piecewise-stationary bandits. Journal of Machine Learning Research 23(77), 1-40
+(one GLR test per arm, fed only that arm's rewards).
+
 Usage from a sensor/trigger::
 
     monitor = ArmDriftMonitor(n_arms=config.n_arms, reward_kind=config.reward_kind,

@@ -14,6 +14,18 @@ at every arm every ``max_staleness`` pulls. Each arm's deadline is jittered (±`
 the arms do not all fall due in the same batch. A budget caps the share of pulls the floor may
 take, whatever the number of arms.
 
+It replaces the uniform forced exploration of the change-detection bandits below (a fixed
+share ``α`` of the pulls spread round-robin over the arms) with exploration driven by how stale
+each arm's information is, which is what makes it cheap in a stationary world.
+
+References
+----------
+Besson, L., Kaufmann, E., Maillard, O.-A., Seznec, J. (2022). Efficient change-point detection
+for tackling piecewise-stationary bandits. Journal of Machine Learning Research 23(77), 1-40.
+
+Cao, Y., Wen, Z., Kveton, B., Xie, Y. (2019). Nearly optimal adaptive procedure with change
+detection for piecewise-stationary bandit. AISTATS 2019 (PMLR 89).
+
 Examples
 --------
 >>> import numpy as np
