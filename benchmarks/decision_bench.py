@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -84,6 +85,12 @@ def wrk(url: str, script: Path, *, duration_s: float, connections: int = 8, thre
     return parse_wrk(out.stdout)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``): load-independent cost."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _start_bare(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -112,7 +119,10 @@ def _seed_posterior(store: BanditStore) -> None:
     store.apply_batch("bench/seed/0/0", epoch, pulls, rewards)
 
 
-def run(*, duration_s: float = 10.0, rounds: int = 2, warmup_s: float = 2.0, connections: int = 8) -> dict[str, Any]:
+def run(
+    *, duration_s: float = 10.0, rounds: int = 2, warmup_s: float = 2.0, connections: int = 8,
+    settings: dict[str, object] | None = None,
+) -> dict[str, Any]:
     """Measure both endpoints in alternating rounds; returns the ``decision`` results section."""
     work = Path(tempfile.mkdtemp(prefix="decision-bench-"))
     script = work / "recommend.lua"
@@ -120,7 +130,7 @@ def run(*, duration_s: float = 10.0, rounds: int = 2, warmup_s: float = 2.0, con
     redis_server = RedisServer(data_dir=work / "redis").start()
     bare_port = free_port()
     bare = None
-    service = DecisionServer(redis_server.url, namespace="bench", settings={"seed": 1},
+    service = DecisionServer(redis_server.url, namespace="bench", settings={"seed": 1, **(settings or {})},
                              log_path=work / "decision.log")
     try:
         _seed_posterior(BanditStore(redis_server.client(), "bench"))
@@ -131,9 +141,18 @@ def run(*, duration_s: float = 10.0, rounds: int = 2, warmup_s: float = 2.0, con
         for url in targets.values():
             wrk(url, script, duration_s=warmup_s, connections=connections)
         runs: dict[str, list[dict[str, float]]] = {"recommend": [], "bare": []}
+        assert service.process is not None and redis_server.process is not None
+        pids = {"recommend": service.process.pid, "bare": bare.pid}
         for _ in range(rounds):
             for name, url in targets.items():
-                runs[name].append(wrk(url, script, duration_s=duration_s, connections=connections))
+                cpu0, redis0 = cpu_seconds(pids[name]), cpu_seconds(redis_server.process.pid)
+                run_result = wrk(url, script, duration_s=duration_s, connections=connections)
+                # CPU per request of the server process (and of Redis, which logs every decision):
+                # unlike latency and throughput, this barely depends on what else the machine runs.
+                run_result["server_cpu_us"] = (cpu_seconds(pids[name]) - cpu0) / run_result["requests"] * 1e6
+                run_result["redis_cpu_us"] = (
+                    cpu_seconds(redis_server.process.pid) - redis0) / run_result["requests"] * 1e6
+                runs[name].append(run_result)
         health = httpx.get(f"{service.url}/healthz").json()
         metrics = httpx.get(f"{service.url}/metrics").text
     finally:
@@ -157,6 +176,9 @@ def run(*, duration_s: float = 10.0, rounds: int = 2, warmup_s: float = 2.0, con
         "bare_p99_ms": median("bare", "p99_ms"),
         "bare_max_ms": max(r["max_ms"] for r in runs["bare"]),
         "bare_rps": median("bare", "rps"),
+        "recommend_server_cpu_us": median("recommend", "server_cpu_us"),
+        "recommend_redis_cpu_us": median("recommend", "redis_cpu_us"),
+        "bare_server_cpu_us": median("bare", "server_cpu_us"),
         "recommend_non_2xx": sum(int(r["non_2xx"]) for r in runs["recommend"]),
         "recommend_fallbacks": float(fallbacks.group(1)) if fallbacks else None,
         "decisions_buffered_at_end": health.get("decisions_buffered"),
@@ -182,6 +204,8 @@ def markdown(result: dict[str, Any]) -> str:
         ("max latency", f"{result['recommend_max_ms']:.2f} ms", f"{result['bare_max_ms']:.2f} ms", "", ""),
         ("throughput", f"{result['recommend_rps']:,.0f} req/s", f"{result['bare_rps']:,.0f} req/s", ">= 3,000 req/s",
          yes[result["met"]["recommend_rps"]]),
+        ("server CPU per request", f"{result['recommend_server_cpu_us']:.0f} µs "
+         f"(+ Redis {result['recommend_redis_cpu_us']:.0f} µs)", f"{result['bare_server_cpu_us']:.0f} µs", "", ""),
         ("ratio to bare", f"{result['recommend_vs_bare']:.0%}", "100%", ">= 75%",
          yes[result["met"]["recommend_vs_bare"]]),
     ]

@@ -48,12 +48,13 @@ class Runtime:
         self.cache = PosteriorCache(
             self.store,
             refresh_interval_s=settings.refresh_interval_s,
-            min_interval_s=min(0.05, settings.refresh_interval_s),
+            min_interval_s=min(0.2, settings.refresh_interval_s),  # a burst of writes: one refresh
             draws=settings.propensity_draws,
             seed=settings.seed,
             hooks=[self._observe_store],
         )
-        self.log = DecisionLog(self.client, settings.namespace, ttl_s=settings.decision_ttl_s)
+        self.log = DecisionLog(self.client, settings.namespace, ttl_s=settings.decision_ttl_s,
+                               flush_interval_s=settings.log_flush_interval_s)
         self.recommender = Recommender(
             lambda: self.cache.current,
             np.random.default_rng(settings.seed),

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     propensity_draws: int = Field(default=4000, ge=100, le=1_000_000)
     #: Feedback later than this after its decision is refused (the decision record has expired).
     decision_ttl_s: int = Field(default=DEFAULT_DECISION_TTL_S, ge=1)
+    #: Longest time a decision waits in memory before the background writer logs it to Redis.
+    log_flush_interval_s: float = Field(default=0.01, gt=0, le=5)
     #: Largest request body accepted; larger ones get a 422 before they are read.
     max_body_bytes: int = Field(default=16_384, ge=256, le=10_000_000)
     #: Socket timeout of every Redis call (the request path never makes one; feedback and admin do).

@@ -28,6 +28,20 @@ _BODY: dict[str, Any] = {
 }
 
 
+async def _read_body(request: Request) -> bytes:
+    # One small JSON body almost always arrives in one message; Request.body() would wrap the
+    # same receive() in an async generator and a join.
+    message = await request.receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    while message.get("more_body", False):
+        message = await request.receive()
+        chunks.append(message.get("body", b""))
+    return b"".join(chunks)
+
+
 @router.post("", response_model=RecommendResponse, responses={422: ERROR_RESPONSES[422]}, openapi_extra=_BODY)
 async def recommend(request: Request) -> Response:
     """The ``k`` arms ranked by ONE Thompson draw, or the static ranking (``fallback: true``).
@@ -37,7 +51,7 @@ async def recommend(request: Request) -> Response:
     """
     runtime: Runtime = request.app.state.runtime
     try:
-        body = RecommendRequest.model_validate_json(await request.body())
+        body = RecommendRequest.model_validate_json(await _read_body(request))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
     try:
