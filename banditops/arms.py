@@ -23,7 +23,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 RewardKind = Literal["bernoulli", "gaussian"]
 REWARD_KINDS: tuple[str, ...] = ("bernoulli", "gaussian")
@@ -121,8 +121,22 @@ def parse_arms(payload: str | list[dict[str, Any]]) -> list[BernoulliArm | Gauss
         raise ValueError(valid)
     try:
         return list(_ARMS.validate_python(raw))
-    except Exception as exc:  # pydantic's message names the field and the valid values
-        raise ValueError(f"invalid arms: {exc}") from exc
+    except ValidationError as exc:  # pydantic's messages name the field and the valid values
+        problems = "; ".join(f"{_where(e['loc'], len(raw))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"invalid arms: {problems}. {_VALID_ARMS}") from exc
+
+
+_VALID_ARMS = 'Valid arms: {"kind": "bernoulli", "p": 0..1} or {"kind": "gaussian", "mean": finite, "sd": > 0}'
+
+
+def _where(loc: tuple[int | str, ...], n_arms: int) -> str:
+    """``(0, "gaussian", "sd")`` → ``arm 0 (gaussian) sd``: which arm and field, as a person says it.
+
+    A single arm (a drift or a new arm, whose own index is not its place in this list) is ``arm``.
+    """
+    parts = [f"arm {loc[0]}" if n_arms > 1 and loc and isinstance(loc[0], int) else "arm"]
+    parts += [f"({x})" if x in REWARD_KINDS else str(x) for x in loc[1:]]
+    return " ".join(parts)
 
 
 def reward_kind(arms: list[BernoulliArm | GaussianArm]) -> RewardKind:
