@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from banditops.airflow_client import AirflowClient, AirflowError
 from banditops.arms import SCENARIOS
 
-from .sources import AirflowClient, AirflowError, short_reason
+from .sources import short_reason
 
 
 @dataclass(frozen=True)

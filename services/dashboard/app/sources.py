@@ -19,12 +19,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
 import redis
 
+from banditops.airflow_client import AirflowClient, AirflowError
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import Event, StoreState
 
@@ -106,94 +107,7 @@ def short_reason(exc: BaseException) -> str:
     return text[:200]
 
 
-# -- Airflow REST API v2 ---------------------------------------------------------------------
-class AirflowError(RuntimeError):
-    """An Airflow API call failed; the message says what to do."""
-
-
-class AirflowClient:
-    """The few Airflow REST API v2 calls the dashboard needs, authenticated with a JWT.
-
-    The token comes from ``POST /auth/token`` (user + password, Airflow 3's simple and FAB auth
-    managers) or, with no user configured, ``GET /auth/token`` (simple auth manager in
-    all-admins mode, the local default). It is cached and renewed once on a 401.
-    """
-
-    def __init__(self, base_url: str, username: str | None, password: str | None, *, timeout: float = 2.0):
-        self.base_url = base_url.rstrip("/")
-        self.username = username
-        self.password = password
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
-        self._token: str | None = None
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _fetch_token(self) -> str:
-        if self.username:
-            response = self._http.post("/auth/token", json={"username": self.username, "password": self.password or ""})
-        else:
-            response = self._http.get("/auth/token")
-        if response.status_code in (401, 403):
-            raise AirflowError(
-                "Airflow refused the credentials: set BANDITOPS_AIRFLOW_USERNAME and BANDITOPS_AIRFLOW_PASSWORD"
-                f" (HTTP {response.status_code})"
-            )
-        if response.status_code >= 400:
-            raise AirflowError(f"Airflow token request failed: HTTP {response.status_code} {response.text[:200]}")
-        token = response.json().get("access_token")
-        if not token:
-            raise AirflowError("Airflow's /auth/token answered without an access_token")
-        return str(token)
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(2):
-            with self._lock:
-                if self._token is None:
-                    self._token = self._fetch_token()
-                token = self._token
-            response = self._http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-            if response.status_code == 401 and attempt == 0:
-                with self._lock:
-                    self._token = None
-                continue
-            return response
-        return response
-
-    @staticmethod
-    def _detail(response: httpx.Response) -> str:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        return str(detail)[:300]
-
-    def recent_runs(self, dag_id: str, limit: int = 5) -> list[dict[str, Any]]:
-        response = self._request(
-            "GET", f"/api/v2/dags/{quote(dag_id)}/dagRuns", params={"limit": limit, "order_by": "-run_after"}
-        )
-        if response.status_code == 404:
-            return []
-        if response.status_code >= 400:
-            raise AirflowError(f"listing runs of {dag_id}: HTTP {response.status_code} {self._detail(response)}")
-        return list(response.json().get("dag_runs", []))
-
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
-        """Trigger a DAG run now with ``conf``; returns the created run (``dag_run_id``, ``state``)."""
-        response = self._request(
-            "POST", f"/api/v2/dags/{quote(dag_id)}/dagRuns", json={"logical_date": None, "conf": conf}
-        )
-        if response.status_code == 404:
-            raise AirflowError(f"DAG {dag_id} is not known to Airflow (is the DAG folder loaded and parsed?)")
-        if response.status_code >= 400:
-            raise AirflowError(
-                f"Airflow refused to trigger {dag_id}: HTTP {response.status_code} {self._detail(response)}"
-            )
-        return dict(response.json())
-
-    def run_url(self, public_base: str, dag_id: str, run_id: str) -> str:
-        return f"{public_base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+# -- Airflow REST API v2: banditops.airflow_client (shared with the demo and the e2e test) ----
 
 
 # -- MLflow -----------------------------------------------------------------------------------
