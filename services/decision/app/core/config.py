@@ -17,13 +17,14 @@ from banditops.settings import PLACEHOLDER_PREFIX
 
 
 def _alias(name: str) -> AliasChoices:
-    return AliasChoices(f"BANDITOPS_DECISION_{name.upper()}", f"BANDITOPS_{name.upper()}", name)
+    # Only the prefixed names: a bare alias would also read e.g. a container's generic REDIS_URL.
+    return AliasChoices(f"BANDITOPS_DECISION_{name.upper()}", f"BANDITOPS_{name.upper()}")
 
 
 class Settings(BaseSettings):
     """How the service reaches the store and how it serves, logs and protects itself."""
 
-    model_config = SettingsConfigDict(env_prefix="BANDITOPS_DECISION_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_DECISION_", extra="ignore", populate_by_name=True)
 
     #: ``local`` (admin token optional) or ``deployed`` (admin token required, no placeholder).
     deploy_mode: Literal["local", "deployed"] = Field(default="local", validation_alias=_alias("deploy_mode"))
