@@ -52,8 +52,13 @@ check-deploy: $(STAMP) ## offline deploy checks: Dockerfile lint, helm lint/temp
 smoke-compose: $(STAMP) ## build and run the compose stack through the lifecycle (needs a Docker engine; not part of `make test`)
 	@$(PY) scripts/smoke_compose.py
 
-bench: $(STAMP) system-deps ## benchmarks side by side with MABWiser and River -> benchmarks/RESULTS.md
-	@$(PY) -m benchmarks.run
+bench: $(STAMP) system-deps ## benchmarks side by side with MABWiser, River, a bare FastAPI app -> benchmarks/RESULTS.md
+	@$(PY) -m benchmarks.run --only core
+	@$(PY) -m benchmarks.store_bench
+	@$(PY) -m benchmarks.env_bench
+	@$(PY) -m benchmarks.decision_bench
+	@$(PY) -m benchmarks.demo_bench
+	@$(PY) -m benchmarks.run --only assemble
 
 clean: ## remove generated files (keeps the virtual environment)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
