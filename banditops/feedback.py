@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import redis
+import redis.asyncio
 
 if TYPE_CHECKING:
     from banditops.store.redis_store import BanditStore
@@ -135,9 +136,13 @@ def check_reward(reward: float, kind: str | None = None) -> float:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """One answer of the decision API, as logged (fallback answers included)."""
+    """One answer of the decision API, as logged (fallback answers included).
+
+    Not frozen: a frozen dataclass pays an ``object.__setattr__`` per field at creation, and one
+    is created per request; nothing mutates it after.
+    """
 
     decision_id: str
     user_id: str
@@ -171,6 +176,23 @@ def record_decisions(
     script = client.register_script(_RECORD_DECISIONS)
     return int(script(keys=[decisions_stream(namespace)],
                       args=[f"{namespace}:decision:", ttl_s, maxlen, payload]))
+
+
+async def record_decisions_async(
+    client: redis.asyncio.Redis,
+    namespace: str,
+    decisions: Sequence[Decision],
+    *,
+    ttl_s: int = DEFAULT_DECISION_TTL_S,
+    maxlen: int = DEFAULT_DECISIONS_MAXLEN,
+) -> int:
+    """:func:`record_decisions` on an asyncio client (the service's writer runs on its event loop)."""
+    if not decisions:
+        return 0
+    payload = orjson.dumps(decisions)
+    script = client.register_script(_RECORD_DECISIONS)
+    args: list[str | int | bytes] = [f"{namespace}:decision:", ttl_s, maxlen, payload]
+    return int(await script(keys=[decisions_stream(namespace)], args=args))
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from banditops.feedback import Decision
 from banditops.posterior_cache import CachedPosterior
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Recommendation:
     """The answer for one user: ranked arms, the decision id, and how it was made."""
 

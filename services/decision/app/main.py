@@ -25,11 +25,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime.start()
+        await runtime.start()
         try:
             yield
         finally:
-            runtime.stop()
+            await runtime.stop()
 
     app = FastAPI(
         title="BanditOps decision API",
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(api_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(LatencyMiddleware, metrics=runtime.metrics)
+    app.add_middleware(LatencyMiddleware, metrics=runtime.metrics, max_body_bytes=settings.max_body_bytes)
     return app
 
 

@@ -7,11 +7,15 @@ recommender (pure, in-process) and the metrics. The app starts it in its lifespa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
 import numpy as np
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -33,6 +37,17 @@ def redis_client(settings: Settings) -> redis.Redis:
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+        health_check_interval=5,
+    )
+
+
+def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+    """The event loop's client (the decision-log writer), failing as fast as the other."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        retry=AsyncRetry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         health_check_interval=5,
     )
 
@@ -61,6 +76,8 @@ class Runtime:
             static_ranking=settings.ranking,
             max_staleness_s=settings.max_staleness_s,
         )
+        self._aclient: redis.asyncio.Redis | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._events_cursor = "0-0"
         self._last_observed = 0.0
         m = self.metrics
@@ -70,14 +87,26 @@ class Runtime:
         m.log_buffered.set_function(lambda: float(self.log.buffered))
         m.log_dropped.set_function(lambda: float(self.log.dropped))
 
-    def start(self) -> Runtime:
+    async def start(self) -> Runtime:
+        """Start the cache thread and, on the running event loop, the decision-log writer."""
         self.cache.start()
-        self.log.start()
+        self._aclient = async_redis_client(self.settings)
+        self._writer = asyncio.get_running_loop().create_task(self.log.run_async(self._aclient))
         return self
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self.cache.stop()
-        self.log.stop()
+        self.log.request_stop()
+        if self._writer is not None:
+            try:  # let it finish the batch in flight rather than cancel it mid-write
+                await asyncio.wait_for(self._writer, timeout=self.settings.redis_timeout_s * 4 + 1.0)
+            except TimeoutError:
+                self._writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
+        self.log.stop()  # a last, synchronous flush of what is still buffered
+        if self._aclient is not None:
+            await self._aclient.aclose()
         self.client.close()
 
     def _observe_store(self) -> None:
