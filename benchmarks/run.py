@@ -64,7 +64,7 @@ def _throughput(kind: str, n_arms: int, seconds: float) -> dict[str, float]:
     decided, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for _ in range(1000):
-            arm = int(post.draw(rng).argmax())
+            arm = int(post.draw_sequential(rng).argmax())
             post.add(arm, 1.0 if rng.random() < 0.5 else 0.0)
         decided += 1000
     sequential = decided / (time.perf_counter() - start)

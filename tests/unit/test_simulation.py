@@ -9,6 +9,7 @@ from banditops.arms import BernoulliArm, GaussianArm
 from banditops.policies.drift_aware import Alarm, DriftAwarePolicy, PosteriorArrays
 from banditops.posteriors import make_posterior
 from banditops.simulation import Instance, refresh_blocks, score, simulate, simulate_seed
+from banditops.stats import ArmStats
 
 GAUSS5 = [GaussianArm(mean=m) for m in (1, 2, 3, 4, 5)]
 
@@ -97,3 +98,27 @@ def test_bad_policy_and_instance_input():
         Instance.build([BernoulliArm(p=0.5)], [{"t": 1, "arm": 0, "p": 2}], 10)
     with pytest.raises(ValueError, match="valid detectors"):
         DriftAwarePolicy(2, "gaussian", np.random.default_rng(0), detector="magic")
+
+
+@pytest.mark.parametrize("kind", ["bernoulli", "gaussian"])
+def test_sequential_draws_follow_the_current_posterior(kind: str) -> None:
+    """The buffered sequential draws are draws of the posterior as it is now, arm by arm."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    arrays = PosteriorArrays(kind, 3)
+    for x in (1.0, 0.0, 1.0, 1.0):
+        arrays.add(0, x)
+    first = arrays.draw_sequential(rng)  # fills the buffers
+    assert first.shape == (3,)
+    # Many rewards on arm 1 right after the fill: its next draws must already reflect them.
+    for _ in range(400):
+        arrays.add(1, 1.0 if kind == "bernoulli" else 5.0)
+    draws = np.array([arrays.draw_sequential(rng) for _ in range(2000)])
+    expected = make_posterior(kind, ArmStats(arrays.n.copy(), arrays.s.copy(), arrays.q.copy()))
+    reference = expected.sample(np.random.default_rng(9), 20_000)
+    for arm in range(3):
+        # Same distribution as the posterior object's own sampler (two-sample KS, honest level).
+        assert stats.ks_2samp(draws[:, arm], reference[:, arm]).pvalue > 0.001, arm
+    # Within a buffer no draw is reused.
+    assert len(np.unique(draws[:, 2])) == len(draws)
