@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from banditops.redis_server import find_server_binary
+from banditops.redis_server import find_server_binary, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -187,6 +187,10 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # The task and trigger log servers default to 8793/8794: free ports, so two stacks (or
+        # anything else on the machine) never clash.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(cfg.ports.setdefault("airflow_task_logs", free_port())),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(cfg.ports.setdefault("airflow_trigger_logs", free_port())),
         "AIRFLOW_CONN_REDIS_DEFAULT": json.dumps(
             {"conn_type": "redis", "host": HOST, "port": cfg.ports["redis"], "extra": {"db": 0}}
         ),
@@ -293,7 +297,7 @@ def with_recorded_ports(cfg: StackConfig) -> StackConfig:
     ``BANDITOPS_AIRFLOW_PORT=9080 make up`` must find the same URLs); explicit env wins over both."""
     recorded = load_state(cfg).get("ports") or {}
     explicit = {n for n in DEFAULT_PORTS if os.environ.get(f"BANDITOPS_{n.upper()}_PORT")}
-    cfg.ports.update({n: int(p) for n, p in recorded.items() if n in DEFAULT_PORTS and n not in explicit})
+    cfg.ports.update({n: int(p) for n, p in recorded.items() if n not in explicit})
     return cfg
 
 
