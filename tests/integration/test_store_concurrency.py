@@ -4,7 +4,9 @@ interleaving, the stored totals must equal exactly the sum of the batches the st
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,10 +64,6 @@ def run_agent(url: str | None, namespace: str, agent: int, client: redis.Redis |
     if client is None:
         store.client.close()
     return out
-
-
-def _process_agent(args: tuple[str, str, int]) -> list[Submission]:
-    return run_agent(*args)
 
 
 def check_totals(store: BanditStore, submissions: list[Submission]) -> None:
@@ -126,6 +124,21 @@ def test_threads_share_one_client_and_lose_nothing(store: BanditStore, redis_cli
 
 
 def test_processes_with_their_own_clients_lose_nothing(store: BanditStore, redis_server: RedisServer) -> None:
-    with mp.get_context("fork").Pool(AGENTS) as pool:
-        results = pool.map(_process_agent, [(redis_server.url, store.namespace, a) for a in range(AGENTS)])
-    check_totals(store, [s for r in results for s in r])
+    # Separate interpreters (this file run as a script), not fork(): forking a test process
+    # that holds other threads' locks (HTTP clients, caches of earlier tests) can deadlock.
+    agents = [
+        subprocess.Popen([sys.executable, __file__, redis_server.url, store.namespace, str(a)],
+                         stdout=subprocess.PIPE, text=True)
+        for a in range(AGENTS)
+    ]
+    submissions: list[Submission] = []
+    for proc in agents:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        submissions += [Submission(**row) for row in json.loads(out)]
+    check_totals(store, submissions)
+
+
+if __name__ == "__main__":
+    url, ns, agent_index = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    print(json.dumps([s.__dict__ for s in run_agent(url, ns, agent_index)]))
