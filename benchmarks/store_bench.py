@@ -78,10 +78,11 @@ def _measure(server: RedisServer, *, kind: str, agents: int, processes: bool, du
     client = server.client()
     store = BanditStore(client, namespace, summaries_maxlen=10_000)
     store.reset(ExperimentConfig(name="store-bench", reward_kind="bernoulli", n_arms=K))
-    start_at = time.time() + (0.5 if processes else 0.1)  # every agent ready before the clock starts
+    start_at = time.time() + (3.0 if processes else 0.1)  # every agent ready before the clock starts
     args = [(server.url, namespace, a, start_at, duration_s, batch_size, kind) for a in range(agents)]
     if processes:
-        with mp.get_context("fork").Pool(agents) as pool:
+        # spawn, not fork: a forked child inherits locks held by the parent's other threads.
+        with mp.get_context("spawn").Pool(agents) as pool:
             per_agent = pool.map(_process_agent, args)
     else:
         per_agent = [[] for _ in range(agents)]
