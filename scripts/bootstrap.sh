@@ -12,5 +12,7 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$PWD/.cache/uv-bin:$PATH"
 fi
 export UV_PROJECT_ENVIRONMENT="$venv"
+# Trust the system's CA store too (machines behind a TLS-inspecting proxy); older uv reads NATIVE_TLS.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}" UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"
 echo "bootstrap: syncing $venv from uv.lock"
 uv sync --all-extras --frozen --quiet
