@@ -1,7 +1,7 @@
 """
 ### bandit_drift_monitor
 
-**Sense drift (deferrable) → drift? → record it → trigger `bandit_relearning` with it as conf.**
+**Sense drift (deferrable) → a branch records a new drift → trigger `bandit_relearning` with it as conf.**
 
 `DriftSensor` defers to `DriftTrigger`, which reads the reward-summary stream from Redis in the
 triggerer and runs per-arm GLR change-point tests — only in MONITORING, without blocking the event
@@ -33,6 +33,7 @@ from banditops_provider.sensors.drift import DriftSensor
     default_args=DEFAULT_ARGS,
     tags=["banditops", "drift"],
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # the relearning conf stays a dict
 )
 def bandit_drift_monitor() -> None:
     sense = DriftSensor(
@@ -42,19 +43,20 @@ def bandit_drift_monitor() -> None:
     )
 
     @task.branch
-    def drift_sensed(event: dict) -> str:
-        return steps.drift_route(event)
+    def record_drift(event: dict, ti=None) -> str:  # type: ignore[no-untyped-def]
+        # One task records and routes: every hop is a task process, and drift → relearning
+        # running has a 15 s budget.
+        drift = steps.record_new_drift(event)
+        if drift is None:
+            return "no_drift"
+        ti.xcom_push(key="drift", value=drift)
+        return "start_relearning"
 
-    @task
-    def record_drift(event: dict) -> dict:
-        return steps.record_drift(event)
-
-    drift = record_drift(sense.output)
     relearn = TriggerDagRunOperator(
-        task_id="start_relearning", trigger_dag_id="bandit_relearning", conf=drift, wait_for_completion=False,
+        task_id="start_relearning", trigger_dag_id="bandit_relearning", wait_for_completion=False,
+        conf="{{ ti.xcom_pull(task_ids='record_drift', key='drift') }}",
     )
-    drift_sensed(sense.output) >> [drift, EmptyOperator(task_id="no_drift")]
-    drift >> relearn
+    record_drift(sense.output) >> [relearn, EmptyOperator(task_id="no_drift")]
 
 
 bandit_drift_monitor()

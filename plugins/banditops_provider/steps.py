@@ -103,19 +103,12 @@ def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- bandit_drift_monitor -----------------------------------------------------------------------
-def drift_route(event: dict[str, Any]) -> str:
-    """``record_drift`` for a drift not yet recorded in its epoch, else ``no_drift``."""
+def record_new_drift(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The sensed drift, recorded once per epoch, as the relearning run's conf (with pulls since
+    the change from the environment's log); ``None`` when nothing was sensed or it is recorded."""
     if event.get("status") != "drift":
-        return "no_drift"
-    return "no_drift" if lifecycle.drift_recorded(_store(), int(event["epoch"])) else "record_drift"
-
-
-def record_drift(event: dict[str, Any]) -> dict[str, Any]:
-    """The drift as the relearning run's conf, with pulls since the change from the environment's log."""
-    drift = lifecycle.record_drift(_store(), event, env=_env())
-    if drift is None:
-        raise BadRequestError(f"the drift of epoch {event.get('epoch')} is already recorded")
-    return drift
+        return None
+    return lifecycle.record_drift(_store(), event, env=_env())
 
 
 # -- bandit_relearning --------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_the_lifecycle_runs_by_itself_through_the_dags(
 
     monitor_run = load_dag("bandit_drift_monitor").test()
     _ok(monitor_run)
-    drift = monitor_run.get_task_instance("record_drift").xcom_pull(task_ids="record_drift")
+    drift = monitor_run.get_task_instance("record_drift").xcom_pull(task_ids="record_drift", key="drift")
     assert drift["epoch"] == 1 and drift["arm"] in (0, 1)
     assert drift["pulls_since_change"] > 0  # from the environment's event log
     with create_session() as session:
