@@ -114,7 +114,11 @@ def test_store_outage_falls_back_without_errors_and_recovers(tmp_path: Path) -> 
         # ... and no feedback that was accepted is missing from the stream (AOF kept it over the restart).
         accepted = {d for d, status in load.feedback.items() if status == 200} | set(late)
         in_stream = {e["decision_id"] for e in feedback_entries(server.client(), "chaos")}
-        assert accepted == in_stream
+        assert accepted <= in_stream
+        # A feedback may also be in the stream without a 200 seen by its client: written just as
+        # Redis went down and answered 503 (the client's retry then gets "duplicate"). Never more.
+        refused = {d for d, status in load.feedback.items() if status != 200}
+        assert in_stream - accepted <= refused
     finally:
         service.stop()
         server.stop()
