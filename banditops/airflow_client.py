@@ -12,6 +12,7 @@ on a 401.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -67,18 +68,28 @@ class AirflowClient:
                 self._token = self._fetch_token()
             return self._token
 
+    #: Attempts for an answer of 500/503. On SQLite (the local stack) a busy moment of the
+    #: scheduler and dag-processor surfaces as "Database error" (HTTP 500) and the transaction is
+    #: rolled back, so asking again is safe and usually answered at once.
+    server_error_attempts = 4
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call under ``/api/v2``, renewing the token once on a 401; the raw response."""
         response: httpx.Response | None = None
-        for attempt in range(2):
+        renewed = False
+        for attempt in range(self.server_error_attempts):
             headers = {"Authorization": f"Bearer {self.token()}"}
             try:
                 response = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
             except httpx.HTTPError as exc:
                 raise AirflowError(f"Airflow unreachable at {self.base_url}: {exc}") from exc
-            if response.status_code == 401 and attempt == 0:
+            if response.status_code == 401 and not renewed:
+                renewed = True
                 with self._lock:
                     self._token = None
+                continue
+            if response.status_code in (500, 503) and attempt + 1 < self.server_error_attempts:
+                time.sleep(0.5 * 2**attempt)
                 continue
             break
         assert response is not None
