@@ -182,16 +182,34 @@ class Tracker:
 
     def start_phase(self, *, epoch: int, reason: str, **tags: Any) -> str | None:
         """Open the child run of a learning phase (one per epoch); an open one is reused (retries)."""
-        meta = self.store.get_meta()
-        if meta.get(META_PHASE) and meta.get(META_PHASE_EPOCH) == str(epoch):
-            return str(meta[META_PHASE])
-        return self._guard("start_phase", lambda: self._open_phase(epoch, reason, tags))
+        return self._guard("start_phase", lambda: self._phase_for(epoch, reason, tags))
 
     def _phase_run(self, epoch: int) -> str:
-        meta = self.store.get_meta()
-        if meta.get(META_PHASE) and meta.get(META_PHASE_EPOCH) == str(epoch):
-            return str(meta[META_PHASE])
-        return self._open_phase(epoch, "catch_up", {})
+        return self._phase_for(epoch, "catch_up", {})
+
+    def _phase_for(self, epoch: int, reason: str, tags: dict[str, Any], wait_s: float = 15.0) -> str:
+        """The epoch's phase run, opened ONCE even when several tasks ask at the same moment.
+
+        Why a claim: the experiment (or relearning) DAG opens the phase while the continuous
+        learning DAG's logging task may already ask for it; both seeing "no run yet" opened two
+        runs per phase. The first to claim ``mlflow_phase_claim:<epoch>`` in Redis opens it, the
+        others wait for its id. A failed opener drops its claim, so the next call retries.
+        """
+        claim = f"{self.store.namespace}:mlflow_phase_claim:{epoch}"
+        deadline = time.monotonic() + wait_s
+        while True:
+            meta = self.store.get_meta()
+            if meta.get(META_PHASE) and meta.get(META_PHASE_EPOCH) == str(epoch):
+                return str(meta[META_PHASE])
+            if self.store.client.set(claim, reason, nx=True, ex=120):
+                try:
+                    return self._open_phase(epoch, reason, tags)
+                except BaseException:
+                    self.store.client.delete(claim)
+                    raise
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the phase run of epoch {epoch} is being opened by another task")
+            time.sleep(0.1)
 
     # -- per-batch metrics ------------------------------------------------------------------------
     def log_batch(self, state: StoreState, posterior: Any, prob_best: np.ndarray) -> bool:

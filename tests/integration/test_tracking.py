@@ -110,3 +110,27 @@ def test_a_second_experiment_opens_its_phase_in_the_epoch_the_reset_opened(
     assert tracker.start_experiment(store.config(), scenario="seed")
     run = MlflowClient(mlflow_tracking_uri).get_run(store.get_meta()[META_PHASE])
     assert epoch == 2 and run.data.tags["epoch"] == "2" and run.info.run_name == "phase-2"
+
+
+def test_concurrent_tasks_open_one_phase_run_per_epoch(
+    store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path
+) -> None:
+    """The experiment DAG and the learning DAG's logging task ask for the phase run at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow.tracking import MlflowClient
+
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    tracker = Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=name,
+                      artifact_location=str(tmp_path / "artifacts"))
+    parent = tracker.start_experiment(store.config(), scenario="seed", seed=3)
+    epoch = store.open_epoch(reason="drift_detected", explore_budget=10)
+    trackers = [Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=name,
+                        artifact_location=str(tmp_path / "artifacts")) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = list(pool.map(lambda t: t._phase_run(epoch), trackers))
+    assert len(set(ids)) == 1
+    client = MlflowClient(mlflow_tracking_uri)
+    exp_id = client.get_experiment_by_name(name).experiment_id
+    phases = client.search_runs([exp_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(r.data.tags["epoch"] for r in phases) == [str(epoch - 1), str(epoch)]
