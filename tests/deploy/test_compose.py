@@ -78,6 +78,15 @@ def test_compose_refuses_to_start_without_secrets(compose_bin: Path) -> None:
     assert "see .env.example" in proc.stderr
 
 
+def test_every_required_variable_points_to_the_example_env() -> None:
+    """Compose names whichever missing secret it meets first (the order varies): each message must help."""
+    lines = (ROOT / "docker-compose.yaml").read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    required = re.findall(r"\$\{([A-Z_]+):\?([^}]*)\}", text)
+    assert required
+    assert [name for name, message in required if "see .env.example" not in message] == []
+
+
 @pytest.mark.parametrize("which", ["raw", "config"])
 def test_file_and_model_match_the_compose_spec(which: str, request: pytest.FixtureRequest,
                                                compose_spec_schema: dict[str, Any]) -> None:
