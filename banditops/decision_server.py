@@ -13,8 +13,6 @@ import httpx
 
 from banditops.service_process import ServiceProcess
 
-APP = "services.decision.app.main:app"
-
 
 @dataclass
 class DecisionServer(ServiceProcess):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ def stack_memory_mb(cfg: localstack.StackConfig) -> dict[str, float]:
     groups: dict[int, str] = {}
     for name, proc in state["processes"].items():
         try:
-            groups[_pgid(int(proc["pid"]))] = name
+            groups[os.getpgid(int(proc["pid"]))] = name
         except ProcessLookupError:
             continue
     totals = dict.fromkeys(groups.values(), 0.0)
@@ -82,7 +83,7 @@ def stack_memory_mb(cfg: localstack.StackConfig) -> dict[str, float]:
         if not entry.name.isdigit():
             continue
         try:
-            name = groups.get(_pgid(int(entry.name)))
+            name = groups.get(os.getpgid(int(entry.name)))
             if name is None:
                 continue
             for line in (entry / "smaps_rollup").read_text().splitlines():
@@ -92,12 +93,6 @@ def stack_memory_mb(cfg: localstack.StackConfig) -> dict[str, float]:
             continue
     totals["total"] = sum(totals.values())
     return {k: round(v, 1) for k, v in totals.items()}
-
-
-def _pgid(pid: int) -> int:
-    import os
-
-    return os.getpgid(pid)
 
 
 class Watcher:

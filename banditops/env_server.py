@@ -10,8 +10,6 @@ from typing import ClassVar
 
 from banditops.service_process import ServiceProcess
 
-APP = "services.environment.app.main:app"
-
 
 @dataclass(kw_only=True)
 class EnvServer(ServiceProcess):
