@@ -7,7 +7,9 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The one mechanism by which every script finds the tools the bootstrap installed: the venv's
+# bin and .cache/bin (uv, helm, docker-compose) come first on the PATH of everything make runs.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: help venv system-deps demo up down status test unit lint bench check-deploy smoke-compose clean
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from banditops.redis_server import find_server_binary, free_port
+from banditops.redis_server import DataDirError, free_port, server_for, unreadable_hint
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -130,9 +130,7 @@ def _secrets(cfg: StackConfig) -> dict[str, str]:
         "airflow_password": secrets.token_urlsafe(12),
         "env_admin_token": secrets.token_hex(16),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+    write_private(path, json.dumps(values))
     return values
 
 
@@ -164,8 +162,7 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
     home = cfg.root / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({AIRFLOW_USER: sec["airflow_password"]}))
-    passwords.chmod(0o600)
+    write_private(passwords, json.dumps({AIRFLOW_USER: sec["airflow_password"]}))
     env_url = cfg.url("environment")
     return {
         "AIRFLOW_HOME": str(home),
@@ -209,7 +206,8 @@ def components(cfg: StackConfig) -> dict[str, Component]:
         "redis": Component(
             "redis",
             [
-                find_server_binary(), "--bind", HOST, "--port", str(p["redis"]),
+                # Resolved by `up` (server_for): the server recorded for var/redis, or a new choice.
+                "redis-server", "--bind", HOST, "--port", str(p["redis"]),
                 "--dir", str(cfg.root / "redis"), "--appendonly", "yes", "--save", "",
                 "--protected-mode", "yes",
             ],
@@ -276,8 +274,38 @@ def load_state(cfg: StackConfig) -> dict[str, Any]:
 
 
 def save_state(cfg: StackConfig, state: dict[str, Any]) -> None:
-    cfg.state_file.parent.mkdir(parents=True, exist_ok=True)
-    cfg.state_file.write_text(json.dumps(state, indent=2))
+    # It holds the Airflow admin login: private to the user, like secrets.json.
+    write_private(cfg.state_file, json.dumps(state, indent=2))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600), never briefly world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an existing file keeps its mode on open(): set it
+        handle.write(text)
+
+
+def exposed_secrets(cfg: StackConfig) -> list[str]:
+    """Files under the stack folder that hold a generated secret but are readable by others.
+
+    Every file the stack writes with a secret in it (secrets, the Airflow passwords file, the state
+    with the admin login) must be 0600; this is the check, over whatever is on disk.
+    """
+    path = cfg.root / "secrets.json"
+    if not path.exists():
+        return []
+    values = [v.encode() for v in json.loads(path.read_text()).values()]
+    exposed = []
+    for file in sorted(cfg.root.rglob("*")):
+        if not file.is_file() or file.is_symlink() or not file.stat().st_mode & 0o077:
+            continue
+        with contextlib.suppress(OSError), file.open("rb") as handle:
+            content = handle.read(8 << 20)
+            if any(v in content for v in values):
+                exposed.append(f"{file} (mode {file.stat().st_mode & 0o777:o})")
+    return exposed
 
 
 def _alive(pid: int) -> bool:
@@ -333,6 +361,10 @@ def _wait_healthy(cfg: StackConfig, comp: Component, proc: subprocess.Popen[byte
     deadline = time.monotonic() + comp.timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if comp.name == "redis":
+                hint = unreadable_hint(cfg.root / "redis", comp.argv[0], tail(cfg, comp.name, lines=200))
+                if hint:
+                    raise StackError(hint)
             raise StackError(
                 f"{comp.name} exited with code {proc.returncode} while starting; "
                 f"see {cfg.log_dir / (comp.name + '.log')}:\n{tail(cfg, comp.name)}"
@@ -386,6 +418,11 @@ def up(cfg: StackConfig, *, log: Callable[[str], None] = print) -> dict[str, Any
             + " ".join(f"BANDITOPS_{n.upper()}_PORT={cfg.ports[n] + 100}" for n in clashes)
             + " make up"
         )
+    if "redis" in wanted and "redis" not in running:
+        try:
+            comps["redis"].argv[0] = server_for(cfg.root / "redis")
+        except DataDirError as exc:
+            raise StackError(str(exc)) from exc
     extra = common_env(cfg)
     for name in wanted:
         if name in running:

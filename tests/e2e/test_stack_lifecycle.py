@@ -39,6 +39,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     try:
         localstack.up(cfg)
         started = True
+        # Every file the running stack wrote that holds a secret is private (0600).
+        assert localstack.exposed_secrets(cfg) == []
         yield cfg
     finally:
         if not started or request.session.testsfailed > failures_before:
