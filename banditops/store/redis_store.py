@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
 from banditops.store.types import (
     ApplyResult,
     BatchSummary,
@@ -165,7 +165,7 @@ class BanditStore:
 
     Examples
     --------
-    >>> from banditops.redis_server import RedisServer
+    >>> from stack.redis_server import RedisServer
     >>> import tempfile, pathlib
     >>> server = RedisServer(data_dir=pathlib.Path(tempfile.mkdtemp())).start()
     >>> store = BanditStore(server.client(), namespace="doc")
