@@ -195,17 +195,16 @@ class Tracker:
         runs per phase. The first to claim ``mlflow_phase_claim:<epoch>`` in Redis opens it, the
         others wait for its id. A failed opener drops its claim, so the next call retries.
         """
-        claim = f"{self.store.namespace}:mlflow_phase_claim:{epoch}"
         deadline = time.monotonic() + wait_s
         while True:
             meta = self.store.get_meta()
             if meta.get(META_PHASE) and meta.get(META_PHASE_EPOCH) == str(epoch):
                 return str(meta[META_PHASE])
-            if self.store.client.set(claim, reason, nx=True, ex=120):
+            if self.store.claim_phase_run(epoch, reason):
                 try:
                     return self._open_phase(epoch, reason, tags)
                 except BaseException:
-                    self.store.client.delete(claim)
+                    self.store.release_phase_run(epoch)
                     raise
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the phase run of epoch {epoch} is being opened by another task")

@@ -25,9 +25,7 @@ import threading
 import time
 from collections import deque
 
-import redis
-import redis.asyncio
-
+from banditops.store import connection as redis
 from banditops.store.feedback import (
     DEFAULT_DECISION_TTL_S,
     DEFAULT_DECISIONS_MAXLEN,
@@ -164,7 +162,7 @@ class DecisionLog:
         except redis.RedisError as exc:
             log.warning("decision log: %s decisions not written at shutdown: %s", self.buffered, exc)
 
-    async def run_async(self, client: redis.asyncio.Redis) -> None:
+    async def run_async(self, client: redis.AsyncRedis) -> None:
         """The writer as an asyncio task on the serving event loop, instead of a thread.
 
         Why: a writer thread has to win the GIL from a CPU-bound event loop at every wake-up and

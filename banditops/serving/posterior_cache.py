@@ -36,10 +36,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import redis
 
 from banditops.bandit.posteriors import make_posterior
 from banditops.bandit.stats import ArmStats
+from banditops.store import connection as redis
 
 if TYPE_CHECKING:
     from banditops.bandit.posteriors.base import Posterior
@@ -236,7 +236,7 @@ class PosteriorCache:
             self._thread = None
 
     def _run(self) -> None:
-        pubsub: redis.client.PubSub | None = None
+        pubsub: redis.PubSub | None = None
         while not self._stop.is_set():
             try:
                 if pubsub is None:
@@ -274,7 +274,7 @@ class PosteriorCache:
             with contextlib.suppress(redis.RedisError):
                 pubsub.close()
 
-    def _wait_for_change(self, pubsub: redis.client.PubSub, started: float) -> None:
+    def _wait_for_change(self, pubsub: redis.PubSub, started: float) -> None:
         # Rate limit first, so a burst of notices within min_interval_s costs one refresh.
         self._stop.wait(max(0.0, started + self.min_interval_s - time.monotonic()))
         deadline = started + self.refresh_interval_s

@@ -54,6 +54,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -76,34 +77,9 @@ DECISION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 FeedbackStatus = Literal["accepted", "duplicate"]
 
-_RECORD_DECISIONS = """
-local ttl = tonumber(ARGV[2])
-local maxlen = ARGV[3]
-local decisions = cjson.decode(ARGV[4])
-for _, d in ipairs(decisions) do
-  local key = ARGV[1] .. d.decision_id
-  local fallback = d.fallback and 1 or 0
-  local ts = string.format('%d', d.ts_ms)
-  redis.call('HSET', key, 'arm', d.arms[1], 'epoch', d.epoch, 'kind', d.reward_kind, 'fallback', fallback, 'ts', ts)
-  redis.call('EXPIRE', key, ttl)
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'decision_id', d.decision_id, 'user_id', d.user_id,
-             'arms', table.concat(d.arms, ','), 'arm', d.arms[1], 'propensity', string.format('%.6g', d.propensity),
-             'epoch', d.epoch, 'fallback', fallback, 'ts', ts)
-end
-return #decisions
-"""
+_RECORD_DECISIONS = (resources.files("banditops.store") / "lua" / "record_decisions.lua").read_text(encoding="utf-8")
 
-_ACCEPT_FEEDBACK = """
-local d = redis.call('HMGET', KEYS[1], 'arm', 'epoch', 'kind', 'feedback', 'ts')
-if not d[1] then return {'unknown', ''} end
-if d[4] then return {'duplicate', d[4]} end
-local r = tonumber(ARGV[2])
-if d[3] == 'bernoulli' and r ~= 0 and r ~= 1 then return {'invalid', 'a bernoulli reward must be 0 or 1'} end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'decision_id', ARGV[1], 'arm', d[1],
-                      'epoch', d[2], 'reward', ARGV[2], 'decided_ms', d[5])
-redis.call('HSET', KEYS[1], 'feedback', ARGV[2], 'feedback_id', id)
-return {'accepted', id}
-"""
+_ACCEPT_FEEDBACK = (resources.files("banditops.store") / "lua" / "accept_feedback.lua").read_text(encoding="utf-8")
 
 
 class UnknownDecisionError(LookupError):
