@@ -26,16 +26,16 @@ system-deps: ## install the system packages the tests use (redis-server, chromiu
 	@bash scripts/system-deps.sh
 
 demo: $(STAMP) ## run the main job: the autonomous learn → converge → drift → relearn loop (stack left running)
-	@$(PY) -m banditops.demo $(if $(SUMMARY),--summary $(SUMMARY),)
+	@$(PY) -m stack.demo $(if $(SUMMARY),--summary $(SUMMARY),)
 
 up: $(STAMP) ## start the local stack on 127.0.0.1 (Redis, environment, MLflow, Airflow, dashboard, decision API)
-	@$(PY) -m banditops.localstack up
+	@$(PY) -m stack.localstack up
 
 down: ## stop exactly what `make up` started
-	@if [ -x $(PY) ]; then $(PY) -m banditops.localstack down; fi
+	@if [ -x $(PY) ]; then $(PY) -m stack.localstack down; fi
 
 status: $(STAMP) ## which parts of the local stack are running and healthy
-	@$(PY) -m banditops.localstack status
+	@$(PY) -m stack.localstack status
 
 test: $(STAMP) system-deps lint ## the whole suite: lint, unit, integration, Airflow, e2e, browser, deploy checks
 	@$(PY) -m pytest $(PYTEST_ARGS)

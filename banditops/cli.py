@@ -23,8 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from banditops.arms import SCENARIOS, scenario
-from banditops.simulation import POLICIES, Instance, SeedResult, simulate
+from banditops.bandit.arms import SCENARIOS, scenario
+from banditops.sim.simulation import POLICIES, Instance, SeedResult, simulate
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -105,7 +105,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from banditops.posteriors import make_posterior
+    from banditops.bandit.posteriors import make_posterior
     from banditops.settings import get_settings
     from banditops.store.redis_store import BanditStore
 
@@ -139,7 +139,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, rest: list[str]) -> int:
-    demo = importlib.import_module("banditops.demo")
+    try:
+        demo = importlib.import_module("stack.demo")
+    except ImportError:
+        print("banditops demo: run it from the repository root (stack/ is not installed)", file=sys.stderr)
+        return 2
     return int(demo.main(rest) or 0)
 
 

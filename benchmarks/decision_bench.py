@@ -30,10 +30,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from banditops.arms import scenario
-from banditops.decision_server import DecisionServer
-from banditops.redis_server import RedisServer, free_port
+from banditops.bandit.arms import scenario
 from banditops.store import BanditStore, ExperimentConfig
+from stack.decision_server import DecisionServer
+from stack.redis_server import RedisServer, free_port
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

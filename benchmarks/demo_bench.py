@@ -1,6 +1,6 @@
 """The demo's figures as a benchmark: the whole loop on the local stack, timed.
 
-Runs ``banditops.demo`` on its own stack (free loopback ports, a temporary folder, torn down
+Runs ``stack.demo`` on its own stack (free loopback ports, a temporary folder, torn down
 afterwards, so a stack you left running is not touched) and writes the fragment
 ``benchmarks/results/demo.{json,md}``. Targets on 2 cores (issue 5): drift injected → relearning
 DAG running ≤ 15 s; the whole demo on a warm install ≤ 3 minutes; the stack's memory reported.
@@ -17,9 +17,9 @@ from typing import Any
 
 from rich.console import Console
 
-from banditops import localstack
-from banditops.demo import DemoOptions, run_demo
-from banditops.redis_server import free_port
+from stack import localstack
+from stack.demo import DemoOptions, run_demo
+from stack.redis_server import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from banditops.env_client import EnvClient
-from banditops.env_server import EnvServer
+from banditops.clients.env_client import EnvClient
+from stack.env_server import EnvServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

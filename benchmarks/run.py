@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from banditops.arms import PROBLEM1_MEANS, PROBLEM1_PERIOD, BernoulliArm, GaussianArm
-from banditops.policies.drift_aware import PosteriorArrays
-from banditops.simulation import (
+from banditops.bandit.arms import PROBLEM1_MEANS, PROBLEM1_PERIOD, BernoulliArm, GaussianArm
+from banditops.bandit.policies.drift_aware import PosteriorArrays
+from banditops.sim.simulation import (
     Instance,
     SimulationReport,
     mean_ci,

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import redis
 
-from banditops.redis_server import RedisServer
 from banditops.store import BanditStore, ExperimentConfig
+from stack.redis_server import RedisServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -15,7 +15,7 @@ from airflow.sdk import Param, dag, task
 from banditops_provider import steps
 from banditops_provider.defaults import DEFAULT_ARGS, START_DATE
 
-from banditops.arms import REWARD_KINDS, SCENARIOS
+from banditops.bandit.arms import REWARD_KINDS, SCENARIOS
 
 
 @dag(

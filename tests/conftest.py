@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from banditops.redis_server import RedisServer
+from stack.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
 from banditops.store.types import (
     ApplyResult,
     BatchSummary,
@@ -165,7 +165,7 @@ class BanditStore:
 
     Examples
     --------
-    >>> from banditops.redis_server import RedisServer
+    >>> from stack.redis_server import RedisServer
     >>> import tempfile, pathlib
     >>> server = RedisServer(data_dir=pathlib.Path(tempfile.mkdtemp())).start()
     >>> store = BanditStore(server.client(), namespace="doc")
@@ -242,6 +242,15 @@ class BanditStore:
 
     def _key(self, suffix: str) -> str:
         return f"{self.namespace}:{suffix}"
+
+    # -- claims ------------------------------------------------------------------------------
+    def claim_phase_run(self, epoch: int, holder: str, ttl_s: int = 120) -> bool:
+        """Claim ``mlflow_phase_claim:<epoch>`` (SET NX EX): the first caller opens the phase run."""
+        return bool(self.client.set(self._key(f"mlflow_phase_claim:{epoch}"), holder, nx=True, ex=ttl_s))
+
+    def release_phase_run(self, epoch: int) -> None:
+        """Drop the phase-run claim (a failed opener), so the next call retries."""
+        self.client.delete(self._key(f"mlflow_phase_claim:{epoch}"))
 
     def _run(self, name: str, *args: Any) -> Any:
         reply = self._scripts[name](keys=[], args=[self.namespace, *args])

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from banditops.arms import REWARD_KINDS, RewardKind
-from banditops.stats import ArmStats
+from banditops.bandit.arms import REWARD_KINDS, RewardKind
+from banditops.bandit.stats import ArmStats
 
 
 class Mode(StrEnum):

@@ -1,4 +1,4 @@
-"""The bodies of the DAGs' tasks: Connections → store/environment/MLflow → ``banditops.lifecycle``.
+"""The bodies of the DAGs' tasks: Connections → store/environment/MLflow → ``banditops.loop``.
 
 DAG files call one function here per task, so each DAG reads as a data-flow sentence and every
 step can be run and tested without Airflow's scheduler. Everything returned is small JSON (XCom
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from airflow.sdk.exceptions import AirflowFailException
 
-from banditops import lifecycle
+from banditops.loop import arm_choice, ids, transitions
 from banditops.settings import get_settings
 from banditops.store.types import Mode
 
@@ -38,7 +38,7 @@ def _env(env_conn_id: str = "bandit_env_default") -> Any:
 
 
 def _tracker(store: Any) -> Any:
-    from banditops.tracking import Tracker
+    from banditops.loop.tracking import Tracker
 
     return Tracker(store)
 
@@ -52,7 +52,7 @@ def _truth(env_conn_id: str = "bandit_env_default") -> list[float] | None:
 
 
 def _rng(*parts: object) -> np.random.Generator:
-    return lifecycle.round_rng("/".join(str(p) for p in parts), get_settings().seed)
+    return ids.round_rng("/".join(str(p) for p in parts), get_settings().seed)
 
 
 def _has_experiment(store: Any) -> bool:
@@ -77,7 +77,7 @@ def log_learning_batch(*, run_id: str) -> dict[str, Any]:
     """One MLflow point for the run (step = total pulls); returns the numbers it logged."""
     store = _store()
     state = store.state()
-    posterior = lifecycle.posterior_of(state)
+    posterior = arm_choice.posterior_of(state)
     prob_best = np.asarray(posterior.prob_best(_rng("mlflow", run_id), draws=4000))
     logged = _tracker(store).log_batch(state, posterior, prob_best)
     return {"logged": logged, "total_pulls": state.total_pulls, "epoch": state.epoch, "mode": str(state.mode),
@@ -86,19 +86,19 @@ def log_learning_batch(*, run_id: str) -> dict[str, Any]:
 
 def check_convergence(*, dag_id: str, run_id: str) -> dict[str, Any]:
     """In LEARNING: the convergence verdict, and the switch to MONITORING when converged."""
-    outcome = lifecycle.check_and_mark_convergence(_store(), _rng(dag_id, run_id, "convergence"))
+    outcome = transitions.check_and_mark_convergence(_store(), _rng(dag_id, run_id, "convergence"))
     return outcome.to_dict()
 
 
 def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
     """MLflow's side of convergence: tags, pulls-to-converge, snapshot artifact, figure."""
-    from banditops.convergence import ConvergenceVerdict
+    from banditops.bandit.convergence import ConvergenceVerdict
 
     store = _store()
     state = store.state()
     known = ConvergenceVerdict.__dataclass_fields__
     verdict = ConvergenceVerdict(**{k: v for k, v in outcome["verdict"].items() if k in known})
-    _tracker(store).mark_converged(state, lifecycle.posterior_of(state), verdict, truth=_truth())
+    _tracker(store).mark_converged(state, arm_choice.posterior_of(state), verdict, truth=_truth())
     return {"epoch": outcome["epoch"], "pulls_to_converge": outcome["epoch_pulls"], "leader": verdict.leader}
 
 
@@ -108,7 +108,7 @@ def record_new_drift(event: dict[str, Any]) -> dict[str, Any] | None:
     the change from the environment's log); ``None`` when nothing was sensed or it is recorded."""
     if event.get("status") != "drift":
         return None
-    return lifecycle.record_drift(_store(), event, env=_env())
+    return transitions.record_drift(_store(), event, env=_env())
 
 
 # -- bandit_relearning --------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def archive_phase(conf: dict[str, Any]) -> dict[str, Any]:
     store = _store()
     state = store.state()
     _tracker(store).end_phase(
-        state, lifecycle.posterior_of(state), truth=_truth(),
+        state, arm_choice.posterior_of(state), truth=_truth(),
         ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
         drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
     )
@@ -140,7 +140,7 @@ def archive_phase(conf: dict[str, Any]) -> dict[str, Any]:
 def open_relearning_epoch(conf: dict[str, Any]) -> int | None:
     """New epoch, fresh prior, RELEARNING with the forced-exploration budget (idempotent per epoch)."""
     fields = {k: conf.get(k) for k in ("arm", "change_point", "magnitude", "pulls_since_change")}
-    return lifecycle.record_drift_and_relearn(
+    return transitions.record_drift_and_relearn(
         _store(), epoch=conf.get("epoch"), reason="relearning" if not conf.get("force") else "manual_relearning",
         force=bool(conf.get("force")), **fields,
     )
@@ -165,7 +165,7 @@ def validate_experiment(params: dict[str, Any]) -> dict[str, Any]:
     knobs = {k: params[k] for k in EXPERIMENT_KNOBS if params.get(k) is not None}
     prior = params.get("prior") or {}
     try:
-        config, _ = lifecycle.experiment_config(
+        config, _ = transitions.experiment_config(
             scenario_name=str(params.get("scenario", "seed")), arms=params.get("arms") or None,
             reward_kind=params.get("reward_model") if params.get("reward_model") not in (None, "", "auto") else None,
             prior=dict(prior), **knobs,
@@ -179,14 +179,14 @@ def validate_experiment(params: dict[str, Any]) -> dict[str, Any]:
 
 def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
     """Reset the environment and the store (a new epoch, LEARNING), then open the MLflow runs."""
-    from banditops.arms import parse_arms
+    from banditops.bandit.arms import parse_arms
     from banditops.store.types import ExperimentConfig
 
     store = _store()
     config = ExperimentConfig.from_dict(request["config"])
     arms = request.get("arms")
     arm_dicts = [a.model_dump() for a in parse_arms(arms)] if arms else None
-    started = lifecycle.start_experiment(store, _env(), config, scenario_name=request["scenario"],
+    started = transitions.start_experiment(store, _env(), config, scenario_name=request["scenario"],
                                          seed=request.get("seed"), arms=arm_dicts)
     parent = _tracker(store).start_experiment(config, scenario=request["scenario"], seed=request.get("seed"))
     started["mlflow_parent_run_id"] = parent

@@ -70,7 +70,7 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def env_server() -> Iterator[Any]:
     """The environment service: a real uvicorn process on a free loopback port."""
-    from banditops.env_server import EnvServer
+    from stack.env_server import EnvServer
 
     with EnvServer(seed=7, log_path=_HOME / "environment.log") as server:
         yield server

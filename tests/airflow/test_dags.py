@@ -28,7 +28,7 @@ def test_experiment_resets_the_store_and_the_environment_and_opens_phase_one(
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    from banditops.env_client import EnvClient
+    from banditops.clients.env_client import EnvClient
 
     env = EnvClient(connections["env_url"])
     env.update_arm(2, mean=9.0)  # a leftover drift the reset must undo
@@ -61,7 +61,7 @@ def test_bad_params_are_refused_before_anything_changes(
     airflow_db: Any, connections: dict[str, str], load_dag: Any, redis_client: Any, conf: dict, message: str,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from banditops.env_client import EnvClient
+    from banditops.clients.env_client import EnvClient
 
     env = EnvClient(connections["env_url"])
     env.update_arm(4, mean=7.5)  # a state a wrongful reset would undo
@@ -114,7 +114,7 @@ def test_the_drift_monitor_ends_quietly_when_nothing_changed(
 def test_inject_drift_refuses_an_unknown_arm_and_changes_nothing(
     airflow_db: Any, connections: dict[str, str], load_dag: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from banditops.env_client import EnvClient
+    from banditops.clients.env_client import EnvClient
 
     env = EnvClient(connections["env_url"])
     before = env.truth()["means"]

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import redis
 
-from banditops.env_client import EnvClient
-from banditops.env_server import EnvServer
-from banditops.posteriors import make_posterior
-from banditops.redis_server import RedisServer, free_port
+from banditops.bandit.posteriors import make_posterior
+from banditops.clients.env_client import EnvClient
 from banditops.store import BanditStore, ExperimentConfig, Mode
+from stack.env_server import EnvServer
+from stack.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
-from banditops.env_client import EnvClient
-from banditops.env_server import EnvServer
+from banditops.clients.env_client import EnvClient
 from banditops.store import BanditStore, Mode
+from stack.env_server import EnvServer
 
 from .conftest import SCREENSHOTS, Dashboard, learn
 
@@ -80,7 +80,7 @@ def test_graphs_render_the_store_data(
     assert true_marks["y"] == pytest.approx(truth["means"])
     ci = next(t for t in traces if t.get("name", "").endswith("credible interval"))
     expected_means = np.asarray(
-        __import__("banditops.posteriors", fromlist=["make_posterior"])
+        __import__("banditops.bandit.posteriors", fromlist=["make_posterior"])
         .make_posterior("gaussian", state.stats, state.config.prior or None)
         .mean()
     )

@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
-from banditops import localstack
-from banditops.airflow_client import AirflowClient
-from banditops.demo import DemoOptions, run_demo
-from banditops.env_client import EnvClient
-from banditops.redis_server import free_port
+from banditops.clients.airflow_client import AirflowClient
+from banditops.clients.env_client import EnvClient
 from banditops.store import BanditStore
 from banditops.store.types import Mode
+from stack import localstack
+from stack.demo import DemoOptions, run_demo
+from stack.redis_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

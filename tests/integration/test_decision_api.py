@@ -12,11 +12,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from banditops.feedback import feedback_entries, read_decisions
-from banditops.redis_server import RedisServer
 from banditops.store import BanditStore, ExperimentConfig
+from banditops.store.feedback import feedback_entries, read_decisions
 from services.decision.app.core.config import Settings
 from services.decision.app.main import create_app
+from stack.redis_server import RedisServer
 
 RATES = [0.1, 0.2, 0.2, 0.9, 0.05]  # arm 3 is far ahead; arms 1 and 2 tie for second
 

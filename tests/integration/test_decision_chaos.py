@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from banditops.decision_server import DecisionServer
-from banditops.feedback import feedback_entries
-from banditops.redis_server import RedisServer
 from banditops.store import BanditStore, ExperimentConfig
+from banditops.store.feedback import feedback_entries
+from stack.decision_server import DecisionServer
+from stack.redis_server import RedisServer
 
 MAX_STALENESS_S = 1.0
 

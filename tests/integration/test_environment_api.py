@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from banditops.arms import PROBLEM1_MEANS, GaussianArm, scenario
+from banditops.bandit.arms import PROBLEM1_MEANS, GaussianArm, scenario
 from services.environment.app.core.config import Settings
 from services.environment.app.main import create_app
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from banditops.arms import BernoulliArm, GaussianArm
-from banditops.env_client import EnvClient, EnvError, PullResult
-from banditops.env_server import EnvServer
+from banditops.bandit.arms import BernoulliArm, GaussianArm
+from banditops.clients.env_client import EnvClient, EnvError, PullResult
+from stack.env_server import EnvServer
 
 TOKEN = "server-test-token"
 

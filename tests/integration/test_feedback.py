@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import redis
 
-from banditops.decision_log import DecisionLog
-from banditops.feedback import (
+from banditops.serving.decision_log import DecisionLog
+from banditops.serving.recommender import new_decision_id
+from banditops.store import BanditStore, ExperimentConfig
+from banditops.store.feedback import (
     Decision,
     FeedbackConflictError,
     UnknownDecisionError,
@@ -20,8 +22,6 @@ from banditops.feedback import (
     orphaned_claims,
     record_decisions,
 )
-from banditops.recommender import new_decision_id
-from banditops.store import BanditStore, ExperimentConfig
 
 
 def new_store(client: redis.Redis, namespace: str, kind: str = "bernoulli") -> BanditStore:

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from banditops import lifecycle
-from banditops.env_client import EnvClient
-from banditops.env_server import EnvServer
+from banditops.clients.env_client import EnvClient
+from banditops.loop import arm_choice, drift_watch, ids, rounds, transitions
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import Mode
+from stack.env_server import EnvServer
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +35,20 @@ def store(redis_client: Any, namespace: str) -> BanditStore:
 
 
 def start(store: BanditStore, env: EnvClient, **knobs: Any) -> None:
-    config, _ = lifecycle.experiment_config(scenario_name="seed", **knobs)
-    lifecycle.start_experiment(store, env, config, seed=11)
+    config, _ = transitions.experiment_config(scenario_name="seed", **knobs)
+    transitions.start_experiment(store, env, config, seed=11)
 
 
 def learn(store: BanditStore, env: EnvClient, run: str, agents: int = 4) -> None:
     for agent in range(agents):
-        lifecycle.run_agent_batch(store, env, dag_id="bandit_learning", run_id=run, map_index=agent, seed=5)
+        rounds.run_agent_batch(store, env, dag_id="bandit_learning", run_id=run, map_index=agent, seed=5)
 
 
 def test_a_retried_batch_leaves_the_posterior_as_if_it_ran_once(store: BanditStore, env: EnvClient) -> None:
     start(store, env, rounds=3, pulls_per_round=50)
-    first = lifecycle.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
+    first = rounds.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
     once = store.state()
-    retry = lifecycle.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
+    retry = rounds.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
     again = store.state()
     assert (first.applied, first.duplicate, first.pulls_applied) == (3, 0, 150)
     assert (retry.applied, retry.duplicate, retry.pulls_applied) == (0, 3, 0)
@@ -59,9 +59,9 @@ def test_a_retried_batch_leaves_the_posterior_as_if_it_ran_once(store: BanditSto
 
 
 def test_the_same_batch_id_draws_the_same_arms() -> None:
-    a = lifecycle.round_rng("bandit_learning/r/2/4", seed=1).random(5)
-    b = lifecycle.round_rng("bandit_learning/r/2/4", seed=1).random(5)
-    c = lifecycle.round_rng("bandit_learning/r/2/5", seed=1).random(5)
+    a = ids.round_rng("bandit_learning/r/2/4", seed=1).random(5)
+    b = ids.round_rng("bandit_learning/r/2/4", seed=1).random(5)
+    c = ids.round_rng("bandit_learning/r/2/5", seed=1).random(5)
     assert a.tolist() == b.tolist()
     assert a.tolist() != c.tolist()
 
@@ -82,7 +82,7 @@ def test_a_batch_sampled_under_the_old_epoch_is_refused(store: BanditStore, env:
     start(store, env)
     learn(store, env, "warmup", agents=1)
     before = store.state()
-    result = lifecycle.run_agent_round(store, RelearnMidRound(env, store), None, "d/slow/0/0", np.random.default_rng(0))
+    result = rounds.run_agent_round(store, RelearnMidRound(env, store), None, "d/slow/0/0", np.random.default_rng(0))
     after = store.state()
     assert result.status == "stale_epoch"
     assert (result.epoch, after.epoch) == (1, 2)
@@ -93,10 +93,10 @@ def test_a_batch_sampled_under_the_old_epoch_is_refused(store: BanditStore, env:
 def test_relearning_explores_round_robin_until_the_budget_is_spent(store: BanditStore, env: EnvClient) -> None:
     start(store, env, relearn_budget=250, pulls_per_round=100, rounds=1)
     store.set_mode(Mode.MONITORING, reason="converged")
-    assert lifecycle.record_drift_and_relearn(store, epoch=1, arm=1, magnitude=-4.0) == 2
+    assert transitions.record_drift_and_relearn(store, epoch=1, arm=1, magnitude=-4.0) == 2
     assert store.mode() == Mode.RELEARNING
     for i in range(3):
-        lifecycle.run_agent_batch(store, env, dag_id="d", run_id=f"r{i}", map_index=0)
+        rounds.run_agent_batch(store, env, dag_id="d", run_id=f"r{i}", map_index=0)
     state = store.state()
     assert state.mode == Mode.LEARNING  # the store flipped back once 250 forced pulls were spent
     # 250 round-robin pulls over 5 arms are 50 each; the last 50 pulls are Thompson's.
@@ -107,7 +107,7 @@ def test_relearning_explores_round_robin_until_the_budget_is_spent(store: Bandit
 
 def test_learning_tops_up_every_arm_to_its_minimum_first(store: BanditStore) -> None:
     state = replace(_state(store), mode=Mode.LEARNING)
-    arms = lifecycle.choose_arms(state, 100, np.random.default_rng(0))
+    arms = arm_choice.choose_arms(state, 100, np.random.default_rng(0))
     assert np.bincount(arms, minlength=5)[:5].min() >= 20
 
 
@@ -119,16 +119,16 @@ def test_monitoring_spends_the_floor_on_stale_arms_only(store: BanditStore) -> N
     state = replace(base, mode=Mode.MONITORING, epoch_pulls=10_000, last_pulled=last, stats=stats)
     config = replace(state.config, exploration_floor=0.05)
     state = replace(state, config=config)
-    arms = lifecycle.choose_arms(state, 100, np.random.default_rng(1))
+    arms = arm_choice.choose_arms(state, 100, np.random.default_rng(1))
     counts = np.bincount(arms, minlength=5)
     assert 1 <= counts[0] + counts[2] <= 5  # stale arms 0 and 2 get at most 5% of the round
     fresh = replace(state, last_pulled=np.full(5, 9_999))
-    fresh_counts = np.bincount(lifecycle.choose_arms(fresh, 100, np.random.default_rng(1)), minlength=5)
+    fresh_counts = np.bincount(arm_choice.choose_arms(fresh, 100, np.random.default_rng(1)), minlength=5)
     assert fresh_counts[0] + fresh_counts[2] == 0
 
 
 def _state(store: BanditStore) -> Any:
-    config, _ = lifecycle.experiment_config(scenario_name="seed")
+    config, _ = transitions.experiment_config(scenario_name="seed")
     store.reset(config)
     return store.state()
 
@@ -137,11 +137,11 @@ def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
     store: BanditStore, env: EnvClient
 ) -> None:
     start(store, env)
-    watch = lifecycle.DriftWatch(store)
+    watch = drift_watch.DriftWatch(store)
     for run in range(6):
         learn(store, env, f"a{run}")
         assert watch.poll() is None  # never reports outside MONITORING, nor without a change
-        if lifecycle.check_and_mark_convergence(store, np.random.default_rng(run)).marked:
+        if transitions.check_and_mark_convergence(store, np.random.default_rng(run)).marked:
             break
     assert store.mode() == Mode.MONITORING
     learn(store, env, "stationary")
@@ -156,18 +156,18 @@ def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
             break
     assert finding is not None and finding.epoch == 1
     assert finding.arm in (0, 1)
-    assert store.get_cursor(lifecycle.DRIFT_CURSOR) == watch.cursor
-    drift = lifecycle.record_drift(store, finding.to_dict(), env=env)
+    assert store.get_cursor(drift_watch.DRIFT_CURSOR) == watch.cursor
+    drift = transitions.record_drift(store, finding.to_dict(), env=env)
     assert drift is not None and drift["pulls_since_change"] > 0
-    assert lifecycle.record_drift(store, finding.to_dict(), env=env) is None  # once per epoch
-    assert lifecycle.DriftWatch(store).poll() is None  # a fresh sensor does not fire it again
-    new_epoch = lifecycle.record_drift_and_relearn(store, epoch=finding.epoch, arm=finding.arm,
+    assert transitions.record_drift(store, finding.to_dict(), env=env) is None  # once per epoch
+    assert drift_watch.DriftWatch(store).poll() is None  # a fresh sensor does not fire it again
+    new_epoch = transitions.record_drift_and_relearn(store, epoch=finding.epoch, arm=finding.arm,
                                                    magnitude=finding.magnitude)
     assert new_epoch == 2
-    assert lifecycle.record_drift_and_relearn(store, epoch=finding.epoch) is None  # a duplicate trigger
+    assert transitions.record_drift_and_relearn(store, epoch=finding.epoch) is None  # a duplicate trigger
     for run in range(8):
         learn(store, env, f"c{run}")
-        outcome = lifecycle.check_and_mark_convergence(store, np.random.default_rng(100 + run))
+        outcome = transitions.check_and_mark_convergence(store, np.random.default_rng(100 + run))
         if outcome.marked:
             break
     assert store.mode() == Mode.MONITORING and store.epoch() == 2
@@ -181,14 +181,14 @@ def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
 def test_a_restarted_watch_resumes_where_the_cursor_is(store: BanditStore, env: EnvClient) -> None:
     start(store, env)
     learn(store, env, "a")
-    assert lifecycle.check_and_mark_convergence(store, np.random.default_rng(0)).marked
-    first = lifecycle.DriftWatch(store)
+    assert transitions.check_and_mark_convergence(store, np.random.default_rng(0)).marked
+    first = drift_watch.DriftWatch(store)
     learn(store, env, "b")
     assert first.poll() is None
-    cursor = store.get_cursor(lifecycle.DRIFT_CURSOR)
+    cursor = store.get_cursor(drift_watch.DRIFT_CURSOR)
     assert cursor == first.cursor != "0-0"
     # A new triggerer: the detectors are rebuilt from the epoch's summaries up to the cursor.
-    second = lifecycle.DriftWatch(store)
+    second = drift_watch.DriftWatch(store)
     assert second.poll() is None
     assert second.replayed == len(store.summaries(count=10_000))
     assert second.cursor == cursor
@@ -202,11 +202,11 @@ def test_a_restarted_watch_resumes_where_the_cursor_is(store: BanditStore, env: 
 
 def test_bad_experiment_requests_are_refused_before_anything_changes(store: BanditStore) -> None:
     with pytest.raises(ValueError, match="valid scenarios: seed, banners, problem1"):
-        lifecycle.experiment_config(scenario_name="casino")
+        transitions.experiment_config(scenario_name="casino")
     with pytest.raises(ValueError, match="agents must be >= 1"):
-        lifecycle.experiment_config(scenario_name="seed", agents=-1)
+        transitions.experiment_config(scenario_name="seed", agents=-1)
     with pytest.raises(ValueError, match=r"convergence_delta must be in \(0, 1\)"):
-        lifecycle.experiment_config(scenario_name="seed", convergence_delta=1.5)
+        transitions.experiment_config(scenario_name="seed", convergence_delta=1.5)
     with pytest.raises(ValueError, match="pays gaussian rewards"):
-        lifecycle.experiment_config(scenario_name="seed", reward_kind="bernoulli")
+        transitions.experiment_config(scenario_name="seed", reward_kind="bernoulli")
     assert not store.exists()

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import redis
 
-from banditops.redis_server import RedisServer
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
 from banditops.store import (
     BanditStore,
     ExperimentConfig,
     Mode,
     StoreNotInitializedError,
 )
+from stack.redis_server import RedisServer
 
 GAUSS = ExperimentConfig(name="seed", reward_kind="gaussian", n_arms=3, relearn_budget=10)
 BERN = ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=4)

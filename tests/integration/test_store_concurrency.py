@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import redis
 
-from banditops.redis_server import RedisServer
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
 from banditops.store import BanditStore, ExperimentConfig
+from stack.redis_server import RedisServer
 
 K = 5
 AGENTS = 8

@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from banditops import lifecycle
-from banditops.redis_server import free_port
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
+from banditops.loop import arm_choice, transitions
+from banditops.loop.tracking import META_ERROR, META_PARENT, META_PHASE, Tracker
 from banditops.store.redis_store import BanditStore
-from banditops.tracking import META_ERROR, META_PARENT, META_PHASE, Tracker
+from stack.redis_server import free_port
 
 
 @pytest.fixture
 def store(redis_client: Any, namespace: str) -> BanditStore:
-    config, _ = lifecycle.experiment_config(scenario_name="seed")
+    config, _ = transitions.experiment_config(scenario_name="seed")
     store = BanditStore(redis_client, namespace)
     store.reset(config)
     return store
@@ -42,7 +42,7 @@ def test_phases_runs_metrics_and_artifacts(store: BanditStore, mlflow_tracking_u
     rng = np.random.default_rng(0)
     feed(store, "b1", rng)
     state = store.state()
-    posterior = lifecycle.posterior_of(state)
+    posterior = arm_choice.posterior_of(state)
     prob_best = posterior.prob_best(rng, draws=2000)
     assert tracker.log_batch(state, posterior, prob_best)
     phase = store.get_meta()[META_PHASE]
@@ -79,7 +79,7 @@ def test_a_broken_tracking_server_loses_no_posterior_update(store: BanditStore, 
     assert tracker.start_experiment(store.config(), scenario="seed") is None
     feed(store, "b1", rng)
     state = store.state()
-    posterior = lifecycle.posterior_of(state)
+    posterior = arm_choice.posterior_of(state)
     assert tracker.log_batch(state, posterior, posterior.prob_best(rng, draws=500)) is False
     feed(store, "b2", rng)
     assert tracker.log_batch(store.state(), posterior, posterior.prob_best(rng, draws=500)) is False
@@ -91,7 +91,7 @@ def test_a_broken_tracking_server_loses_no_posterior_update(store: BanditStore, 
 
 
 def test_metric_names_cover_every_arm() -> None:
-    from banditops.tracking import metric_names
+    from banditops.loop.tracking import metric_names
 
     names = metric_names(3)
     assert len(names) == 3 + 4 * 3 and "posterior_sd_arm_2" in names

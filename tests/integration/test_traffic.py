@@ -16,19 +16,16 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from banditops.env_client import EnvClient
-from banditops.env_server import EnvServer
-from banditops.lifecycle import (
-    DriftWatch,
-    check_and_mark_convergence,
-    fold_production_feedback,
-    record_drift_and_relearn,
-)
-from banditops.redis_server import RedisServer
+from banditops.clients.env_client import EnvClient
+from banditops.loop.drift_watch import DriftWatch
+from banditops.loop.rounds import fold_production_feedback
+from banditops.loop.transitions import check_and_mark_convergence, record_drift_and_relearn
 from banditops.store import BanditStore, ExperimentConfig, Mode
-from banditops.traffic import TrafficSimulator
 from services.decision.app.core.config import Settings
 from services.decision.app.main import create_app
+from stack.env_server import EnvServer
+from stack.redis_server import RedisServer
+from stack.traffic import TrafficSimulator
 
 USERS_PER_ROUND = 150
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from banditops.arms import BernoulliArm, GaussianArm, parse_arms
+from banditops.bandit.arms import BernoulliArm, GaussianArm, parse_arms
 
 VALID = 'Valid arms: {"kind": "bernoulli", "p": 0..1} or {"kind": "gaussian", "mean": finite, "sd": > 0}'
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from banditops.convergence import ConvergenceVerdict, check_convergence
-from banditops.posteriors import make_posterior
-from banditops.stats import ArmStats
+from banditops.bandit.convergence import ConvergenceVerdict, check_convergence
+from banditops.bandit.posteriors import make_posterior
+from banditops.bandit.stats import ArmStats
 
 
 def bern(n: list[int], s: list[float]) -> ArmStats:

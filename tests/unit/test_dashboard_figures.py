@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from banditops.posteriors import make_posterior
-from banditops.stats import ArmStats
+from banditops.bandit.posteriors import make_posterior
+from banditops.bandit.stats import ArmStats
 from banditops.store.types import BatchSummary, Event, Mode
 from services.dashboard.app import actions, figures
 from services.dashboard.app.history import HistoryTracker, batch_regret, build_timeline

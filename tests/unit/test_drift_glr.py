@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from banditops.drift import BernoulliGLR, GaussianGLR, detector_from_dict, make_detector
-from banditops.drift.glr import glr_threshold
+from banditops.bandit.drift import BernoulliGLR, GaussianGLR, detector_from_dict, make_detector
+from banditops.bandit.drift.glr import glr_threshold
 
 
 def first_alarm(detector, stream):

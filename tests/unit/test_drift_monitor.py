@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from banditops.drift.monitor import ArmDriftMonitor
-from banditops.stats import ArmStats
+from banditops.bandit.drift.monitor import ArmDriftMonitor
+from banditops.bandit.stats import ArmStats
 
 
 def batches(rng, means_before, means_after, change_at, size=100, total=6000):

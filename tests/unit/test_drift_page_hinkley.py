@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from banditops.drift import ADWINDetector, PageHinkley, RiverDetector, detector_from_dict
+from banditops.bandit.drift import ADWINDetector, PageHinkley, RiverDetector, detector_from_dict
 
 
 def first_alarm(detector, stream):

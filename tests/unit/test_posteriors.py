@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from banditops.arms import means, scenario
-from banditops.posteriors import (
+from banditops.bandit.arms import means, scenario
+from banditops.bandit.posteriors import (
     DEFAULT_BETA_PRIOR,
     DEFAULT_NIG_PRIOR,
     BetaBernoulliPosterior,
@@ -21,7 +21,7 @@ from banditops.posteriors import (
     posterior_from_dict,
     sample_nig_mean,
 )
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
 
 
 def bernoulli_stats() -> ArmStats:

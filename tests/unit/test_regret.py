@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from banditops.regret import (
+from banditops.bandit.regret import (
     cumulative_regret,
     kl_bernoulli,
     kl_gaussian,

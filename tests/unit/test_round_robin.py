@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from banditops.policies import RoundRobin
+from banditops.bandit.policies import RoundRobin
 
 
 def test_cycles_from_start() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from banditops.arms import BernoulliArm, GaussianArm
-from banditops.policies.drift_aware import Alarm, DriftAwarePolicy, PosteriorArrays
-from banditops.posteriors import make_posterior
-from banditops.simulation import Instance, refresh_blocks, score, simulate, simulate_seed
-from banditops.stats import ArmStats
+from banditops.bandit.arms import BernoulliArm, GaussianArm
+from banditops.bandit.policies.drift_aware import Alarm, DriftAwarePolicy, PosteriorArrays
+from banditops.bandit.posteriors import make_posterior
+from banditops.bandit.stats import ArmStats
+from banditops.sim.simulation import Instance, refresh_blocks, score, simulate, simulate_seed
 
 GAUSS5 = [GaussianArm(mean=m) for m in (1, 2, 3, 4, 5)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from banditops.policies.staleness_floor import StalenessFloor
+from banditops.bandit.policies.staleness_floor import StalenessFloor
 
 
 def test_limit_grows_with_time_and_is_capped():

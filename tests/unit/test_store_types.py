@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
 from banditops.store import ApplyResult, ExperimentConfig, Mode, StoreState
 from banditops.store.redis_store import _SCRIPTS, _script_source
 

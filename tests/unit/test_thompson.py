@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from banditops.arms import BernoulliArm, means, scenario
-from banditops.policies import ThompsonSampling, thompson_choice
-from banditops.posteriors import Posterior, beta_params, make_posterior
-from banditops.regret import cumulative_regret
-from banditops.stats import ArmStats
+from banditops.bandit.arms import BernoulliArm, means, scenario
+from banditops.bandit.policies import ThompsonSampling, thompson_choice
+from banditops.bandit.posteriors import Posterior, beta_params, make_posterior
+from banditops.bandit.regret import cumulative_regret
+from banditops.bandit.stats import ArmStats
 
 
 def three_arm_posterior() -> Posterior:

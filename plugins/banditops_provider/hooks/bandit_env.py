@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from airflow.sdk import BaseHook
 
-from banditops.env_client import EnvClient
+from banditops.clients.env_client import EnvClient
 from banditops.settings import get_settings
 
 
 class BanditEnvHook(BaseHook):
-    """Builds an :class:`~banditops.env_client.EnvClient` from an HTTP Connection, once.
+    """Builds an :class:`~banditops.clients.env_client.EnvClient` from an HTTP Connection, once.
 
     The Connection holds the base URL (``http://host:port``; the ``schema`` field is the scheme,
     ``http`` by default) and, in its password, the environment's admin token, so the secret stays

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from banditops.lifecycle import run_agent_batch
+from banditops.loop.rounds import run_agent_batch
 from banditops.settings import get_settings
 from banditops_provider.hooks.bandit_env import BanditEnvHook
 from banditops_provider.hooks.bandit_state import BanditStateHook

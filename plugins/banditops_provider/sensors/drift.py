@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
-from banditops.lifecycle import DRIFT_CURSOR
+from banditops.loop.drift_watch import DRIFT_CURSOR
 from banditops_provider.triggers.drift import DriftTrigger
 
 

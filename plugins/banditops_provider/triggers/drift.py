@@ -10,7 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
-from banditops.lifecycle import DRIFT_CURSOR, DriftWatch
+from banditops.loop.drift_watch import DRIFT_CURSOR, DriftWatch
 
 
 class DriftTrigger(BaseTrigger):
@@ -19,7 +19,7 @@ class DriftTrigger(BaseTrigger):
     Every Redis call and every detector update runs through ``sync_to_async`` (a worker thread
     that may still reach Airflow's connection API), never on the loop itself. The stream position
     is persisted in Redis under ``cursor_name`` after each poll and the detectors are rebuilt by
-    replaying the current epoch's summaries since convergence (``banditops.lifecycle.DriftWatch``),
+    replaying the current epoch's summaries since convergence (``banditops.loop.drift_watch.DriftWatch``),
     so a restarted triggerer picks up where the old one was. Outside MONITORING it only waits.
 
     Parameters

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from banditops.airflow_client import AirflowClient, AirflowError
-from banditops.arms import SCENARIOS
+from banditops.bandit.arms import SCENARIOS
+from banditops.clients.airflow_client import AirflowClient, AirflowError
 
 from .sources import short_reason
 

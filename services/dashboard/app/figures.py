@@ -1,6 +1,6 @@
 """Pure figure builders: data in, a ``plotly.graph_objects.Figure`` out (no I/O, no Dash).
 
-Every builder takes plain numbers (or a posterior object of :mod:`banditops.posteriors`), so
+Every builder takes plain numbers (or a posterior object of :mod:`banditops.bandit.posteriors`), so
 the unit tests can check the traces exactly and the callbacks stay thin. An empty input gives
 a figure with a readable "waiting for data" note rather than an error: a fresh experiment
 has no pulls yet, and the page should say so.
@@ -54,7 +54,7 @@ _FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 12, 
 
 
 class PosteriorLike(Protocol):
-    """What the figures need of a posterior (``banditops.posteriors``' classes provide it)."""
+    """What the figures need of a posterior (``banditops.bandit.posteriors``' classes provide it)."""
 
     @property
     def n_arms(self) -> int: ...

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from banditops.stats import ArmStats
+from banditops.bandit.stats import ArmStats
 from banditops.store.types import BatchSummary, Event
 
 from .figures import ModeSpan, TimelineMark

@@ -10,7 +10,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from banditops.arms import SCENARIOS
+from banditops.bandit.arms import SCENARIOS
 
 GRAPHS: tuple[str, ...] = (
     "graph-posterior",

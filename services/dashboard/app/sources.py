@@ -25,7 +25,7 @@ import httpx
 import numpy as np
 import redis
 
-from banditops.airflow_client import AirflowClient, AirflowError
+from banditops.clients.airflow_client import AirflowClient, AirflowError
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import Event, StoreState
 
@@ -107,7 +107,7 @@ def short_reason(exc: BaseException) -> str:
     return text[:200]
 
 
-# -- Airflow REST API v2: banditops.airflow_client (shared with the demo and the e2e test) ----
+# -- Airflow REST API v2: banditops.clients.airflow_client (shared with the demo and the e2e test) ----
 
 
 # -- MLflow -----------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class DataCollector:
             store = BanditStore(client, settings.namespace)
         self.store = store
         if env is None:
-            from banditops.env_client import EnvClient
+            from banditops.clients.env_client import EnvClient
 
             env = EnvClient(settings.env_url, settings.env_admin_token, timeout=timeout)
         self.env = env
@@ -358,20 +358,20 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 
 def _posterior_factory() -> Any:
-    """``banditops.posteriors.make_posterior`` when installed (None keeps the page up without it)."""
+    """``banditops.bandit.posteriors.make_posterior`` when installed (None keeps the page up without it)."""
     try:
-        from banditops.posteriors import make_posterior
+        from banditops.bandit.posteriors import make_posterior
     except ImportError:
         return None
     return make_posterior
 
 
 def lai_robbins_constant(truth: dict[str, Any] | None) -> float | None:
-    """C(μ) of the current true instance (via :mod:`banditops.regret`), or None when unknown."""
+    """C(μ) of the current true instance (via :mod:`banditops.bandit.regret`), or None when unknown."""
     if not truth or not truth.get("means"):
         return None
     try:
-        from banditops.regret import lai_robbins_constant as constant
+        from banditops.bandit.regret import lai_robbins_constant as constant
     except ImportError:
         return None
     arms = truth.get("arms") or []

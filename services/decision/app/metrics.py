@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from banditops.recommender import Recommendation
+from banditops.serving.recommender import Recommendation
 
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _ROUTES = frozenset({"/recommend", "/feedback", "/arms", "/healthz", "/metrics"})

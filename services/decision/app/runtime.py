@@ -19,11 +19,11 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from banditops.decision_log import DecisionLog
-from banditops.feedback import feedback_lag_seconds
-from banditops.posterior_cache import PosteriorCache
-from banditops.recommender import Recommender
+from banditops.serving.decision_log import DecisionLog
+from banditops.serving.posterior_cache import PosteriorCache
+from banditops.serving.recommender import Recommender
 from banditops.store import BanditStore
+from banditops.store.feedback import feedback_lag_seconds
 from services.decision.app.core.config import Settings
 from services.decision.app.metrics import DecisionMetrics
 

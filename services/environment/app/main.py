@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from banditops.arms import SCENARIOS, parse_arms
+from banditops.bandit.arms import SCENARIOS, parse_arms
 from services.environment.app.api.main import api_router
 from services.environment.app.core.config import Settings, get_settings
 from services.environment.app.metrics import EnvMetrics, LatencyMiddleware

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from banditops.arms import Arm
+from banditops.bandit.arms import Arm
 
 #: The most indices the schema advertises; the service's real limit is BANDITOPS_ENV_MAX_BATCH.
 DOC_MAX_BATCH = 100_000

@@ -2,7 +2,7 @@
 
 One ``World`` per process, shared by every request. Every read and write holds one lock, so
 concurrent agents never lose a pull count and a drift lands between two batches, never inside
-one. Rewards are drawn by the reward models of :mod:`banditops.arms` (``arm.draw``), one call per
+one. Rewards are drawn by the reward models of :mod:`banditops.bandit.arms` (``arm.draw``), one call per
 distinct arm of a batch, so the service and the offline simulator share one definition.
 
 ``problem1`` is the piecewise-stationary benchmark: the world itself switches the means every
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from banditops.arms import (
+from banditops.bandit.arms import (
     PROBLEM1_MEANS,
     PROBLEM1_PERIOD,
     SCENARIOS,

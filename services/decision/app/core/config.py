@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from banditops.feedback import DEFAULT_DECISION_TTL_S
 from banditops.settings import PLACEHOLDER_PREFIX
+from banditops.store.feedback import DEFAULT_DECISION_TTL_S
 
 
 def _alias(name: str) -> AliasChoices:

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from banditops.arms import SCENARIOS, parse_arms
+from banditops.bandit.arms import SCENARIOS, parse_arms
 from banditops.settings import refuse_placeholder
 
 
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     #: Seed of the reward generator; ``None`` draws fresh entropy (not reproducible).
     seed: int | None = None
-    #: Scenario the world starts in: one of ``banditops.arms.SCENARIOS`` (or the label of ``arms``).
+    #: Scenario the world starts in: one of ``banditops.bandit.arms.SCENARIOS`` (or the label of ``arms``).
     scenario: str = "seed"
     #: Optional JSON list of arms that replaces the named scenario's arms at start.
     arms: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import redis
 from fastapi import APIRouter, HTTPException, status
 
-from banditops.feedback import FeedbackConflictError, UnknownDecisionError, accept_feedback
+from banditops.store.feedback import FeedbackConflictError, UnknownDecisionError, accept_feedback
 from services.decision.app.api.deps import ERROR_RESPONSES, STORE_DOWN, RuntimeDep
 from services.decision.app.models import FeedbackRequest, FeedbackResponse
 

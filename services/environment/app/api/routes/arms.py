@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from banditops.arms import Arm
+from banditops.bandit.arms import Arm
 from services.environment.app.api.deps import ADMIN_RESPONSES, AdminDep, MetricsDep, WorldDep, world_errors
 from services.environment.app.models import ArmPatch, Event, MeanUpdate, TruthOut
 

@@ -1,0 +1,1 @@
+"""Pure maths, numpy/scipy only: reward models, posteriors, policies, drift detectors, convergence, regret."""

@@ -1,0 +1,1 @@
+"""Clients of the environment service and of the Airflow REST API."""

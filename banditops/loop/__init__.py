@@ -1,0 +1,1 @@
+"""The learning loop without a scheduler: ids, arm choice, rounds, transitions, drift watch, tracking."""

@@ -1,0 +1,158 @@
+"""Drift watching: the current epoch's summary stream fed to per-arm drift tests, resumable.
+
+The summaries of the current epoch since convergence are replayed into a fresh detector, and the
+stream position is kept in Redis, so a restarted triggerer continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from banditops.loop.ids import stream_id_key
+from banditops.loop.transitions import drift_recorded
+from banditops.store.types import BatchSummary, ExperimentConfig, Mode, StoreState
+
+#: Name of the drift sensor's stream cursor in the store.
+DRIFT_CURSOR = "drift_sensor"
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    """A drift sensed in MONITORING: the signal, the epoch and where in the stream it was seen."""
+
+    epoch: int
+    arm: int
+    change_point: int
+    magnitude: float
+    statistic: float
+    detector: str
+    stream_id: str
+    pulls_before: int
+    epoch_pulls: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _monitor_for(config: ExperimentConfig) -> Any:
+    from banditops.bandit.drift.monitor import ArmDriftMonitor
+
+    return ArmDriftMonitor(n_arms=config.n_arms, reward_kind=config.reward_kind, delta=config.drift_delta)
+
+
+class DriftWatch:
+    """Feeds the current epoch's summary stream to per-arm drift tests; reports only in MONITORING.
+
+    The detectors see the whole epoch, the learning phase included: that phase sampled the same
+    world, and without it a drift injected right after convergence would have no "before" to be
+    compared with (the tests need samples on both sides of the change). A drift that happened
+    during learning is therefore reported as soon as the loop is MONITORING — which is what it
+    should do, since the converged posterior mixes two worlds.
+
+    It keeps its stream position in Redis (``store.set_cursor``) after every poll, and on a fresh
+    start (a restarted triggerer) it rebuilds the detectors by replaying the epoch's summaries up
+    to that cursor, then continues from it. Detectors are deterministic, so the rebuilt state
+    equals the lost one.
+
+    Parameters
+    ----------
+    store : BanditStore
+    cursor_name : str
+        The cursor's name in the store (one per sensor).
+    chunk : int
+        Summaries read per round trip.
+    """
+
+    def __init__(self, store: Any, cursor_name: str = DRIFT_CURSOR, chunk: int = 1000) -> None:
+        self.store = store
+        self.cursor_name = cursor_name
+        self.chunk = chunk
+        self._epoch: int | None = None
+        self._monitor: Any = None
+        self._cursor = "0-0"
+        self._reported_epoch: int | None = None
+        self.replayed = 0
+
+    def _feed(self, summaries: list[BatchSummary], epoch: int, state: StoreState) -> DriftFinding | None:
+        for summary in summaries:
+            self._cursor = summary.id
+            if summary.epoch != epoch:
+                continue
+            signal = self._monitor.update(summary.stats.padded(state.config.n_arms), summary.pulls_before)
+            if signal is not None:
+                return DriftFinding(
+                    epoch=epoch, arm=int(signal.arm), change_point=int(signal.change_point),
+                    magnitude=float(signal.magnitude), statistic=float(signal.statistic),
+                    detector=str(getattr(signal, "detector", "")), stream_id=summary.id,
+                    pulls_before=int(summary.pulls_before), epoch_pulls=int(state.epoch_pulls),
+                )
+        return None
+
+    def _epoch_start(self) -> str:
+        """Stream id of the current epoch's opening event (summary ids are later, same server clock)."""
+        start = "0-0"
+        for event in self.store.events(count=100_000):
+            if event.kind in ("epoch_opened", "experiment_started"):
+                start = event.id
+        return start
+
+    def _rebuild(self, epoch: int, state: StoreState) -> DriftFinding | None:
+        self._epoch = epoch
+        self._monitor = _monitor_for(state.config)
+        start = self._epoch_start()
+        persisted = self.store.get_cursor(self.cursor_name)
+        self._cursor = start
+        self.replayed = 0
+        # Replay up to the persisted cursor, so the detectors hold exactly the state they had.
+        while stream_id_key(self._cursor) < stream_id_key(persisted):
+            batch = self.store.summaries(since=self._cursor, count=self.chunk)
+            batch = [s for s in batch if stream_id_key(s.id) <= stream_id_key(persisted)]
+            if not batch:
+                break
+            self.replayed += len(batch)
+            finding = self._feed(batch, epoch, state)
+            if finding is not None:
+                return finding
+        return None
+
+    def poll(self) -> DriftFinding | None:
+        """Read what is new; a finding when a drift is sensed, else ``None`` (also outside MONITORING).
+
+        A drift already recorded for this epoch (event ``drift_detected``) is not reported again:
+        between the alarm and the relearning that opens the next epoch, a fresh sensor run would
+        otherwise find the same change and start a second relearning.
+        """
+        state: StoreState = self.store.state()
+        if state.mode != Mode.MONITORING:
+            self._epoch, self._monitor = None, None
+            return None
+        if self._reported_epoch == state.epoch:
+            return None
+        finding = self._scan(state)
+        if finding is not None and drift_recorded(self.store, finding.epoch):
+            self._reported_epoch = finding.epoch
+            return None
+        return finding
+
+    def _scan(self, state: StoreState) -> DriftFinding | None:
+        if self._epoch != state.epoch or self._monitor is None:
+            finding = self._rebuild(state.epoch, state)
+            if finding is not None:
+                self.store.set_cursor(self.cursor_name, self._cursor)
+                return finding
+        while True:
+            batch = self.store.summaries(since=self._cursor, count=self.chunk)
+            if not batch:
+                break
+            finding = self._feed(batch, state.epoch, state)
+            self.store.set_cursor(self.cursor_name, self._cursor)
+            if finding is not None:
+                return finding
+            if len(batch) < self.chunk:
+                break
+        return None
+
+    @property
+    def cursor(self) -> str:
+        return self._cursor

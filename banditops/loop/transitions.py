@@ -1,0 +1,158 @@
+"""The loop's transitions: convergence → MONITORING, drift → RELEARNING, experiment start.
+
+Each transition is guarded by the epoch it was decided under, so a slow task can never mark or
+reopen a posterior it did not look at.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from banditops.bandit.arms import SCENARIOS, parse_arms, reward_kind, scenario
+from banditops.loop.arm_choice import posterior_of
+from banditops.store.types import ExperimentConfig, Mode, StoreState
+
+log = logging.getLogger(__name__)
+
+
+# -- convergence --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvergenceOutcome:
+    """The verdict on the current posterior and whether this call switched to MONITORING."""
+
+    verdict: Any
+    marked: bool
+    mode: str
+    epoch: int
+    epoch_pulls: int
+    total_pulls: int
+
+    def to_dict(self) -> dict[str, Any]:
+        verdict = self.verdict.to_dict() if self.verdict is not None else None
+        return {"verdict": verdict, "marked": self.marked, "mode": self.mode, "epoch": self.epoch,
+                "epoch_pulls": self.epoch_pulls, "total_pulls": self.total_pulls}
+
+
+def check_and_mark_convergence(store: Any, rng: np.random.Generator, *, draws: int = 4000) -> ConvergenceOutcome:
+    """In LEARNING, check convergence and, when reached, switch to MONITORING (guarded by epoch).
+
+    The switch is refused by the store if a relearning opened a new epoch meanwhile, so a slow
+    check can never mark a posterior it did not look at.
+    """
+    from banditops.bandit.convergence import check_convergence
+
+    state: StoreState = store.state()
+    if state.mode != Mode.LEARNING:
+        return ConvergenceOutcome(None, False, str(state.mode), state.epoch, state.epoch_pulls, state.total_pulls)
+    cfg = state.config
+    verdict = check_convergence(
+        posterior_of(state), rng, delta=cfg.convergence_delta, value_threshold=cfg.value_remaining_threshold,
+        min_pulls_per_arm=cfg.min_pulls_per_arm, draws=draws, retired=tuple(sorted(state.retired)),
+    )
+    marked = False
+    if verdict.converged:
+        marked = bool(store.set_mode(
+            Mode.MONITORING, reason="converged", expected_epoch=state.epoch,
+            leader=int(verdict.leader), prob_best=float(verdict.prob_best),
+            value_remaining_p95=float(verdict.value_remaining_p95),
+            pulls_to_converge=int(state.epoch_pulls), total_pulls=int(state.total_pulls), epoch=int(state.epoch),
+        ))
+    return ConvergenceOutcome(verdict, marked, str(Mode.MONITORING if marked else state.mode), state.epoch,
+                              state.epoch_pulls, state.total_pulls)
+
+
+# -- drift → relearning -------------------------------------------------------------------------
+def record_drift_and_relearn(
+    store: Any, *, epoch: int | None, reason: str = "drift_detected", force: bool = False, **drift: Any
+) -> int | None:
+    """Open a new epoch in RELEARNING with the forced-exploration budget; returns it, or ``None``.
+
+    Idempotent per epoch: when the store is no longer in the epoch the drift was sensed in (a
+    duplicate trigger, a second relearning run), or no longer MONITORING, nothing is written.
+    ``force`` (a person asked for relearning) skips the MONITORING requirement only.
+    """
+    state: StoreState = store.state()
+    if epoch is not None and state.epoch != int(epoch):
+        log.info("drift of epoch %s ignored: the store is in epoch %s", epoch, state.epoch)
+        return None
+    if not force and state.mode != Mode.MONITORING:
+        log.info("drift ignored: the store is in %s, not MONITORING", state.mode)
+        return None
+    fields = {k: v for k, v in drift.items() if v is not None}
+    opened = int(store.open_epoch(reason=reason, explore_budget=state.config.relearn_budget,
+                                  expected_epoch=state.epoch, **fields))
+    return opened if opened == state.epoch + 1 else None
+
+
+def drift_recorded(store: Any, epoch: int) -> bool:
+    """Whether a drift of ``epoch`` was already recorded (event ``drift_detected``)."""
+    return any(e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch)
+               for e in store.events(count=100_000))
+
+
+def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) -> dict[str, Any] | None:
+    """Append event ``drift_detected`` once per epoch; returns the drift (the relearning's conf) or ``None``.
+
+    With ``env`` (an ``EnvClient``), the environment's event log adds what the store cannot know:
+    pulls and seconds since the world actually changed (the detection delay).
+    """
+    epoch = int(finding["epoch"])
+    if drift_recorded(store, epoch):
+        return None
+    drift = {k: finding.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "statistic", "detector",
+                                         "pulls_before", "epoch_pulls")}
+    drift["detected_at"] = time.time()
+    if env is not None:
+        try:
+            changes = [e for e in env.events() if e.get("kind") == "drift"]
+            if changes:
+                last = changes[-1]
+                drift["env_change_t"] = float(last["t"])
+                drift["pulls_since_change"] = int(env.truth()["total_pulls"]) - int(last["total_pulls"])
+                drift["seconds_since_change"] = round(time.time() - float(last["t"]), 3)
+        except Exception:  # the delay is a measurement, not a precondition
+            log.warning("environment event log unreachable; detection delay unknown", exc_info=True)
+    store.append_event("drift_detected", **{k: v for k, v in drift.items() if v is not None})
+    return drift
+
+
+# -- experiment start ---------------------------------------------------------------------------
+def experiment_config(
+    *,
+    scenario_name: str = "seed",
+    arms: str | list[dict[str, Any]] | None = None,
+    **knobs: Any,
+) -> tuple[ExperimentConfig, list[Any]]:
+    """Validate a whole experiment request before anything is touched; ``ValueError`` says what is valid."""
+    if arms:
+        instance = parse_arms(arms)
+    elif scenario_name in SCENARIOS:
+        instance = scenario(scenario_name)
+    else:
+        raise ValueError(f"unknown scenario {scenario_name!r}; valid scenarios: {', '.join(SCENARIOS)}")
+    kind = reward_kind(instance)
+    requested = knobs.pop("reward_kind", None)
+    if requested not in (None, "", kind):
+        raise ValueError(f"scenario {scenario_name!r} pays {kind} rewards; reward_kind {requested!r} does not match")
+    unknown = set(knobs) - set(ExperimentConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown experiment settings {sorted(unknown)}; valid: "
+                         f"{', '.join(sorted(ExperimentConfig.__dataclass_fields__))}")
+    config = ExperimentConfig(name=scenario_name, reward_kind=kind, n_arms=len(instance), **knobs)
+    return config, instance
+
+
+def start_experiment(
+    store: Any, env: Any, config: ExperimentConfig, *, scenario_name: str | None = None,
+    seed: int | None = None, arms: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Reset the environment to the scenario, then the store (a new epoch, LEARNING, empty posterior)."""
+    env.reset(scenario_name or config.name, seed=seed, arms=arms)
+    epoch = store.reset(config)  # previous epoch + 1: batches in flight from before are refused
+    return {"scenario": scenario_name or config.name, "seed": seed, "epoch": int(epoch),
+            "mode": str(store.mode()), "config": config.to_dict()}

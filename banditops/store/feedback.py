@@ -1,0 +1,418 @@
+"""Decisions and their delayed feedback in Redis: the production source of rewards.
+
+The decision API answers from an in-process posterior and never waits on Redis, so the
+decision log is written behind its back (:class:`~banditops.serving.decision_log.DecisionLog` batches
+:func:`record_decisions`). Feedback arrives later — seconds to hours — and is accepted once
+per decision by one server-side script (:func:`accept_feedback`). The Airflow agents then fold
+the feedback stream into the shared posterior (:func:`fold_feedback`) through the store's
+atomic ``apply_batch``, so the production path converges, drifts and relearns exactly like the
+simulated one.
+
+Key layout (under ``{namespace}:``)
+
+``decision:{id}``
+    hash ``arm, epoch, kind, fallback, ts`` (+ ``feedback``, ``feedback_id`` once rewarded),
+    expiring after the decision TTL: feedback for an expired decision is refused.
+``decisions``
+    capped stream, the decision log for off-policy evaluation: ``decision_id, user_id, arms``
+    (the ranked slate), ``arm`` (the top one), ``propensity``, ``epoch``, ``fallback``, ``ts``.
+``feedback``
+    capped stream of accepted rewards: ``decision_id, arm, epoch, reward, decided_ms``.
+    Consumer group ``fold`` tracks what has been folded into the posterior.
+``fold:{batch_id}``
+    marker (7 days) that a batch id has claimed its entries; it never claims again.
+
+Exactly once, even on Airflow retries
+    Each fold call reads as the *consumer named by its batch id*. It first re-reads the
+    entries it already claimed (its pending list) and only then claims new ones, applies them
+    with that same batch id, and acknowledges. A retried task therefore re-applies the same
+    entries under the same batch id, which the store refuses as a duplicate; a crashed
+    consumer's claim is adopted by the next fold *under the dead consumer's name*, with the
+    same effect; and a batch id that has folded once never claims new entries again (a retry of
+    a task that failed *after* its fold folds nothing). No entry is counted twice and none is
+    lost (short of stream trimming).
+
+Feedback for a decision made under an older epoch is refused by the store (``stale_epoch``):
+a relearning posterior must not be polluted by rewards of slates sampled before the drift.
+
+Examples
+--------
+>>> decision_key("bo", "9f" * 16)
+'bo:decision:9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f'
+>>> check_reward(1.0, "bernoulli")
+1.0
+>>> check_reward(0.5, "bernoulli")
+Traceback (most recent call last):
+...
+ValueError: a bernoulli reward must be 0 or 1; got 0.5
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+import redis
+import redis.asyncio
+
+if TYPE_CHECKING:
+    from banditops.store.redis_store import BanditStore
+
+#: Consumer group of the feedback stream that the posterior folds read through.
+FOLD_GROUP = "fold"
+#: Default life of a decision record: feedback later than this is refused as expired.
+DEFAULT_DECISION_TTL_S = 24 * 3600
+#: Caps of the two streams (approximate, ``MAXLEN ~``): memory stays bounded under any traffic.
+DEFAULT_DECISIONS_MAXLEN = 1_000_000
+DEFAULT_FEEDBACK_MAXLEN = 1_000_000
+#: How long a fold batch id is remembered as used (the store's dedupe window, 7 days).
+FOLD_CLAIM_TTL_S = 7 * 24 * 3600
+DECISION_ID = re.compile(r"^[0-9a-f]{32}$")
+
+FeedbackStatus = Literal["accepted", "duplicate"]
+
+_RECORD_DECISIONS = (resources.files("banditops.store") / "lua" / "record_decisions.lua").read_text(encoding="utf-8")
+
+_ACCEPT_FEEDBACK = (resources.files("banditops.store") / "lua" / "accept_feedback.lua").read_text(encoding="utf-8")
+
+
+class UnknownDecisionError(LookupError):
+    """Feedback for a decision id that was never recorded or whose record has expired."""
+
+
+class FeedbackConflictError(ValueError):
+    """Feedback for a decision that already has a *different* reward."""
+
+
+def decision_key(namespace: str, decision_id: str) -> str:
+    return f"{namespace}:decision:{decision_id}"
+
+
+def decisions_stream(namespace: str) -> str:
+    return f"{namespace}:decisions"
+
+
+def feedback_stream(namespace: str) -> str:
+    return f"{namespace}:feedback"
+
+
+def check_reward(reward: float, kind: str | None = None) -> float:
+    """A finite reward valid for ``kind`` (bernoulli: 0 or 1), else ``ValueError``."""
+    value = float(reward)
+    if not math.isfinite(value):
+        raise ValueError(f"reward must be a finite number; got {reward!r}")
+    if kind == "bernoulli" and value not in (0.0, 1.0):
+        raise ValueError(f"a bernoulli reward must be 0 or 1; got {reward!r}")
+    return value
+
+
+@dataclass(slots=True)
+class Decision:
+    """One answer of the decision API, as logged (fallback answers included).
+
+    Not frozen: a frozen dataclass pays an ``object.__setattr__`` per field at creation, and one
+    is created per request; nothing mutates it after.
+    """
+
+    decision_id: str
+    user_id: str
+    arms: tuple[int, ...]
+    propensity: float
+    epoch: int
+    fallback: bool
+    ts_ms: int
+    #: The experiment's reward kind when known (feedback is validated against it), else "".
+    reward_kind: str = ""
+
+
+def record_decisions(
+    client: redis.Redis,
+    namespace: str,
+    decisions: Sequence[Decision],
+    *,
+    ttl_s: int = DEFAULT_DECISION_TTL_S,
+    maxlen: int = DEFAULT_DECISIONS_MAXLEN,
+) -> int:
+    """Write a batch of decisions in ONE script call (record with TTL + decision-log entry).
+
+    One call per batch keeps the client-side cost of logging thousands of decisions per second
+    to one serialisation and one round trip. Returns the number written.
+    """
+    if not decisions:
+        return 0
+    if ttl_s < 1:
+        raise ValueError(f"ttl_s must be >= 1 second; got {ttl_s}")
+    payload = orjson.dumps(decisions)  # dataclasses serialise natively; the script reads the fields
+    script = client.register_script(_RECORD_DECISIONS)
+    return int(script(keys=[decisions_stream(namespace)],
+                      args=[f"{namespace}:decision:", ttl_s, maxlen, payload]))
+
+
+async def record_decisions_async(
+    client: redis.asyncio.Redis,
+    namespace: str,
+    decisions: Sequence[Decision],
+    *,
+    ttl_s: int = DEFAULT_DECISION_TTL_S,
+    maxlen: int = DEFAULT_DECISIONS_MAXLEN,
+) -> int:
+    """:func:`record_decisions` on an asyncio client (the service's writer runs on its event loop)."""
+    if not decisions:
+        return 0
+    payload = orjson.dumps(decisions)
+    script = client.register_script(_RECORD_DECISIONS)
+    args: list[str | int | bytes] = [f"{namespace}:decision:", ttl_s, maxlen, payload]
+    return int(await script(keys=[decisions_stream(namespace)], args=args))
+
+
+@dataclass(frozen=True)
+class FeedbackReceipt:
+    """What happened to one feedback: ``accepted`` (new stream entry) or ``duplicate``."""
+
+    decision_id: str
+    status: FeedbackStatus
+    reward: float
+    #: Stream id of the accepted entry ("" for a duplicate).
+    entry_id: str = ""
+
+
+def accept_feedback(
+    client: redis.Redis,
+    namespace: str,
+    decision_id: str,
+    reward: float,
+    *,
+    maxlen: int = DEFAULT_FEEDBACK_MAXLEN,
+) -> FeedbackReceipt:
+    """Append the reward of a decision to the feedback stream, at most once per decision.
+
+    One script checks the decision record and appends, so two concurrent deliveries of the
+    same feedback cannot both be counted. The same reward again is a ``duplicate`` (safe
+    client retries); a different reward raises :class:`FeedbackConflictError`; an unknown or
+    expired id raises :class:`UnknownDecisionError`; a malformed id or reward raises ``ValueError``.
+    """
+    if not DECISION_ID.match(decision_id):
+        raise ValueError(f"decision_id must be 32 lowercase hex characters; got {decision_id!r}")
+    value = check_reward(reward)
+    script = client.register_script(_ACCEPT_FEEDBACK)
+    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace)],
+                 args=[decision_id, repr(value), maxlen])
+    status, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in raw)
+    if status == "unknown":
+        raise UnknownDecisionError(
+            f"unknown or expired decision_id {decision_id!r}: feedback is accepted only for decisions "
+            "this service made within the decision TTL"
+        )
+    if status == "invalid":
+        raise ValueError(f"{detail}; got {reward!r}")
+    if status == "duplicate":
+        if float(detail) != value:
+            raise FeedbackConflictError(
+                f"decision {decision_id} already has reward {float(detail)}; a different reward ({value}) is refused"
+            )
+        return FeedbackReceipt(decision_id, "duplicate", value)
+    return FeedbackReceipt(decision_id, "accepted", value, detail)
+
+
+# -- folding feedback into the posterior ---------------------------------------------------------
+
+
+@dataclass
+class FoldResult:
+    """What one fold did with the feedback it read (pulls counted per outcome)."""
+
+    batch_id: str
+    entries: int = 0
+    applied: int = 0
+    duplicate: int = 0
+    stale: int = 0
+    invalid: int = 0
+    #: Batch ids of orphaned claims adopted from crashed consumers.
+    adopted: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "entries": self.entries, "applied": self.applied,
+                "duplicate": self.duplicate, "stale": self.stale, "invalid": self.invalid,
+                "adopted": list(self.adopted)}
+
+
+def ensure_fold_group(client: redis.Redis, namespace: str) -> None:
+    """Create the ``fold`` consumer group (from the stream's start) if it does not exist."""
+    try:
+        client.xgroup_create(feedback_stream(namespace), FOLD_GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _first_stream(reply: Any) -> list[Any]:
+    # XREADGROUP answers a list of [stream, entries] (RESP2) or a {stream: entries} map (RESP3).
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return list(next(iter(reply.values())))
+    return list(reply[0][1])
+
+
+def _read_claim(
+    client: redis.Redis, namespace: str, consumer: str, max_entries: int | None, claim_ttl_s: int = FOLD_CLAIM_TTL_S
+) -> list[tuple[str, dict]]:
+    """The consumer's pending claim if it has one, else a new claim of up to ``max_entries``.
+
+    A batch id claims new entries only once in its life (a marker set *before* the claim): a
+    retry after a completed fold must not claim fresh entries under an id the store already
+    applied, or they would be refused as duplicates and lost.
+    """
+    stream = feedback_stream(namespace)
+    # No COUNT on the pending read: a retry must see the WHOLE earlier claim, whatever its size.
+    pending: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: "0"})
+    entries: Any = _first_stream(pending)
+    if not entries and max_entries is not None and client.set(
+        f"{namespace}:fold:{consumer}", "1", nx=True, ex=claim_ttl_s
+    ):
+        fresh: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: ">"}, count=max_entries)
+        entries = _first_stream(fresh)
+    return [(_decode(eid), {_decode(k): _decode(v) for k, v in (data or {}).items()}) for eid, data in entries]
+
+
+def _apply_claim(
+    store: BanditStore, consumer: str, entries: list[tuple[str, dict]], result: FoldResult
+) -> None:
+    config = store.config()
+    n_arms = store.state().stats.n_arms
+    by_epoch: dict[int, tuple[list[int], list[float]]] = {}
+    for _entry_id, data in entries:
+        try:
+            arm, epoch = int(data["arm"]), int(data["epoch"])
+            reward = check_reward(float(data["reward"]), config.reward_kind)
+        except (KeyError, ValueError):
+            result.invalid += 1  # trimmed entry or a reward the current experiment cannot take
+            continue
+        if not 0 <= arm < n_arms:
+            result.invalid += 1
+            continue
+        arms, rewards = by_epoch.setdefault(epoch, ([], []))
+        arms.append(arm)
+        rewards.append(reward)
+    for epoch in sorted(by_epoch):
+        arms, rewards = by_epoch[epoch]
+        # One store batch per epoch; the suffix keeps the id deterministic for a given claim.
+        outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards)
+        if outcome.status == "applied":
+            result.applied += len(arms)
+        elif outcome.status == "duplicate":
+            result.duplicate += len(arms)
+        else:
+            result.stale += len(arms)
+    stream = feedback_stream(store.namespace)
+    if entries:
+        store.client.xack(stream, FOLD_GROUP, *[eid for eid, _ in entries])
+    # A consumer with an empty pending list carries no state: drop it so the group stays small.
+    store.client.xgroup_delconsumer(stream, FOLD_GROUP, consumer)
+    result.entries += len(entries)
+
+
+def orphaned_claims(client: redis.Redis, namespace: str, min_idle_ms: int) -> list[str]:
+    """Consumers (batch ids) holding unacknowledged feedback for at least ``min_idle_ms``."""
+    try:
+        consumers = client.xinfo_consumers(feedback_stream(namespace), FOLD_GROUP)
+    except redis.ResponseError:
+        return []
+    return [_decode(c["name"]) for c in consumers if int(c["pending"]) > 0 and int(c["idle"]) >= min_idle_ms]
+
+
+def fold_feedback(
+    store: BanditStore,
+    batch_id: str,
+    *,
+    max_entries: int = 10_000,
+    adopt_after_ms: int | None = 60_000,
+) -> FoldResult:
+    """Fold pending feedback into the posterior, exactly once, under ``batch_id``.
+
+    This is the production agent's round: where a simulation agent samples, pulls the
+    environment and applies, a production agent folds what real users answered. Use the
+    agent's own batch id (``<dag_id>/<run_id>/<map_index>/<round>``) so a retried task
+    re-applies the same claim and the store refuses it as a duplicate.
+
+    Parameters
+    ----------
+    store
+        The experiment's store; its ``apply_batch`` does the atomic update.
+    batch_id
+        Stable across retries of the same task; one consumer of the ``fold`` group.
+    max_entries
+        Largest number of feedback entries claimed by this call.
+    adopt_after_ms
+        Claims left unacknowledged by another consumer for this long are completed first,
+        under that consumer's batch id (``None``: never adopt).
+
+    Returns
+    -------
+    FoldResult
+        Pulls applied, refused as duplicate, refused as stale (older epoch), invalid.
+    """
+    if not batch_id:
+        raise ValueError("batch_id must be a non-empty string, e.g. '<dag_id>/<run_id>/<map_index>/<round>'")
+    if max_entries < 1:
+        raise ValueError(f"max_entries must be >= 1; got {max_entries}")
+    client = store.client
+    ensure_fold_group(client, store.namespace)
+    result = FoldResult(batch_id)
+    if adopt_after_ms is not None:
+        for orphan in orphaned_claims(client, store.namespace, adopt_after_ms):
+            if orphan == batch_id:
+                continue
+            _apply_claim(store, orphan, _read_claim(client, store.namespace, orphan, None), result)
+            result.adopted.append(orphan)
+    _apply_claim(store, batch_id, _read_claim(client, store.namespace, batch_id, max_entries), result)
+    return result
+
+
+def feedback_lag_seconds(client: redis.Redis, namespace: str, now: float | None = None) -> float:
+    """Age in seconds of the oldest feedback not yet folded into the posterior (0 when none).
+
+    Stream ids carry the server's millisecond clock, so the age needs no extra field: the
+    oldest unfolded entry is the oldest pending claim or, if none, the first entry the group
+    has not delivered yet.
+    """
+    stream = feedback_stream(namespace)
+    oldest: list[str] = []
+    try:
+        summary = client.xpending(stream, FOLD_GROUP)
+        if summary and summary.get("pending"):
+            oldest.append(_decode(summary["min"]))
+        groups = client.xinfo_groups(stream)
+        last = next((_decode(g["last-delivered-id"]) for g in groups if _decode(g["name"]) == FOLD_GROUP), "0-0")
+    except redis.ResponseError:  # no stream or no group yet: everything is unfolded
+        last = "0-0"
+    undelivered = client.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=1)
+    if undelivered:
+        oldest.append(_decode(undelivered[0][0]))
+    if not oldest:
+        return 0.0
+    first_ms = min(int(eid.split("-")[0]) for eid in oldest)
+    now_ms = (time.time() if now is None else now) * 1000.0
+    return max(0.0, (now_ms - first_ms) / 1000.0)
+
+
+def read_decisions(client: redis.Redis, namespace: str, since: str = "-", count: int = 1000) -> list[dict[str, Any]]:
+    """Entries of the decision log (oldest first), for off-policy evaluation and tests."""
+    rows: Any = client.xrange(decisions_stream(namespace), min=since, count=count)
+    return [{"id": _decode(eid), **{_decode(k): _decode(v) for k, v in data.items()}} for eid, data in rows]
+
+
+def feedback_entries(client: redis.Redis, namespace: str, count: int = 100_000) -> list[dict[str, Any]]:
+    """Entries of the feedback stream (oldest first)."""
+    rows: Any = client.xrange(feedback_stream(namespace), count=count)
+    return [{"id": _decode(eid), **{_decode(k): _decode(v) for k, v in data.items()}} for eid, data in rows]
