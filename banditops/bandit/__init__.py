@@ -1,0 +1,1 @@
+"""Pure bandit mathematics: no I/O, no Redis, no processes; imports nothing else of banditops."""
