@@ -35,13 +35,13 @@ CAMPAIGNS = ("all", "men", "women")
 N_ACTIONS = {"all": 80, "men": 34, "women": 46}
 
 
-def ensure_wheel(cache: Path) -> Path:
+def ensure_wheel(cache: Path, python: str = sys.executable) -> Path:
     """The cached wheel, downloaded from PyPI if absent; a failed download is an error, not a skip."""
     wheel = cache / WHEEL
     if wheel.exists():
         return wheel
     cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", f"obp=={OBP_VERSION}", "--no-deps", "-d", str(cache)]
+    cmd = [python, "-m", "pip", "download", f"obp=={OBP_VERSION}", "--no-deps", "-d", str(cache)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0 or not wheel.exists():
         raise RuntimeError(
