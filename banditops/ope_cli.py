@@ -52,20 +52,20 @@ def run_obd_protocol(cache: Path = DEFAULT_CACHE, *, n_runs: int = 30, n_sim: in
     per_position = _action_dist(cache, wheel, campaign, n_sim)
     log, n = random_logs.log, random_logs.log.n_rows
     action_dist = np.ascontiguousarray(np.broadcast_to(per_position, (n, *per_position.shape)))
-    shape = {"n_actions": random_logs.n_actions, "n_positions": random_logs.n_positions}
-    c = select_c(log, rng=np.random.default_rng(SEED), **shape)
+    n_actions, n_positions = random_logs.n_actions, random_logs.n_positions
+    c = select_c(log, n_actions=n_actions, n_positions=n_positions, rng=np.random.default_rng(SEED))
     model = LogisticRewardModel(C=c, n_folds=3)
     names = list(ESTIMATORS)
 
-    q_full = model.fit_predict(log, rng=np.random.default_rng(SEED), **shape)
+    q_full = model.fit_predict(log, n_actions=n_actions, n_positions=n_positions, rng=np.random.default_rng(SEED))
     full = evaluate(log, action_dist, estimators=names, q_hat=q_full, rng=np.random.default_rng(SEED), n_boot=n_boot)
 
     errors: dict[str, list[float]] = {name: [] for name in names}
     estimators = make_estimators(names)
     for b in range(n_runs):
-        idx = np.random.RandomState(b).choice(np.arange(n), size=n, replace=True)  # noqa: NPY002 - OBP's draw
+        idx = np.random.RandomState(b).choice(np.arange(n), size=n, replace=True)  # OBP's draw
         resample = log.take(idx)
-        q_hat = model.fit_predict(resample, rng=np.random.default_rng(b), **shape)
+        q_hat = model.fit_predict(resample, n_actions=n_actions, n_positions=n_positions, rng=np.random.default_rng(b))
         terms = RowTerms.compute(resample, action_dist, q_hat)
         for est in estimators:
             errors[est.name].append(abs(est.estimate(terms) - ground_truth) / ground_truth)

@@ -116,7 +116,7 @@ def bts_action_dist(alpha: FloatArray, beta: FloatArray, *, len_list: int = 3, n
     """
     if n_sim < 1:
         raise ValueError(f"n_sim must be >= 1; got {n_sim}")
-    rng = np.random.RandomState(seed)  # noqa: NPY002 - the legacy stream is what OBP draws from
+    rng = np.random.RandomState(seed)  # the legacy stream is what OBP draws from
     counts = np.zeros((alpha.size, len_list))
     done = 0
     while done < n_sim:

@@ -94,7 +94,8 @@ def check_action_dist(log: LoggedBanditFeedback, action_dist: FloatArray) -> Non
             f"the candidate has no probability for logged arms {unknown}: it covers arms 0..{n_actions - 1}"
         )
     if (log.position >= n_positions).any():
-        raise ValueError(f"the log has positions up to {int(log.position.max())}; the candidate covers 0..{n_positions - 1}")
+        top = int(log.position.max())
+        raise ValueError(f"the log has positions up to {top}; the candidate covers positions 0..{n_positions - 1}")
     if not np.isfinite(action_dist).all() or (action_dist < 0).any():
         raise ValueError("action_dist must hold finite non-negative probabilities")
     sums = action_dist.sum(axis=1)
@@ -154,8 +155,11 @@ def effective_sample_size(weight: FloatArray) -> float:
 class Estimator(Protocol):
     """One off-policy estimator: a value from the per-row terms."""
 
-    name: str
-    needs_reward_model: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def needs_reward_model(self) -> bool: ...
 
     def estimate(self, terms: RowTerms) -> float: ...
 

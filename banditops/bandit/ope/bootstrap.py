@@ -30,6 +30,6 @@ def bootstrap_interval(estimator: Estimator, terms: RowTerms, *, alpha: float = 
     n = terms.weight.shape[0]
     values = np.empty(n_boot)
     for b in range(n_boot):
-        values[b] = estimator.estimate(terms.take(rng.integers(0, n, n)))
+        values[b] = estimator.estimate(terms.take(np.asarray(rng.integers(0, n, n), dtype=np.int64)))
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)

@@ -1,4 +1,4 @@
-"""The estimators: exact on hand-computed cases, exact where the maths is, and within stated margins of a known truth."""
+"""The estimators: exact on hand-computed cases and where the maths is exact, within stated margins of a truth."""
 
 from __future__ import annotations
 
