@@ -25,8 +25,6 @@ from typing import Any
 import numpy as np
 
 from banditops.bandit.ope import ESTIMATORS, RowTerms, evaluate, make_estimators
-from banditops.bandit.ope.reward_model import LogisticRewardModel, select_c
-from banditops.datasets import obd
 
 DEFAULT_CACHE = Path("benchmarks/.cache/obd")
 SEED = 12345
@@ -34,6 +32,8 @@ SEED = 12345
 
 def _action_dist(cache: Path, wheel: Path, campaign: str, n_sim: int) -> np.ndarray:
     """The BTS distribution (n_actions, n_positions), cached next to the wheel (it takes seconds)."""
+    from banditops.datasets import obd
+
     path = cache / f"bts_action_dist_{campaign}_{n_sim}_{SEED}.npy"
     if path.exists():
         return np.asarray(np.load(path), dtype=np.float64)
@@ -46,6 +46,10 @@ def _action_dist(cache: Path, wheel: Path, campaign: str, n_sim: int) -> np.ndar
 def run_obd_protocol(cache: Path = DEFAULT_CACHE, *, n_runs: int = 30, n_sim: int = 1_000_000,
                      n_boot: int = 1000, campaign: str = "all") -> dict[str, Any]:  # fmt: skip
     """Ground truth, each estimator on the full random log (with interval and ESS), and its relative errors."""
+    # scikit-learn and PyYAML come with the ``ope`` extra: imported here so the rest of the CLI runs without them
+    from banditops.bandit.ope.reward_model import LogisticRewardModel, select_c
+    from banditops.datasets import obd
+
     wheel = obd.ensure_wheel(cache)
     random_logs = obd.load(wheel, "random", campaign)
     ground_truth = float(obd.load(wheel, "bts", campaign).log.reward.mean())
