@@ -60,6 +60,7 @@ bench: $(STAMP) system-deps ## benchmarks side by side with MABWiser, River, a b
 	@$(PY) -m benchmarks.env_bench
 	@$(PY) -m benchmarks.decision_bench
 	@$(PY) -m benchmarks.demo_bench
+	@$(PY) -m benchmarks.ope_bench
 	@$(PY) -m benchmarks.run --only assemble
 
 clean: ## remove generated files (keeps the virtual environment)

@@ -6,6 +6,7 @@
     banditops bench [--quick] [--only core]                   # benchmarks/RESULTS.md
     banditops status                                          # mode, epoch, pulls, leader (Redis)
     banditops demo                                            # the local-stack demo
+    banditops ope obd --json                                  # off-policy estimators on the Open Bandit Dataset
 
 Policies: ``system`` (the drift-aware default), ``ts`` (plain Thompson Sampling),
 ``system:<detector>`` / ``ts:<detector>`` with detector one of glr, page_hinkley, adwin,
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+
+    importlib.import_module("banditops.ope_cli").add_parser(sub)  # banditops ope obd [--json]
 
     demo = sub.add_parser("demo", help="the local-stack demo (make demo)", add_help=False)
     demo.set_defaults(handler=None)

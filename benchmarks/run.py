@@ -3,6 +3,7 @@
     python -m benchmarks.run              # the 5 scenarios (>= 20 seeds) + assemble RESULTS.md/.json
     python -m benchmarks.run --quick      # tiny sizes: proves the harness works (tests use it)
     python -m benchmarks.run --only assemble   # only rebuild RESULTS.* from the fragments
+    python -m benchmarks.run --only ope        # the OPE section (benchmarks.ope_bench), then assemble
 
 Every section writes a fragment pair ``benchmarks/results/<section>.json`` (``{"<section>":
 {...}}``) and ``<section>.md``; this script writes ``core`` and then assembles
@@ -348,13 +349,18 @@ def run_core(quick: bool, seeds: int | None, say: Callable[[str], None]) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run, for tests)")
-    parser.add_argument("--only", choices=("core", "assemble"), help="run only the core section, or only assemble")
+    parser.add_argument("--only", choices=("core", "ope", "assemble"),
+                        help="run only the core or the ope section, or only assemble")
     parser.add_argument("--seeds", type=int, help="seeds per figure (default 20; quick 2)")
     parser.add_argument("--out", type=Path, default=HERE, help="folder of RESULTS.* (fragments in <out>/results)")
     args = parser.parse_args(argv)
     results_dir = args.out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    if args.only != "assemble":
+    if args.only == "ope":
+        from benchmarks import ope_bench
+
+        ope_bench.main(["--out", str(results_dir)])
+    elif args.only != "assemble":
         core = run_core(args.quick, args.seeds, lambda m: print(f"[bench] {m}", flush=True))
         (results_dir / "core.json").write_text(json.dumps({"core": core}, indent=2, default=float) + "\n")
         (results_dir / "core.md").write_text(_markdown(core))
