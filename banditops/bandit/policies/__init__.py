@@ -1,0 +1,1 @@
+"""Arm-selection policies that turn posterior draws into decisions."""

@@ -1,0 +1,1 @@
+"""Simulated worlds that run the same policy objects as the deployed loop."""
