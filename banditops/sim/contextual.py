@@ -118,16 +118,15 @@ class LinTSPolicy:
         self.stats = LinearGaussianStats.zeros(n_arms, dim)
         self.ridge, self.scale = ridge, scale
         self._policy = LinearThompsonSampling(rng)
-        self._posterior: LinearGaussianPosterior | None = None
+        self._posterior = LinearGaussianPosterior(self.stats, ridge, scale)
 
     def decide(self, contexts: np.ndarray) -> np.ndarray:
-        if self._posterior is None:  # rebuilt once per batch, as a reader of the store would
-            self._posterior = LinearGaussianPosterior(self.stats, self.ridge, self.scale)
         return self._policy.select(self._posterior, contexts)
 
     def learn(self, contexts: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> None:
         self.stats = self.stats.add(LinearGaussianStats.from_batch(self.stats.n_arms, arms, contexts, rewards))
-        self._posterior = None
+        # rebuilt once per batch, when the statistics change, as a reader of the store would
+        self._posterior = LinearGaussianPosterior(self.stats, self.ridge, self.scale)
 
 
 class BetaThompsonPolicy:

@@ -161,23 +161,27 @@ class LinearGaussianStats:
         if r.shape != (n_rows,) or not np.isfinite(r).all():
             raise ValueError(f"rewards must be {n_rows} finite numbers; got shape {r.shape}")
         k_arms, dim, k = self.n_arms, self.dim, self.shared_dim
-        # bincount over flattened (arm, i, j) cells: one vectorised pass, no Python loop over pulls.
-        cells = a[:, None] * (dim * dim) + np.arange(dim * dim)
-        xx = np.bincount(cells.ravel(), (X[:, :, None] * X[:, None, :]).ravel(), k_arms * dim * dim)
-        xr = np.bincount((a[:, None] * dim + np.arange(dim)).ravel(), (X * r[:, None]).ravel(), k_arms * dim)
-        n = self.n + np.bincount(a, minlength=k_arms)
-        zz, zr, xz = self.zz, self.zr, self.xz
+        Z = np.zeros((n_rows, 0))
         if k or shared is not None:
             Z = _finite_matrix(shared, "shared", f"(n pulls, {k} shared features)")
             if Z.shape != (n_rows, k):
                 raise ValueError(f"shared must have shape ({n_rows}, {k}) (the played arm's shared features); "
                                  f"got {Z.shape}")
-            zz = zz + Z.T @ Z
-            zr = zr + Z.T @ r
-            cross = (a[:, None] * (dim * k) + np.arange(dim * k)).ravel()
-            xz = xz + np.bincount(cross, (X[:, :, None] * Z[:, None, :]).ravel(), k_arms * dim * k).reshape(xz.shape)
-        return LinearGaussianStats(n, self.xx + xx.reshape(self.xx.shape), self.xr + xr.reshape(self.xr.shape),
-                                   zz, zr, xz)
+        xx, xr, xz = self.xx.copy(), self.xr.copy(), self.xz.copy()
+        # Each row's context placed in its arm's slot, (rows, K*d): then Σ x xᵀ, Σ r x and Σ x zᵀ of
+        # every arm are three matrix products; chunked so the scattered copy stays a few MB.
+        for start in range(0, n_rows, _CHUNK):
+            rows = slice(start, min(start + _CHUNK, n_rows))
+            spread = np.zeros((rows.stop - start, k_arms, dim))
+            spread[np.arange(rows.stop - start), a[rows]] = X[rows]
+            spread_t = spread.reshape(rows.stop - start, k_arms * dim).T
+            xx += (spread_t @ X[rows]).reshape(xx.shape)
+            xr += (spread_t @ r[rows]).reshape(xr.shape)
+            if k:
+                xz += (spread_t @ Z[rows]).reshape(xz.shape)
+        n = self.n + np.bincount(a, minlength=k_arms)
+        return LinearGaussianStats(n, xx, xr, self.zz + Z.T @ Z if k else self.zz, self.zr + Z.T @ r if k else self.zr,
+                                   xz)
 
     def add(self, other: LinearGaussianStats) -> LinearGaussianStats:
         """The statistics of both sets of pulls: an element-wise sum, exact up to float rounding."""
@@ -205,6 +209,7 @@ class LinearGaussianStats:
 
 
 _FIELDS: tuple[str, ...] = ("n", "xx", "xr", "zz", "zr", "xz")
+_CHUNK = 2048
 
 
 class LinearGaussianPosterior:
@@ -229,11 +234,14 @@ class LinearGaussianPosterior:
                 raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
         self.stats, self.ridge, self.scale = stats, float(ridge), float(scale)
         dim, k = stats.dim, stats.shared_dim
-        precision = stats.xx + self.ridge * np.eye(dim)
-        chol = np.linalg.cholesky(precision)  # A_a = L Lᵀ, positive definite thanks to λ > 0
-        self._chol_inv = np.linalg.inv(chol)  # xᵀA⁻¹x = ‖L⁻¹x‖²
-        cov = np.swapaxes(self._chol_inv, 1, 2) @ self._chol_inv  # A⁻¹ = L⁻ᵀ L⁻¹
+        # A_a is positive definite thanks to λ > 0; its inverse is kept flattened, (d², K), so the
+        # score variances xᵀA_a⁻¹x of n contexts and K arms are ONE matrix product (x⊗x) · vec(A⁻¹).
+        cov = np.linalg.inv(stats.xx + self.ridge * np.eye(dim))
+        cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))  # exactly symmetric, so Cholesky factors exist
+        self._cov = cov
+        self._cov_flat = cov.reshape(stats.n_arms, dim * dim).T.copy()
         self._theta0 = np.einsum("aij,aj->ai", cov, stats.xr)  # the arms' solutions ignoring β
+        self._theta0_t = self._theta0.T.copy()
         if k:
             self._coupling = cov @ stats.xz  # C_a = A_a⁻¹ B_a, (K, d, k)
             schur = stats.zz + self.ridge * np.eye(k) - np.einsum("aid,aik->dk", stats.xz, self._coupling)
@@ -268,7 +276,7 @@ class LinearGaussianPosterior:
 
     def arm_covariance(self) -> np.ndarray:
         """``v² A_a⁻¹``, each arm's covariance *given β*, (K, d, d) (the marginal when k = 0)."""
-        return self.scale**2 * (np.swapaxes(self._chol_inv, 1, 2) @ self._chol_inv)
+        return self.scale**2 * self._cov
 
     def mean_scores(self, contexts: Any, shared: Any = None) -> np.ndarray:
         """Posterior mean reward of every arm for every context, (n, K)."""
@@ -287,9 +295,10 @@ class LinearGaussianPosterior:
         """
         X, Z = self._check_inputs(contexts, shared)
         n = X.shape[0]
-        # ‖L_a⁻¹ x‖: the sd of each arm's score given β, via one batched matmul (K, n, d).
-        spread = np.sqrt(np.square(X @ np.swapaxes(self._chol_inv, 1, 2)).sum(axis=2)).T
-        scores = X @ self._theta0.T + self.scale * spread * rng.standard_normal((n, self.n_arms))
+        # sd of each arm's score given β: sqrt(xᵀA_a⁻¹x), all (n, K) of them in one product.
+        variance = (X[:, :, None] * X[:, None, :]).reshape(n, -1) @ self._cov_flat
+        spread = np.sqrt(np.maximum(variance, 0.0))
+        scores = X @ self._theta0_t + self.scale * spread * rng.standard_normal((n, self.n_arms))
         if self.shared_dim:
             beta = self._beta + self.scale * rng.standard_normal((n, self.shared_dim)) @ self._beta_chol_inv_t.T
             coupled = np.einsum("nk,nak->na", beta, Z - np.swapaxes(X @ self._coupling, 0, 1))
@@ -303,9 +312,10 @@ class LinearGaussianPosterior:
         k = self.shared_dim
         beta = self._beta + self.scale * rng.standard_normal((size, k)) @ self._beta_chol_inv_t.T
         noise = rng.standard_normal((size, self.n_arms, self.dim))
-        # θ_a | β = θ0_a − C_a β + v L_a⁻ᵀ ε
+        factor = np.linalg.cholesky(self._cov)  # A_a⁻¹ = F Fᵀ
+        # θ_a | β = θ0_a − C_a β + v F_a ε
         theta = (self._theta0[None] - np.einsum("aik,sk->sai", self._coupling, beta)
-                 + self.scale * np.einsum("aji,saj->sai", self._chol_inv, noise))
+                 + self.scale * np.einsum("aij,saj->sai", factor, noise))
         return theta, beta
 
     def _check_inputs(self, contexts: Any, shared: Any) -> tuple[np.ndarray, np.ndarray]:
