@@ -223,10 +223,14 @@ class LinearGaussianPosterior:
         ``λ`` of the prior precision ``λI`` (the ridge penalty); > 0.
     scale : float
         ``v``, the noise sd of the model and the width of Thompson draws: the posterior covariance
-        is ``v² P⁻¹``. 0.5 is the largest sd a reward in [0, 1] can have, hence the default.
+        is ``v² P⁻¹``. Why 0.2 and not 0.5, the largest sd a click can have: with K = 20 arms
+        each drawn independently, the max of 20 draws rewards uncertainty, and exact posterior
+        widths over-explore (Chapelle & Li, NeurIPS 2011, saw the same). On held-out seeds
+        100-107 of the contextual world (not the benchmark's seeds 0-19), cumulative regret at
+        T = 50,000 was 1,775 at v = 0.5, 1,254 at 0.25, 1,177 at 0.2, 1,131 at 0.15, 1,175 at 0.1.
     """
 
-    def __init__(self, stats: LinearGaussianStats, ridge: float = 1.0, scale: float = 0.5) -> None:
+    def __init__(self, stats: LinearGaussianStats, ridge: float = 1.0, scale: float = 0.2) -> None:
         if not isinstance(stats, LinearGaussianStats):
             raise ValueError(f"stats must be LinearGaussianStats; got {type(stats).__name__}")
         for name, value in (("ridge", ridge), ("scale", scale)):
@@ -268,7 +272,8 @@ class LinearGaussianPosterior:
 
     def theta_mean(self) -> np.ndarray:
         """Posterior mean of each arm's weights, (K, d)."""
-        return self._theta0 - np.einsum("aik,k->ai", self._coupling, self._beta)
+        mean: np.ndarray = self._theta0 - np.einsum("aik,k->ai", self._coupling, self._beta)
+        return mean
 
     def beta_mean(self) -> np.ndarray:
         """Posterior mean of the shared weights, (k,)."""
