@@ -16,9 +16,10 @@ counts. The prior ``λI`` is *not* in the stored sums; it is added once when a p
 built, so adding statistics never counts the prior twice.
 
 Why recompute rather than rank-one updates: a posterior is rebuilt from the statistics once
-per batch, which costs ``O(K d³ + k³)`` — about 50 µs for K = 20 arms and d = 11 — and is exact,
-where chained rank-one updates of an inverse drift numerically over millions of pulls. The
-factors (each arm's Cholesky inverse, the shared block's Schur complement) are then cached on the
+per batch, which costs ``O(K d³ + k³)`` — about 0.1 ms for K = 20 arms and d = 11 (88 µs
+measured on a loaded core) — and is exact, where chained rank-one updates of an inverse drift
+numerically over millions of pulls. The factors (each arm's inverse precision, flattened for one
+matrix product, and the shared block's Schur-complement factor) are then cached on the
 immutable posterior, so every draw of the batch is a few matrix products.
 
 Why draw *scores* and not weights: a Thompson decision for context ``x`` needs only the sampled
