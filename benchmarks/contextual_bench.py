@@ -224,6 +224,8 @@ def _targets(results: dict[str, list[ContextualResult]], policies: dict[str, Any
 
 
 def _fmt(ci: dict[str, Any], digits: int = 1) -> str:
+    if ci["lo"] == ci["hi"]:  # a ratio of two means: no interval of its own
+        return f"{ci['value']:,.{digits}f}"
     return f"{ci['value']:,.{digits}f} [{ci['lo']:,.{digits}f}, {ci['hi']:,.{digits}f}]"
 
 
@@ -251,8 +253,10 @@ def markdown(section: dict[str, Any]) -> str:
                    f"{policy['seconds_per_run']['value']:.1f} |")
     out += ["", "| target | value [95% interval] | target | met? |", "|---|---:|---:|:---:|"]
     for row in section["targets"]:
-        out.append(f"| {row['figure']} | {_fmt(row['value'], 3)} | {row['target']} | "
-                   f"{'yes' if row['met'] else '**no**'} |")
+        met = "yes" if row["met"] else "**no**"
+        if row.get("significant") is False:
+            met += " (interval contains 0: not significant)"
+        out.append(f"| {row['figure']} | {_fmt(row['value'], 3)} | {row['target']} | {met} |")
     out += ["", "Timing figures depend on the machine and its load; re-measure on a quiet one.", ""]
     return "\n".join(out)
 
