@@ -3,6 +3,7 @@
     banditops simulate --arms '[{"kind":"gaussian","mean":1},{"kind":"gaussian","mean":2}]' \\
         --changes '[{"t":5000,"arm":1,"mean":0}]' --horizon 10000 --seeds 20 --policy system --json
     banditops simulate --scenario seed --horizon 20000        # a built-in instance
+    banditops simulate --scenario contextual --policy lin_ts  # the contextual world (JSON report)
     banditops bench [--quick] [--only core]                   # benchmarks/RESULTS.md
     banditops status                                          # mode, epoch, pulls, leader (Redis)
     banditops demo                                            # the local-stack demo
@@ -29,6 +30,9 @@ from banditops.sim.simulation import POLICIES, Instance, SeedResult, simulate
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.scenario == "contextual":
+        return _simulate_contextual(args)
+    args.policy, args.horizon = args.policy or "system", args.horizon or 10_000
     try:
         arms: Any = args.arms if args.arms else scenario(args.scenario)
         instance = Instance.build(arms, args.changes, args.horizon)
@@ -65,6 +69,19 @@ def _simulate(args: argparse.Namespace) -> int:
         print(json.dumps(_finite(payload), indent=None if args.compact else 2))
     else:
         _print_summary(payload["summary"])
+    return 0
+
+
+def _simulate_contextual(args: argparse.Namespace) -> int:
+    from banditops.sim.contextual import simulate_contextual
+
+    seeds = list(range(args.seed0, args.seed0 + args.seeds))
+    try:
+        report = simulate_contextual(args.policy or "lin_ts", seeds, args.horizon or 50_000)
+    except ValueError as exc:
+        print(f"banditops simulate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(_finite(report), indent=None if args.compact else 2))
     return 0
 
 
@@ -154,12 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="run a policy on any instance over many seeds")
     sim.add_argument("--arms", help='JSON list of reward models, e.g. [{"kind":"gaussian","mean":1,"sd":1}]')
-    sim.add_argument("--scenario", default="seed", choices=SCENARIOS, help="built-in arms when --arms is absent")
+    sim.add_argument("--scenario", default="seed", choices=(*SCENARIOS, "contextual"),
+                     help="built-in arms when --arms is absent; contextual: the K=20, d=10 world")
     sim.add_argument("--changes", help='JSON list of {"t": pull, "arm": i, "mean" or "p": x}')
-    sim.add_argument("--horizon", type=int, default=10_000, help="pulls per run")
+    sim.add_argument("--horizon", type=int, help="pulls per run (default 10,000; contextual 50,000)")
     sim.add_argument("--seeds", type=int, default=20, help="number of seeds")
     sim.add_argument("--seed0", type=int, default=0, help="first seed")
-    sim.add_argument("--policy", default="system", help=f"one of: {', '.join(POLICIES)}")
+    sim.add_argument("--policy", help=f"one of: {', '.join(POLICIES)} (default system); contextual: lin_ts, ts")
     sim.add_argument("--refresh", type=int, default=1, help="posterior refresh interval in pulls (growing schedule)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.add_argument("--compact", action="store_true", help="one-line JSON")

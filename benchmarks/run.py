@@ -349,8 +349,8 @@ def run_core(quick: bool, seeds: int | None, say: Callable[[str], None]) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run, for tests)")
-    parser.add_argument("--only", choices=("core", "ope", "assemble"),
-                        help="run only the core or the ope section, or only assemble")
+    parser.add_argument("--only", choices=("core", "ope", "contextual", "assemble"),
+                        help="run only the core, ope or contextual section, or only assemble")
     parser.add_argument("--seeds", type=int, help="seeds per figure (default 20; quick 2)")
     parser.add_argument("--out", type=Path, default=HERE, help="folder of RESULTS.* (fragments in <out>/results)")
     args = parser.parse_args(argv)
@@ -360,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import ope_bench
 
         ope_bench.main(["--out", str(results_dir)])
+    elif args.only == "contextual":
+        from benchmarks import contextual_bench
+
+        seeds = ["--seeds", str(args.seeds)] if args.seeds else []
+        contextual_bench.main([*(["--quick"] if args.quick else []), *seeds, "--out", str(results_dir)])
     elif args.only != "assemble":
         core = run_core(args.quick, args.seeds, lambda m: print(f"[bench] {m}", flush=True))
         (results_dir / "core.json").write_text(json.dumps({"core": core}, indent=2, default=float) + "\n")
