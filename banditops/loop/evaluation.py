@@ -56,8 +56,8 @@ def action_probabilities(config: Mapping[str, object], arms: Sequence[int], *, s
     alpha, beta = np.broadcast_to(alpha, (k,)), np.broadcast_to(beta, (k,))
     if policy == "greedy":
         mean = alpha / (alpha + beta)
-        out = (mean == mean.max()).astype(float)
-        return out / out.sum()
+        best: FloatArray = (mean == mean.max()).astype(float)
+        return best / best.sum()
     gen = rng if rng is not None else np.random.default_rng(0)
     draws = gen.beta(alpha, beta, size=(n_draws, k))
     counts: FloatArray = np.bincount(draws.argmax(axis=1), minlength=k) / n_draws
