@@ -57,7 +57,8 @@ def action_probabilities(config: Mapping[str, object], arms: Sequence[int], *, s
     if policy == "greedy":
         mean = alpha / (alpha + beta)
         best: FloatArray = (mean == mean.max()).astype(float)
-        return best / best.sum()
+        best /= best.sum()
+        return best
     gen = rng if rng is not None else np.random.default_rng(0)
     draws = gen.beta(alpha, beta, size=(n_draws, k))
     counts: FloatArray = np.bincount(draws.argmax(axis=1), minlength=k) / n_draws
