@@ -95,9 +95,33 @@ def run_obd_protocol(cache: Path = DEFAULT_CACHE, *, n_runs: int = 30, n_sim: in
     }
 
 
+def _log_main(args: argparse.Namespace) -> int:
+    """``banditops ope log``: the live policy and candidates on the stack's own decision log."""
+    from banditops.loop.evaluation import evaluate_candidates
+    from banditops.settings import get_settings
+    from banditops.store.redis_store import BanditStore
+
+    settings = get_settings()
+    try:
+        candidates = json.loads(args.candidates)
+        if not isinstance(candidates, dict):
+            raise ValueError('--candidates must be a JSON object {"name": {"policy": ...}, ...}')
+        url, ns = args.redis_url or settings.redis_url, args.namespace or settings.namespace
+        store = BanditStore.from_url(url, namespace=ns)
+        report = evaluate_candidates(store, candidates, window_s=args.window,
+                                     estimators=args.estimators.split(","))  # fmt: skip
+    except (RuntimeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        print(f"banditops ope log: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.dataset == "log":
+        return _log_main(args)
     if args.dataset != "obd":
-        print(f"banditops ope: unknown dataset {args.dataset!r}; valid: obd", file=sys.stderr)
+        print(f"banditops ope: unknown dataset {args.dataset!r}; valid: obd, log", file=sys.stderr)
         return 2
     try:
         report = run_obd_protocol(Path(args.cache), n_runs=args.runs)
@@ -118,8 +142,15 @@ def main(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Register ``banditops ope``."""
     ope = sub.add_parser("ope", help="off-policy evaluation: OBP's Open Bandit Dataset protocol")
-    ope.add_argument("dataset", choices=("obd",), help="obd: the Open Bandit Dataset (obp wheel, as data)")
+    ope.add_argument("dataset", choices=("obd", "log"),
+                     help="obd: the Open Bandit Dataset (obp wheel, as data); log: the stack's decision log")
     ope.add_argument("--json", action="store_true", help="print the report as JSON")
     ope.add_argument("--runs", type=int, default=30, help="bootstrap resamples for the relative error")
     ope.add_argument("--cache", default=str(DEFAULT_CACHE), help="where the obp wheel is downloaded")
+    ope.add_argument("--window", type=float, default=None, help="log: seconds of decision log (default: all)")
+    ope.add_argument("--candidates", default='{"uniform": {"policy": "uniform"}}',
+                     help='log: JSON {"name": {"policy": "thompson|uniform|greedy|static", ...}}')
+    ope.add_argument("--estimators", default="ipw,snipw,dr,dros", help="log: comma-separated estimators")
+    ope.add_argument("--redis-url", help="log: default BANDITOPS_REDIS_URL")
+    ope.add_argument("--namespace", help="log: default BANDITOPS_NAMESPACE")
     ope.set_defaults(handler=main)

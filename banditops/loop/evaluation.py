@@ -17,7 +17,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from banditops.bandit.ope.base import FloatArray
+from banditops.bandit.ope.base import FloatArray, LoggedBanditFeedback
+from banditops.store.log_feedback import LogBanditFeedback
+from banditops.store.redis_store import BanditStore
 
 POLICIES = ("thompson", "uniform", "greedy", "static")
 
@@ -68,3 +70,45 @@ def action_probabilities(config: Mapping[str, object], arms: Sequence[int], *, s
 def as_action_dist(probs: FloatArray, n_rows: int) -> FloatArray:
     """Broadcast a context-free distribution to the (n_rows, n_actions, 1) shape :func:`evaluate` takes."""
     return np.broadcast_to(np.asarray(probs, dtype=float)[None, :, None], (n_rows, probs.shape[0], 1)).copy()
+
+
+def arm_mean_q_hat(log: LoggedBanditFeedback, n_actions: int) -> FloatArray:
+    """A context-free reward model: each arm's logged mean reward (the log has no user features)."""
+    sums = np.bincount(log.action, weights=log.reward, minlength=n_actions)
+    counts = np.bincount(log.action, minlength=n_actions)
+    means = np.divide(sums, counts, out=np.full(n_actions, float(log.reward.mean())), where=counts > 0)
+    return np.broadcast_to(means[None, :, None], (log.n_rows, n_actions, 1)).copy()
+
+
+LIVE = {"policy": "thompson", "use_posterior": True}
+
+
+def evaluate_candidates(store: BanditStore, candidates: Mapping[str, Mapping[str, object]], *,
+                        window_s: float | None = None, estimators: Sequence[str] = ("ipw", "snipw", "dr", "dros"),
+                        seed: int = 0, n_boot: int = 500) -> dict[str, object]:  # fmt: skip
+    """Evaluate the live policy (Thompson on the current posterior) and each candidate on the decision log.
+
+    Refuses (ValueError, nothing estimated) a log without usable propensities or a candidate
+    whose arms the log never played.
+    """
+    from banditops.bandit.ope import evaluate
+
+    log = LogBanditFeedback.read(store.client, store.namespace, window_s=window_s)
+    state = store.state()
+    successes = state.stats.sum[list(log.arms)].tolist()
+    failures = (state.stats.n[list(log.arms)] - state.stats.sum[list(log.arms)]).tolist()
+    prior = state.config.prior or {}
+    live_prior = [float(prior.get("alpha", 1.0)), float(prior.get("beta", 1.0))]
+    q_hat = arm_mean_q_hat(log.feedback, len(log.arms))
+    policies = {"live": {**LIVE, "prior": live_prior}, **candidates}
+    dists = {name: action_probabilities(cfg, log.arms, successes=successes, failures=failures,
+                                        rng=np.random.default_rng(seed)) for name, cfg in policies.items()}  # fmt: skip
+    results: dict[str, object] = {}
+    for name, probs in dists.items():
+        out = evaluate(log.feedback, as_action_dist(probs, log.feedback.n_rows), estimators=estimators,
+                       q_hat=q_hat, rng=np.random.default_rng(seed), n_boot=n_boot)  # fmt: skip
+        results[name] = {"config": dict(policies[name]),
+                         "action_probabilities": dict(zip(log.arms, probs.tolist(), strict=True)),
+                         "estimators": {k: v.to_dict() for k, v in out.items()}}  # fmt: skip
+    return {"n_rows": log.feedback.n_rows, "arms": list(log.arms),
+            "logged_mean_reward": float(log.feedback.reward.mean()), "policies": results}  # fmt: skip

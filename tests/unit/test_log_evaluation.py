@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
 import numpy as np
 import pytest
 
+from banditops import cli
 from banditops.bandit.ope import evaluate
 from banditops.loop.evaluation import action_probabilities, as_action_dist
 from banditops.store import connection as redis
 from banditops.store.feedback import Decision, accept_feedback, decisions_stream, feedback_stream, record_decisions
 from banditops.store.log_feedback import LogBanditFeedback
+from banditops.store.redis_store import BanditStore
+from banditops.store.types import ExperimentConfig
+from stack.redis_server import RedisServer
 
 
 def _write_log(client: redis.Redis, ns: str, n: int, propensity: float, seed: int = 0) -> list[float]:
@@ -78,3 +83,26 @@ def test_empty_log_and_foreign_static_ranking_are_refused(redis_client: redis.Re
         action_probabilities({"policy": "static", "ranking": [11, 12]}, (3, 7), successes=[0, 0], failures=[0, 0])
     with pytest.raises(ValueError, match="valid: thompson"):
         action_probabilities({"policy": "bogus"}, (3, 7), successes=[0, 0], failures=[0, 0])
+
+
+def test_cli_ope_log_evaluates_live_and_candidates(redis_server: RedisServer, redis_client: redis.Redis,
+                                                   namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
+    BanditStore(redis_client, namespace).reset(ExperimentConfig(reward_kind="bernoulli", n_arms=8))
+    rewards = _write_log(redis_client, namespace, 300, 0.5)
+    args = ["ope", "log", "--window", "3600", "--redis-url", redis_server.url, "--namespace", namespace,
+            "--candidates", json.dumps({"uni": {"policy": "uniform"}, "top7": {"policy": "static", "ranking": [7]}})]
+    assert cli.main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["policies"]) == {"live", "uni", "top7"}
+    assert report["policies"]["uni"]["estimators"]["ipw"]["estimate"] == pytest.approx(np.mean(rewards), abs=1e-12)
+    assert report["policies"]["top7"]["estimators"]["snipw"]["estimate"] > 0.5  # arm 7 pays 0.7, arm 3 pays 0.2
+
+
+def test_cli_ope_log_refuses_zero_propensities_and_prints_no_estimate(
+        redis_server: RedisServer, redis_client: redis.Redis, namespace: str,
+        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    BanditStore(redis_client, namespace).reset(ExperimentConfig(reward_kind="bernoulli", n_arms=8))
+    _write_log(redis_client, namespace, 10, 0.0)
+    assert cli.main(["ope", "log", "--redis-url", redis_server.url, "--namespace", namespace]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "without a usable propensity" in captured.err
