@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     importlib.import_module("banditops.ope_cli").add_parser(sub)  # banditops ope obd [--json]
+    importlib.import_module("banditops.ope_cli").add_policy_parser(sub)  # banditops policy rollback
 
     demo = sub.add_parser("demo", help="the local-stack demo (make demo)", add_help=False)
     demo.set_defaults(handler=None)

@@ -154,3 +154,29 @@ def add_parser(sub: Any) -> None:
     ope.add_argument("--redis-url", help="log: default BANDITOPS_REDIS_URL")
     ope.add_argument("--namespace", help="log: default BANDITOPS_NAMESPACE")
     ope.set_defaults(handler=main)
+
+
+def _rollback_main(args: argparse.Namespace) -> int:
+    """``banditops policy rollback``: restore the live policy config before the last promotion."""
+    from banditops.loop.promotion import live_policy, rollback
+    from banditops.settings import get_settings
+    from banditops.store.redis_store import BanditStore
+
+    settings = get_settings()
+    store = BanditStore.from_url(args.redis_url or settings.redis_url, namespace=args.namespace or settings.namespace)
+    try:
+        event_id = rollback(store)
+    except ValueError as exc:
+        print(f"banditops policy rollback: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"event": event_id, "live_policy": live_policy(store)}))
+    return 0
+
+
+def add_policy_parser(sub: Any) -> None:
+    """Register ``banditops policy rollback``."""
+    policy = sub.add_parser("policy", help="the live policy config: rollback to the one before the last promotion")
+    policy.add_argument("action", choices=("rollback",))
+    policy.add_argument("--redis-url", help="default: BANDITOPS_REDIS_URL")
+    policy.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE")
+    policy.set_defaults(handler=_rollback_main)
