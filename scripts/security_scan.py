@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWLIST = ROOT / ".security" / "allowlist.toml"
 REPORT_DIR = ROOT / "var" / "security"
-BANDIT_TARGETS = ("banditops", "services", "dags", "plugins")
+BANDIT_TARGETS = ("banditops", "services", "dags", "plugins", "stack")
 UNREACHABLE = "advisory source unreachable"
 
 
