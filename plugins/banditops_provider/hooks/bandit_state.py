@@ -29,7 +29,9 @@ class BanditStateHook(BaseHook):
 
     conn_name_attr = "redis_conn_id"
     default_conn_name = "redis_default"
-    conn_type = "redis"
+    # A type of its own so the provider registers it (``redis`` is the Redis provider's); a
+    # ``redis`` Connection works here too: RedisHook reads any Connection's fields.
+    conn_type = "banditops_state"
     hook_name = "BanditOps state (Redis)"
 
     def __init__(self, redis_conn_id: str = default_conn_name, *, namespace: str | None = None) -> None:
