@@ -16,6 +16,8 @@ Poll interval: `BANDITOPS_DRIFT_POLL_S` (default 1 s). Connections: `redis_defau
 
 from __future__ import annotations
 
+from typing import cast
+
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
@@ -54,9 +56,11 @@ def bandit_drift_monitor() -> None:
 
     relearn = TriggerDagRunOperator(
         task_id="start_relearning", trigger_dag_id="bandit_relearning", wait_for_completion=False,
-        conf="{{ ti.xcom_pull(task_ids='record_drift', key='drift') }}",
+        # cast: the template renders to a dict (render_template_as_native_obj); the operator types conf as the value
+        conf=cast(dict, "{{ ti.xcom_pull(task_ids='record_drift', key='drift') }}"),
     )
-    record_drift(sense.output) >> [relearn, EmptyOperator(task_id="no_drift")]
+    # cast: Airflow passes the XComArg and the task receives its value; @task types the call with the task's parameters
+    record_drift(cast(dict, sense.output)) >> [relearn, EmptyOperator(task_id="no_drift")]
 
 
 bandit_drift_monitor()

@@ -13,6 +13,8 @@ back to LEARNING by itself.
 
 from __future__ import annotations
 
+from typing import cast
+
 from airflow.sdk import Param, dag, task
 from banditops_provider import steps
 from banditops_provider.defaults import DEFAULT_ARGS, START_DATE
@@ -54,7 +56,8 @@ def bandit_relearning() -> None:
 
     epoch = open_epoch()
     still_current() >> archive_phase() >> epoch
-    open_next_phase(epoch)
+    # cast: Airflow passes the XComArg and the task receives its value; @task types the call with the task's parameters
+    open_next_phase(cast(int | None, epoch))
 
 
 bandit_relearning()

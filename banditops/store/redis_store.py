@@ -165,27 +165,15 @@ class BanditStore:
 
     Examples
     --------
-    >>> from stack.redis_server import RedisServer
-    >>> import tempfile, pathlib
-    >>> server = RedisServer(data_dir=pathlib.Path(tempfile.mkdtemp())).start()
-    >>> store = BanditStore(server.client(), namespace="doc")
-    >>> store.reset(ExperimentConfig(reward_kind="bernoulli", n_arms=3))
-    1
-    >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
-    'applied'
-    >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
-    'duplicate'
-    >>> store.stats().n.tolist(), store.stats().sum.tolist()
-    ([1, 0, 2], [1.0, 0.0, 1.0])
-    >>> store.open_epoch(reason="drift_detected", explore_budget=6)
-    2
-    >>> store.apply_batch("dag/run/1/0", 1, [1], [1]).status
-    'stale_epoch'
-    >>> store.apply_batch("dag/run/1/1", 2, [0, 1, 2] * 2, [1, 0, 0] * 2).mode
-    <Mode.LEARNING: 'LEARNING'>
-    >>> [e.kind for e in store.events()]
-    ['experiment_started', 'epoch_opened', 'mode_changed', 'mode_changed', 'relearning_done']
-    >>> server.stop()
+    A store sends nothing to Redis until a command needs it, so its keys can be named offline
+    (the batch round trip on a real server is ``tests/integration/test_store_example.py``):
+
+    >>> store = BanditStore(redis.Redis(host="127.0.0.1", port=6379), namespace="doc")
+    >>> store.summaries_key, store.events_key, store.changed_channel
+    ('doc:summaries', 'doc:events', 'doc:changed')
+    >>> BanditStore(redis.Redis(), namespace="doc:*")
+    Traceback (most recent call last):
+    ValueError: invalid namespace 'doc:*': use letters, digits, '_', '.' or '-' (no ':' or glob characters)
     """
 
     def __init__(

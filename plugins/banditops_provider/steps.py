@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from airflow.sdk.exceptions import AirflowFailException
@@ -18,6 +18,11 @@ from banditops.loop import arm_choice, ids, transitions
 from banditops.settings import get_settings
 from banditops.store.types import Mode
 
+if TYPE_CHECKING:  # the hooks import Airflow's Redis provider and the tracker MLflow: loaded per task, lazily
+    from banditops.clients.env_client import EnvClient
+    from banditops.loop.tracking import Tracker
+    from banditops.store.redis_store import BanditStore
+
 log = logging.getLogger(__name__)
 
 
@@ -25,19 +30,19 @@ class BadRequestError(AirflowFailException, ValueError):
     """A request (DAG Params / conf) that cannot run; raised before anything changes, never retried."""
 
 
-def _store(redis_conn_id: str = "redis_default", namespace: str | None = None) -> Any:
+def _store(redis_conn_id: str = "redis_default", namespace: str | None = None) -> BanditStore:
     from banditops_provider.hooks.bandit_state import BanditStateHook
 
     return BanditStateHook(redis_conn_id, namespace=namespace).get_store()
 
 
-def _env(env_conn_id: str = "bandit_env_default") -> Any:
+def _env(env_conn_id: str = "bandit_env_default") -> EnvClient:
     from banditops_provider.hooks.bandit_env import BanditEnvHook
 
     return BanditEnvHook(env_conn_id).get_conn()
 
 
-def _tracker(store: Any) -> Any:
+def _tracker(store: BanditStore) -> Tracker:
     from banditops.loop.tracking import Tracker
 
     return Tracker(store)
