@@ -247,3 +247,18 @@ def test_settings_refuse_missing_or_placeholder_admin_token_when_deployed() -> N
     with pytest.raises(ValueError, match="distinct arm indices"):
         Settings(static_ranking="1,1")
     assert Settings(static_ranking="3, 1,0").ranking == [3, 1, 0]
+
+
+def test_gaussian_feedback_out_of_range_is_refused_with_the_range(
+    service: Callable[..., TestClient], redis_client: redis.Redis, namespace: str
+) -> None:
+    store = BanditStore(redis_client, namespace)
+    epoch = store.reset(ExperimentConfig(name="revenue", reward_kind="gaussian", n_arms=3, source="production"))
+    store.apply_batch("seed/0/0/0", epoch, [0, 1, 2] * 10, [1.0, 2.0, 3.0] * 10)
+    with service() as client:
+        ids = [client.post("/recommend", json={"user_id": "u", "k": 1}).json()["decision_id"] for _ in range(2)]
+        huge = client.post("/feedback", json={"decision_id": ids[0], "reward": 1e300})
+        edge = client.post("/feedback", json={"decision_id": ids[1], "reward": -1e6})
+    assert huge.status_code == 422 and "within ±1e+06" in huge.json()["detail"]
+    assert edge.status_code == 200 and edge.json()["status"] == "accepted"
+    assert [e["decision_id"] for e in feedback_entries(redis_client, namespace)] == [ids[1]]
