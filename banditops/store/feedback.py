@@ -277,6 +277,25 @@ def _first_stream(reply: Any) -> list[Any]:
     return list(reply[0][1])
 
 
+def fold_marker(namespace: str, consumer: str) -> str:
+    return f"{namespace}:fold:{consumer}"
+
+
+def _server_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _claim_issued_ms(client: redis.Redis, namespace: str, consumer: str) -> int | None:
+    """When the claim was made (server ms, kept in its marker): the store refuses a batch older than
+    its dedupe window. A marker of the old format ("1") tells nothing; a lost one means older than it."""
+    raw = client.get(fold_marker(namespace, consumer))
+    if raw is None:
+        return 0
+    text = _decode(raw)
+    return int(text) if text.isdigit() and text != "1" else None
+
+
 def _read_claim(
     client: redis.Redis, namespace: str, consumer: str, max_entries: int | None, claim_ttl_s: int = FOLD_CLAIM_TTL_S
 ) -> list[tuple[str, dict]]:
@@ -291,7 +310,7 @@ def _read_claim(
     pending: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: "0"})
     entries: Any = _first_stream(pending)
     if not entries and max_entries is not None and client.set(
-        f"{namespace}:fold:{consumer}", "1", nx=True, ex=claim_ttl_s
+        fold_marker(namespace, consumer), str(_server_ms(client)), nx=True, ex=claim_ttl_s
     ):
         fresh: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: ">"}, count=max_entries)
         entries = _first_stream(fresh)
@@ -323,6 +342,7 @@ def _apply_claim(
     """
     config = store.config()
     n_arms = store.state().stats.n_arms
+    issued_ms = _claim_issued_ms(store.client, store.namespace, consumer) if entries else None
     dead: list[tuple[str, dict, str]] = []
     by_epoch: dict[int, list[tuple[str, dict, int, float]]] = {}
     for entry_id, data in entries:
@@ -337,8 +357,8 @@ def _apply_claim(
         arms, rewards = [g[2] for g in group], [g[3] for g in group]
         try:
             # One store batch per epoch; the suffix keeps the id deterministic for a given claim.
-            outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards)
-        except ValueError as exc:  # the store's own checks: never let them wedge the claim
+            outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards, issued_ms=issued_ms)
+        except ValueError as exc:  # the store's own checks (and BatchTooOldError): never wedge the claim
             dead.extend((eid, data, f"store refused the batch: {exc}") for eid, data, _, _ in group)
             continue
         if outcome.status == "applied":

@@ -18,6 +18,7 @@ from banditops.store.feedback import (
     _read_claim,
     accept_feedback,
     dead_letters,
+    ensure_fold_group,
     feedback_lag_seconds,
     feedback_stream,
     fold_feedback,
@@ -187,3 +188,19 @@ def test_feedback_refuses_rewards_outside_the_experiments_range(redis_client: re
     with pytest.raises(ValueError, match=r"±1e\+06"):
         accept_feedback(redis_client, gaussian_ns, decision_id, 1e300)
     assert redis_client.xlen(f"{gaussian_ns}:feedback") == 0
+
+
+def test_a_claim_older_than_the_dedupe_window_is_dead_lettered_not_refolded(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    store = BanditStore(redis_client, namespace, dedupe_window_s=1.0)
+    store.reset(ExperimentConfig(name="t", reward_kind="bernoulli", n_arms=3, source="production"))
+    for decision_id in decide(redis_client, namespace, [0, 1]):
+        accept_feedback(redis_client, namespace, decision_id, 1.0)
+    ensure_fold_group(redis_client, namespace)
+    assert len(_read_claim(redis_client, namespace, "crashed/0/0/0", 10)) == 2  # claimed, then the task died
+    time.sleep(1.1)  # its apply, had it happened, is no longer remembered
+    result = fold_feedback(store, "crashed/0/0/0")
+    assert (result.applied, result.dead_lettered) == (0, 2)
+    assert store.state().total_pulls == 0
+    assert all("before the dedupe window" in d["reason"] for d in dead_letters(redis_client, namespace))
