@@ -199,6 +199,8 @@ def accept_feedback(
     decision_id: str,
     reward: float,
     *,
+    arm: int | None = None,
+    position: int | None = None,
     maxlen: int = DEFAULT_FEEDBACK_MAXLEN,
 ) -> FeedbackReceipt:
     """Append the reward of a decision to the feedback stream, at most once per decision.
@@ -207,13 +209,17 @@ def accept_feedback(
     same feedback cannot both be counted. The same reward again is a ``duplicate`` (safe
     client retries); a different reward raises :class:`FeedbackConflictError`; an unknown or
     expired id raises :class:`UnknownDecisionError`; a malformed id or reward raises ``ValueError``.
+    For a slate (k > 1) the caller names the clicked ``arm`` or its ``position``; the reward is
+    credited to that arm and the position kept on the entry for evaluation. A k = 1 decision
+    defaults to its single arm.
     """
     if not DECISION_ID.match(decision_id):
         raise ValueError(f"decision_id must be 32 lowercase hex characters; got {decision_id!r}")
     value = check_reward(reward)
     script = client.register_script(_ACCEPT_FEEDBACK)
     raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace), f"{namespace}:state"],
-                 args=[decision_id, repr(value), maxlen])
+                 args=[decision_id, repr(value), maxlen, "" if arm is None else int(arm),
+                       "" if position is None else int(position)])
     status, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in raw)
     if status == "unknown":
         raise UnknownDecisionError(
@@ -221,7 +227,7 @@ def accept_feedback(
             "this service made within the decision TTL"
         )
     if status == "invalid":
-        raise ValueError(f"{detail}; got {reward!r}")  # the experiment's kind, known only to the store
+        raise ValueError(f"{detail}; got reward {reward!r}")  # the experiment's kind, known only to the store
     if status == "duplicate":
         if float(detail) != value:
             raise FeedbackConflictError(
