@@ -27,15 +27,16 @@ def feedback(body: FeedbackRequest, runtime: RuntimeDep) -> FeedbackResponse:
     """Record the reward of a decision; the same feedback again is a harmless ``duplicate``."""
     count = runtime.metrics.feedback.labels
     ns = runtime.settings.namespace
-    slot = {"arm": body.arm, "position": body.position}
     try:
         try:
-            receipt = accept_feedback(runtime.client, ns, body.decision_id, body.reward, **slot)
+            receipt = accept_feedback(
+                runtime.client, ns, body.decision_id, body.reward, arm=body.arm, position=body.position)
         except UnknownDecisionError:
             # The decision may still sit in this replica's write buffer (or be in flight): flushing
             # writes it out, or waits for the in-flight batch; then ask again.
             runtime.log.flush()
-            receipt = accept_feedback(runtime.client, ns, body.decision_id, body.reward, **slot)
+            receipt = accept_feedback(
+                runtime.client, ns, body.decision_id, body.reward, arm=body.arm, position=body.position)
     except UnknownDecisionError as exc:
         count("unknown").inc()
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
