@@ -11,13 +11,14 @@ simulated one.
 Key layout (under ``{namespace}:``)
 
 ``decision:{id}``
-    hash ``arm, epoch, kind, fallback, ts`` (+ ``feedback``, ``feedback_id`` once rewarded),
+    hash ``arm, epoch, kind, fallback, ts, slate`` (+ ``feedback``, ``feedback_id`` once rewarded),
     expiring after the decision TTL: feedback for an expired decision is refused.
 ``decisions``
     capped stream, the decision log for off-policy evaluation: ``decision_id, user_id, arms``
     (the ranked slate), ``arm`` (the top one), ``propensity``, ``epoch``, ``fallback``, ``ts``.
 ``feedback``
-    capped stream of accepted rewards: ``decision_id, arm, epoch, reward, decided_ms``.
+    capped stream of accepted rewards: ``decision_id, arm, epoch, reward, decided_ms, position``
+    (the clicked arm and its slot in the slate).
     Consumer group ``fold`` tracks what has been folded into the posterior.
 ``fold:{batch_id}``
     marker (7 days) that a batch id has claimed its entries; it never claims again.
