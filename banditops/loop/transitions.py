@@ -68,24 +68,28 @@ def check_and_mark_convergence(store: Any, rng: np.random.Generator, *, draws: i
 
 # -- drift → relearning -------------------------------------------------------------------------
 def record_drift_and_relearn(
-    store: Any, *, epoch: int | None, reason: str = "drift_detected", force: bool = False, **drift: Any
+    store: Any, *, epoch: int, reason: str = "drift_detected", force: bool = False, **drift: Any
 ) -> int | None:
     """Open a new epoch in RELEARNING with the forced-exploration budget; returns it, or ``None``.
 
     Idempotent per epoch: when the store is no longer in the epoch the drift was sensed in (a
     duplicate trigger, a second relearning run), or no longer MONITORING, nothing is written.
-    ``force`` (a person asked for relearning) skips the MONITORING requirement only.
+    ``force`` (a person asked for relearning) skips the MONITORING requirement only. Every request
+    names the epoch it relearns (``ValueError`` otherwise): a retried or second queued request for
+    epoch E after E+1 opened is a no-op, never E+2.
     """
+    if epoch is None or isinstance(epoch, bool) or not isinstance(epoch, int | np.integer):
+        raise ValueError(f"a relearning request must name the epoch it relearns (an integer >= 1); got {epoch!r}")
     state: StoreState = store.state()
-    if epoch is not None and state.epoch != int(epoch):
-        log.info("drift of epoch %s ignored: the store is in epoch %s", epoch, state.epoch)
+    if state.epoch != int(epoch):
+        log.info("relearning of epoch %s is a no-op: the store is already in epoch %s", epoch, state.epoch)
         return None
     if not force and state.mode != Mode.MONITORING:
         log.info("drift ignored: the store is in %s, not MONITORING", state.mode)
         return None
     fields = {k: v for k, v in drift.items() if v is not None}
     opened = int(store.open_epoch(reason=reason, explore_budget=state.config.relearn_budget,
-                                  expected_epoch=state.epoch, **fields))
+                                  expected_epoch=int(epoch), **fields))
     return opened if opened == state.epoch + 1 else None
 
 

@@ -116,7 +116,9 @@ def relearning_due(conf: dict[str, Any]) -> bool:
     """True when this drift still concerns the current epoch (or relearning is forced)."""
     state = _store().state()
     epoch = conf.get("epoch")
-    if epoch is not None and int(epoch) != state.epoch:
+    if epoch is None:
+        raise ValueError("a relearning request must name the epoch it relearns: conf {'epoch': N}")
+    if int(epoch) != state.epoch:
         log.info("drift of epoch %s already handled (now epoch %s)", epoch, state.epoch)
         return False
     if not conf.get("force") and state.mode != Mode.MONITORING:
@@ -141,7 +143,7 @@ def open_relearning_epoch(conf: dict[str, Any]) -> int | None:
     """New epoch, fresh prior, RELEARNING with the forced-exploration budget (idempotent per epoch)."""
     fields = {k: conf.get(k) for k in ("arm", "change_point", "magnitude", "pulls_since_change")}
     return transitions.record_drift_and_relearn(
-        _store(), epoch=conf.get("epoch"), reason="relearning" if not conf.get("force") else "manual_relearning",
+        _store(), epoch=int(conf["epoch"]), reason="relearning" if not conf.get("force") else "manual_relearning",
         force=bool(conf.get("force")), **fields,
     )
 
