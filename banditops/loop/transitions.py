@@ -93,10 +93,17 @@ def record_drift_and_relearn(
     return opened if opened == state.epoch + 1 else None
 
 
+def recorded_drift(store: Any, epoch: int) -> dict[str, Any] | None:
+    """The drift of ``epoch`` already recorded (event ``drift_detected``), or ``None``."""
+    for e in store.events(count=100_000):
+        if e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch):
+            return dict(e.fields)
+    return None
+
+
 def drift_recorded(store: Any, epoch: int) -> bool:
     """Whether a drift of ``epoch`` was already recorded (event ``drift_detected``)."""
-    return any(e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch)
-               for e in store.events(count=100_000))
+    return recorded_drift(store, epoch) is not None
 
 
 def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) -> dict[str, Any] | None:
@@ -106,8 +113,15 @@ def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) ->
     pulls and seconds since the world actually changed (the detection delay).
     """
     epoch = int(finding["epoch"])
-    if drift_recorded(store, epoch):
-        return None
+    recorded = recorded_drift(store, epoch)
+    if recorded is not None:
+        # Recorded, but relearning may have failed before opening epoch + 1 (a retried task, a failed
+        # trigger or run): while the store is still in this epoch, route to relearning again, with the
+        # first record as its conf. Relearning is idempotent per epoch, so this opens exactly one.
+        if store.state().epoch != epoch:
+            return None
+        recorded["epoch"] = epoch
+        return recorded
     drift = {k: finding.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "statistic", "detector",
                                          "pulls_before", "epoch_pulls")}
     drift["detected_at"] = time.time()
