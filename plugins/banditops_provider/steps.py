@@ -105,7 +105,7 @@ def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
 # -- bandit_drift_monitor -----------------------------------------------------------------------
 def record_new_drift(event: dict[str, Any]) -> dict[str, Any] | None:
     """The sensed drift, recorded once per epoch, as the relearning run's conf (with pulls since
-    the change from the environment's log); ``None`` when nothing was sensed or it is recorded."""
+    the change from the environment's log); ``None`` when nothing was sensed or its epoch is over."""
     if event.get("status") != "drift":
         return None
     return transitions.record_drift(_store(), event, env=_env())
