@@ -1,7 +1,11 @@
 """
 ### bandit_drift_monitor
 
-**Sense drift (deferrable) → a branch records a new drift → trigger `bandit_relearning` with it as conf.**
+**Sense drift (deferrable) → a branch records the drift once per epoch → trigger `bandit_relearning`.**
+
+A recorded drift routes to relearning on every run until its epoch advances: a retried branch, a failed
+trigger or a failed relearning run is retried by the next sensor run, and relearning (idempotent per
+epoch) opens exactly one new epoch.
 
 `DriftSensor` defers to `DriftTrigger`, which reads the reward-summary stream from Redis in the
 triggerer and runs per-arm GLR change-point tests — only in MONITORING, without blocking the event

@@ -110,7 +110,7 @@ def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
 # -- bandit_drift_monitor -----------------------------------------------------------------------
 def record_new_drift(event: dict[str, Any]) -> dict[str, Any] | None:
     """The sensed drift, recorded once per epoch, as the relearning run's conf (with pulls since
-    the change from the environment's log); ``None`` when nothing was sensed or it is recorded."""
+    the change from the environment's log); ``None`` when nothing was sensed or its epoch is over."""
     if event.get("status") != "drift":
         return None
     return transitions.record_drift(_store(), event, env=_env())
@@ -121,7 +121,9 @@ def relearning_due(conf: dict[str, Any]) -> bool:
     """True when this drift still concerns the current epoch (or relearning is forced)."""
     state = _store().state()
     epoch = conf.get("epoch")
-    if epoch is not None and int(epoch) != state.epoch:
+    if epoch is None:
+        raise ValueError("a relearning request must name the epoch it relearns: conf {'epoch': N}")
+    if int(epoch) != state.epoch:
         log.info("drift of epoch %s already handled (now epoch %s)", epoch, state.epoch)
         return False
     if not conf.get("force") and state.mode != Mode.MONITORING:
@@ -146,7 +148,7 @@ def open_relearning_epoch(conf: dict[str, Any]) -> int | None:
     """New epoch, fresh prior, RELEARNING with the forced-exploration budget (idempotent per epoch)."""
     fields = {k: conf.get(k) for k in ("arm", "change_point", "magnitude", "pulls_since_change")}
     return transitions.record_drift_and_relearn(
-        _store(), epoch=conf.get("epoch"), reason="relearning" if not conf.get("force") else "manual_relearning",
+        _store(), epoch=int(conf["epoch"]), reason="relearning" if not conf.get("force") else "manual_relearning",
         force=bool(conf.get("force")), **fields,
     )
 
