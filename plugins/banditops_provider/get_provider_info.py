@@ -58,7 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "banditops_env",
                 "ui-field-behaviour": {
                     "hidden-fields": ["login", "extra"],
-                    "relabeling": {"schema": "Scheme", "password": "Admin token"},
+                    "relabeling": {"schema": "Scheme", "password": "Admin token"},  # nosec B105 - a UI label, not a secret
                     "placeholders": {"schema": "http", "host": "127.0.0.1", "port": "8000"},
                 },
             },
