@@ -43,8 +43,8 @@ test: $(STAMP) system-deps lint ## the whole suite: lint, unit, integration, Air
 unit: $(STAMP) ## the fast tests only
 	@$(PY) -m pytest tests/unit banditops $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, mypy, bandit and pip-audit (findings fixed or allow-listed in .security/allowlist.toml)
-	@$(VENV)/bin/ruff check banditops services dags plugins tests benchmarks scripts docker
+lint: $(STAMP) ## ruff, mypy, bandit and the offline dependency audit (findings fixed or allow-listed in .security/allowlist.toml)
+	@$(VENV)/bin/ruff check banditops services dags plugins tests benchmarks scripts docker stack
 	@$(VENV)/bin/mypy
 	@$(PY) scripts/security_scan.py all
 

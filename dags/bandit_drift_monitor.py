@@ -1,7 +1,11 @@
 """
 ### bandit_drift_monitor
 
-**Sense drift (deferrable) → a branch records a new drift → trigger `bandit_relearning` with it as conf.**
+**Sense drift (deferrable) → a branch records the drift once per epoch → trigger `bandit_relearning`.**
+
+A recorded drift routes to relearning on every run until its epoch advances: a retried branch, a failed
+trigger or a failed relearning run is retried by the next sensor run, and relearning (idempotent per
+epoch) opens exactly one new epoch.
 
 `DriftSensor` defers to `DriftTrigger`, which reads the reward-summary stream from Redis in the
 triggerer and runs per-arm GLR change-point tests — only in MONITORING, without blocking the event
@@ -15,6 +19,8 @@ Poll interval: `BANDITOPS_DRIFT_POLL_S` (default 1 s). Connections: `redis_defau
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -54,9 +60,11 @@ def bandit_drift_monitor() -> None:
 
     relearn = TriggerDagRunOperator(
         task_id="start_relearning", trigger_dag_id="bandit_relearning", wait_for_completion=False,
-        conf="{{ ti.xcom_pull(task_ids='record_drift', key='drift') }}",
+        # cast: the template renders to a dict (render_template_as_native_obj); the operator types conf as the value
+        conf=cast(dict, "{{ ti.xcom_pull(task_ids='record_drift', key='drift') }}"),
     )
-    record_drift(sense.output) >> [relearn, EmptyOperator(task_id="no_drift")]
+    # cast: Airflow passes the XComArg and the task receives its value; @task types the call with the task's parameters
+    record_drift(cast(dict, sense.output)) >> [relearn, EmptyOperator(task_id="no_drift")]
 
 
 bandit_drift_monitor()

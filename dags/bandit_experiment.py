@@ -11,6 +11,8 @@ experiment up from Redis.
 
 from __future__ import annotations
 
+from typing import cast
+
 from airflow.sdk import Param, dag, task
 from banditops_provider import steps
 from banditops_provider.defaults import DEFAULT_ARGS, START_DATE
@@ -57,7 +59,8 @@ def bandit_experiment() -> None:
     def reset_and_start(request: dict) -> dict:
         return steps.start_experiment(request)
 
-    reset_and_start(validate_request())
+    # cast: Airflow passes the XComArg and the task receives its value; @task types the call with the task's parameters
+    reset_and_start(cast(dict, validate_request()))
 
 
 bandit_experiment()

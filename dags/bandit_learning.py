@@ -16,6 +16,8 @@ Connections: `redis_default`, `bandit_env_default`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import dag, task
 from banditops_provider import steps
@@ -53,7 +55,9 @@ def bandit_learning() -> None:
         return steps.record_convergence(ti.xcom_pull(task_ids="check_convergence", key="outcome"))
 
     agents = AgentBatchOperator.partial(task_id="run_agent_batch").expand(agent=plan_agents())
-    log_to_mlflow(agents.output) >> check_convergence() >> [mark_converged(), EmptyOperator(task_id="keep_going")]
+    # cast: Airflow passes the XComArg and the task receives its value; @task types the call with the task's parameters
+    reports = cast(list[dict], agents.output)
+    log_to_mlflow(reports) >> check_convergence() >> [mark_converged(), EmptyOperator(task_id="keep_going")]
 
 
 bandit_learning()

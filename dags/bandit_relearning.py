@@ -5,13 +5,15 @@
 epoch (fresh prior, RELEARNING, forced-exploration budget) → open the next phase run.**
 
 Triggered by `bandit_drift_monitor` with the drift as conf (`epoch`, `arm`, `change_point`,
-`magnitude`, ...), or by hand with `{"force": true}` to relearn now. Idempotent per epoch: a
+`magnitude`, ...), or by hand with `{"epoch": N, "force": true}` to relearn epoch N now. Idempotent per epoch: a
 second run for the same drift finds a newer epoch and stops at the first step.
 The learning DAG's agents explore round-robin until the budget is spent; the store then switches
 back to LEARNING by itself.
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 from airflow.sdk import Param, dag, task
 from banditops_provider import steps
@@ -28,7 +30,7 @@ from banditops_provider.defaults import DEFAULT_ARGS, START_DATE
     tags=["banditops", "relearning"],
     doc_md=__doc__,
     params={
-        "epoch": Param(None, type=["null", "integer"], minimum=1, description="epoch the drift was sensed in"),
+        "epoch": Param(type="integer", minimum=1, description="epoch to relearn (required: a retry is a no-op)"),
         "arm": Param(None, type=["null", "integer"], minimum=0, description="arm that drifted"),
         "magnitude": Param(None, type=["null", "number"], description="mean after − before"),
         "change_point": Param(None, type=["null", "integer"], description="estimated change point (epoch pulls)"),
@@ -54,7 +56,8 @@ def bandit_relearning() -> None:
 
     epoch = open_epoch()
     still_current() >> archive_phase() >> epoch
-    open_next_phase(epoch)
+    # cast: Airflow passes the XComArg and the task receives its value; @task types the call with the task's parameters
+    open_next_phase(cast(int | None, epoch))
 
 
 bandit_relearning()

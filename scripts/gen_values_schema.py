@@ -29,7 +29,7 @@ FREEFORM = {
     "seccompProfile", "capabilities",
 }
 #: Array keys whose items are Kubernetes objects passed through as they are.
-OBJECT_ITEMS = {"imagePullSecrets", "extraEnv", "tolerations"}
+OBJECT_ITEMS = {"imagePullSecrets", "extraEnv", "tolerations", "publicFrom"}
 
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}

@@ -1,17 +1,13 @@
-"""Security scans of ``make lint``: bandit over our code, pip-audit over the locked dependencies.
+"""Security scans of ``make lint``: bandit over our code, an offline audit of the locked dependencies.
 
 Findings either get fixed or get an entry with a reason in ``.security/allowlist.toml``; anything
-else fails the scan. The dependency audit needs an advisory source (PyPI's per-version JSON API,
-or OSV). When none answers -- on this project's build machines the PyPI mirror serves no
-per-version JSON and OSV is out of reach, so pip-audit *skips every package* and still prints
-"No known vulnerabilities found" -- this script refuses to call that a pass: it prints
-``pip-audit: advisory source unreachable: ...`` and records the status in
-``var/security/pip-audit.json``.
-
-Whether "unreachable" fails the build is a choice, documented in docs/deploy.md: by default it is
-reported loudly and ``make lint`` continues (a network outage outside the project must not block
-every test run, and CI here can never reach OSV); set ``BANDITOPS_AUDIT_STRICT=1`` (e.g. on a
-release pipeline with internet) to make it fatal. Real vulnerabilities always fail.
+else fails the scan. The dependency audit runs offline against the PyPA advisory database (OSV
+records) that ships as data beside the repository, ``<repo>/../shared/advisory-db`` (CI lays a copy
+of shared/ beside its clone), or the directory named by ``BANDITOPS_ADVISORY_DB``. A missing
+database fails the audit: an audit that could not look anything up is not a pass. pip-audit is not
+used for the lookup because it only asks OSV's web service, which these machines cannot reach; the
+range matching lives in ``scripts/osv_match.py``. The report states the snapshot date of the
+database, since advisories published after it are unknown to the audit.
 
 Usage: ``python scripts/security_scan.py bandit|audit|all``.
 """
@@ -19,9 +15,12 @@ Usage: ``python scripts/security_scan.py bandit|audit|all``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,20 +30,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package
+import osv_match
+
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWLIST = ROOT / ".security" / "allowlist.toml"
 REPORT_DIR = ROOT / "var" / "security"
-BANDIT_TARGETS = ("banditops", "services", "dags", "plugins")
-UNREACHABLE = "advisory source unreachable"
+BANDIT_TARGETS = ("banditops", "services", "dags", "plugins", "stack")
 
 
 @dataclass(frozen=True)
 class AuditOutcome:
     """What the dependency audit could establish."""
 
-    status: str  # "clean" | "vulnerable" | "unreachable"
+    status: str  # "clean" | "vulnerable"
     audited: int
-    skipped: int
     vulnerabilities: list[dict[str, Any]]
     detail: str
 
@@ -123,98 +125,115 @@ def run_bandit() -> int:
     return 1 if open_findings else 0
 
 
-# ---------------------------------------------------------------- pip-audit
+# ---------------------------------------------------------------- dependency audit
+
+
+def advisory_db() -> Path:
+    """The advisory database: ``$BANDITOPS_ADVISORY_DB`` or ``<repo>/../shared/advisory-db``."""
+    return Path(os.environ.get("BANDITOPS_ADVISORY_DB") or ROOT.parent / "shared" / "advisory-db")
+
+
+def snapshot_date(db: Path) -> str:
+    """The "as of" date the database README states (``unknown`` if it states none)."""
+    readme = db / "README.md"
+    match = re.search(r"\((\d{4}-\d{2}-\d{2})\)", readme.read_text()) if readme.exists() else None
+    return match.group(1) if match else "unknown"
 
 
 def export_requirements(target: Path) -> None:
     """The locked dependency set (all extras) as a pinned requirements file."""
+    uv = shutil.which("uv") or str(ROOT / ".cache" / "bin" / "uv")  # make puts .cache/bin on PATH
     subprocess.run(
-        ["uv", "export", "--frozen", "--all-extras", "--no-hashes", "--no-emit-project", "--quiet", "-o", str(target)],
+        [uv, "export", "--frozen", "--all-extras", "--no-hashes", "--no-emit-project", "--quiet", "-o", str(target)],
         cwd=ROOT, check=True,
     )
 
 
-def classify(report: dict[str, Any], ignored: set[str]) -> AuditOutcome:
-    """Turn pip-audit's JSON into an outcome, treating skipped packages as *not audited*.
+def parse_pins(text: str) -> dict[str, str]:
+    """``name==version`` pins of a requirements file (markers, comments and options dropped).
 
-    >>> classify({"dependencies": [{"name": "a", "version": "1", "vulns": []}]}, set()).status
-    'clean'
-    >>> classify({"dependencies": [{"name": "a", "skip_reason": "Dependency not found on PyPI"}]}, set()).status
-    'unreachable'
-    >>> vuln = {"name": "a", "version": "1", "vulns": [{"id": "GHSA-1", "fix_versions": ["2"]}]}
-    >>> classify({"dependencies": [vuln]}, set()).status, classify({"dependencies": [vuln]}, {"GHSA-1"}).status
-    ('vulnerable', 'clean')
+    >>> parse_pins("# via x\\nFoo_Bar==1.0 ; python_version >= '3.9'\\n    # via y\\n-e .\\n")
+    {'Foo_Bar': '1.0'}
     """
-    deps = report.get("dependencies", [])
-    skipped = [d for d in deps if "skip_reason" in d]
-    audited = [d for d in deps if "skip_reason" not in d]
-    vulns = [
-        {"package": d["name"], "version": d.get("version"), **v}
-        for d in audited
-        for v in d.get("vulns", [])
-        if v["id"] not in ignored and not set(v.get("aliases", [])) & ignored
-    ]
-    if vulns:
-        return AuditOutcome("vulnerable", len(audited), len(skipped), vulns, f"{len(vulns)} known vulnerability(ies)")
-    if skipped and len(skipped) * 2 >= len(deps):
-        example = skipped[0]["skip_reason"]
-        detail = (
-            f"{len(skipped)} of {len(deps)} packages could not be audited (e.g. {example!r}); "
-            "the registry's per-version vulnerability data is not served here"
-        )
-        return AuditOutcome("unreachable", len(audited), len(skipped), [], detail)
-    detail = f"{len(audited)} packages audited, no known vulnerabilities"
-    if skipped:
-        detail += f"; {len(skipped)} not auditable: {', '.join(d['name'] for d in skipped)}"
-    return AuditOutcome("clean", len(audited), len(skipped), [], detail)
+    pins = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)", line.strip())
+        if match:
+            pins[match.group(1)] = match.group(2)
+    return pins
 
 
-def run_pip_audit() -> int:
-    ignored = {entry["id"] for entry in load_allowlist()["pip_audit"]}
-    strict = os.environ.get("BANDITOPS_AUDIT_STRICT", "") == "1"
+def locked_pins() -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         requirements = Path(tmp) / "requirements.txt"
         export_requirements(requirements)
-        out = Path(tmp) / "audit.json"
-        proc = subprocess.run(
-            [
-                _python_bin("pip-audit"), "-r", str(requirements), "--no-deps", "--disable-pip",
-                "--progress-spinner", "off", "-f", "json", "-o", str(out), "--timeout", "20",
-            ],
-            capture_output=True, text=True, check=False,
+        return parse_pins(requirements.read_text())
+
+
+def allowed_finding(finding: osv_match.Finding, entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The allow-list entry naming this advisory (by id or alias) for this package, if any."""
+    ids = {finding.id, *finding.aliases}
+    for entry in entries:
+        package = entry.get("package")
+        if entry["id"] in ids and (not package or canonicalize_name(package) == finding.package):
+            return entry
+    return None
+
+
+def audit_outcome(db: Path, pins: dict[str, str], entries: list[dict[str, Any]]) -> AuditOutcome:
+    """Audit ``pins`` against ``db``; allow-listed findings do not count as vulnerabilities."""
+    if not (db / "vulns").is_dir():
+        raise FileNotFoundError(
+            f"advisory database not found at {db} (expected {db / 'vulns'}/<package>/*.yaml); "
+            "lay shared/ beside the repository or set BANDITOPS_ADVISORY_DB"
         )
-        if out.exists() and out.stat().st_size:
-            outcome = classify(json.loads(out.read_text()), ignored)
-        else:
-            reason = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-            outcome = AuditOutcome("unreachable", 0, 0, [], f"pip-audit failed: {reason}")
+    findings = osv_match.audit(db, pins)
+    open_findings = [f for f in findings if allowed_finding(f, entries) is None]
+    used = {id(e) for f in findings if (e := allowed_finding(f, entries)) is not None}
+    stale = [e["id"] for e in entries if id(e) not in used]
+    detail = (
+        f"{len(pins)} packages audited against {db.name} (advisories as of {snapshot_date(db)}): "
+        f"{len(findings)} finding(s), {len(findings) - len(open_findings)} allow-listed with a reason, "
+        f"{len(open_findings)} open"
+    )
+    if stale:
+        detail += f"; stale allow-list entries (match nothing now; remove them): {', '.join(stale)}"
+    return AuditOutcome(
+        "vulnerable" if open_findings else "clean", len(pins),
+        [dataclasses.asdict(f) for f in open_findings], detail,
+    )
+
+
+def run_audit() -> int:
+    db = advisory_db()
+    try:
+        outcome = audit_outcome(db, locked_pins(), load_allowlist()["pip_audit"])
+    except FileNotFoundError as exc:
+        print(f"audit: FAILED: {exc}")
+        return 1
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     record = {"checked_at": datetime.now(UTC).isoformat(timespec="seconds"), **outcome.__dict__}
-    (REPORT_DIR / "pip-audit.json").write_text(json.dumps(record, indent=2) + "\n")
+    (REPORT_DIR / "dependency-audit.json").write_text(json.dumps(record, indent=2) + "\n")
+    for vuln in outcome.vulnerabilities:
+        fixes = ", ".join(vuln["fix_versions"]) or "none yet"
+        aliases = f" ({', '.join(vuln['aliases'])})" if vuln["aliases"] else ""
+        print(f"audit: {vuln['package']} {vuln['version']}: {vuln['id']}{aliases} fixed in: {fixes}: {vuln['summary']}")
+    print(f"audit: {outcome.detail}")
     if outcome.status == "vulnerable":
-        for vuln in outcome.vulnerabilities:
-            fixes = ", ".join(vuln.get("fix_versions", [])) or "none yet"
-            print(f"pip-audit: {vuln['package']} {vuln['version']}: {vuln['id']} (fixed in: {fixes})")
-        print("pip-audit: upgrade them, or add a reviewed [[pip_audit]] entry with a reason to", ALLOWLIST.name)
+        print(f"audit: upgrade them, or add a reviewed [[pip_audit]] entry with a reason to {ALLOWLIST.name}")
         return 1
-    if outcome.status == "unreachable":
-        print(f"pip-audit: {UNREACHABLE}: {outcome.detail}")
-        print(f"pip-audit: the dependencies were NOT audited (recorded in {REPORT_DIR / 'pip-audit.json'}).", end=" ")
-        print("BANDITOPS_AUDIT_STRICT=1: failing." if strict else "Set BANDITOPS_AUDIT_STRICT=1 to make this fatal.")
-        return 1 if strict else 0
-    print(f"pip-audit: {outcome.detail}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="bandit + pip-audit with a reviewed allow-list")
+    parser = argparse.ArgumentParser(description="bandit + offline dependency audit with a reviewed allow-list")
     parser.add_argument("scan", choices=["bandit", "audit", "all"])
     args = parser.parse_args(argv)
     rc = 0
     if args.scan in ("bandit", "all"):
         rc |= run_bandit()
     if args.scan in ("audit", "all"):
-        rc |= run_pip_audit()
+        rc |= run_audit()
     return rc
 
 

@@ -116,7 +116,10 @@ class TrafficSimulator:
             report.top_arms[arm] += 1
             report.rewards.append(reward)
             report.regret += max(means) - means[arm]
-            feedback = self.decision.post("/feedback", json={"decision_id": body["decision_id"], "reward": reward})
+            # The user saw the slate and the simulated reward is the top arm's: name its position.
+            feedback = self.decision.post(
+                "/feedback", json={"decision_id": body["decision_id"], "reward": reward, "position": 0}
+            )
             if feedback.status_code == 200:
                 report.feedback_accepted += 1
             else:

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from banditops.loop.ids import stream_id_key
-from banditops.loop.transitions import drift_recorded
 from banditops.store.types import BatchSummary, ExperimentConfig, Mode, StoreState
 
 #: Name of the drift sensor's stream cursor in the store.
@@ -119,9 +118,9 @@ class DriftWatch:
     def poll(self) -> DriftFinding | None:
         """Read what is new; a finding when a drift is sensed, else ``None`` (also outside MONITORING).
 
-        A drift already recorded for this epoch (event ``drift_detected``) is not reported again:
-        between the alarm and the relearning that opens the next epoch, a fresh sensor run would
-        otherwise find the same change and start a second relearning.
+        A drift is reported once per watcher. A fresh sensor run reports a recorded drift again while
+        the store is still MONITORING in its epoch: the relearning it triggers is a no-op once the
+        next epoch opened, and the one that had failed to start otherwise.
         """
         state: StoreState = self.store.state()
         if state.mode != Mode.MONITORING:
@@ -130,9 +129,10 @@ class DriftWatch:
         if self._reported_epoch == state.epoch:
             return None
         finding = self._scan(state)
-        if finding is not None and drift_recorded(self.store, finding.epoch):
+        if finding is not None:
+            # reported once per watcher; a fresh sensor run reports it again while the store is still
+            # in this epoch, so a relearning that failed to start is retried (it is idempotent per epoch)
             self._reported_epoch = finding.epoch
-            return None
         return finding
 
     def _scan(self, state: StoreState) -> DriftFinding | None:

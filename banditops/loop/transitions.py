@@ -68,31 +68,42 @@ def check_and_mark_convergence(store: Any, rng: np.random.Generator, *, draws: i
 
 # -- drift → relearning -------------------------------------------------------------------------
 def record_drift_and_relearn(
-    store: Any, *, epoch: int | None, reason: str = "drift_detected", force: bool = False, **drift: Any
+    store: Any, *, epoch: int, reason: str = "drift_detected", force: bool = False, **drift: Any
 ) -> int | None:
     """Open a new epoch in RELEARNING with the forced-exploration budget; returns it, or ``None``.
 
     Idempotent per epoch: when the store is no longer in the epoch the drift was sensed in (a
     duplicate trigger, a second relearning run), or no longer MONITORING, nothing is written.
-    ``force`` (a person asked for relearning) skips the MONITORING requirement only.
+    ``force`` (a person asked for relearning) skips the MONITORING requirement only. Every request
+    names the epoch it relearns (``ValueError`` otherwise): a retried or second queued request for
+    epoch E after E+1 opened is a no-op, never E+2.
     """
+    if epoch is None or isinstance(epoch, bool) or not isinstance(epoch, int | np.integer):
+        raise ValueError(f"a relearning request must name the epoch it relearns (an integer >= 1); got {epoch!r}")
     state: StoreState = store.state()
-    if epoch is not None and state.epoch != int(epoch):
-        log.info("drift of epoch %s ignored: the store is in epoch %s", epoch, state.epoch)
+    if state.epoch != int(epoch):
+        log.info("relearning of epoch %s is a no-op: the store is already in epoch %s", epoch, state.epoch)
         return None
     if not force and state.mode != Mode.MONITORING:
         log.info("drift ignored: the store is in %s, not MONITORING", state.mode)
         return None
     fields = {k: v for k, v in drift.items() if v is not None}
     opened = int(store.open_epoch(reason=reason, explore_budget=state.config.relearn_budget,
-                                  expected_epoch=state.epoch, **fields))
+                                  expected_epoch=int(epoch), **fields))
     return opened if opened == state.epoch + 1 else None
+
+
+def recorded_drift(store: Any, epoch: int) -> dict[str, Any] | None:
+    """The drift of ``epoch`` already recorded (event ``drift_detected``), or ``None``."""
+    for e in store.events(count=100_000):
+        if e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch):
+            return dict(e.fields)
+    return None
 
 
 def drift_recorded(store: Any, epoch: int) -> bool:
     """Whether a drift of ``epoch`` was already recorded (event ``drift_detected``)."""
-    return any(e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch)
-               for e in store.events(count=100_000))
+    return recorded_drift(store, epoch) is not None
 
 
 def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) -> dict[str, Any] | None:
@@ -102,8 +113,15 @@ def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) ->
     pulls and seconds since the world actually changed (the detection delay).
     """
     epoch = int(finding["epoch"])
-    if drift_recorded(store, epoch):
-        return None
+    recorded = recorded_drift(store, epoch)
+    if recorded is not None:
+        # Recorded, but relearning may have failed before opening epoch + 1 (a retried task, a failed
+        # trigger or run): while the store is still in this epoch, route to relearning again, with the
+        # first record as its conf. Relearning is idempotent per epoch, so this opens exactly one.
+        if store.state().epoch != epoch:
+            return None
+        recorded["epoch"] = epoch
+        return recorded
     drift = {k: finding.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "statistic", "detector",
                                          "pulls_before", "epoch_pulls")}
     drift["detected_at"] = time.time()

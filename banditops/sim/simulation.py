@@ -43,6 +43,7 @@ from scipy import stats as sps
 
 from banditops.bandit.arms import BernoulliArm, GaussianArm, parse_arms, reward_kind
 from banditops.bandit.drift import DETECTORS
+from banditops.bandit.policies.base import TablePolicy
 from banditops.bandit.policies.drift_aware import DriftAwarePolicy, PosteriorArrays
 from banditops.bandit.policies.thompson import thompson_choice
 from banditops.bandit.posteriors import beta_params
@@ -250,7 +251,7 @@ class PlainThompson:
         return played
 
 
-def make_policy(spec: str, n_arms: int, kind: str, rng: np.random.Generator, **params: Any) -> Any:
+def make_policy(spec: str, n_arms: int, kind: str, rng: np.random.Generator, **params: Any) -> TablePolicy:
     """A simulation policy by name (see :data:`POLICIES`); ``ValueError`` names the valid ones."""
     base, _, detector = spec.partition(":")
     if base not in POLICY_BASES or (detector and detector not in DETECTORS):

@@ -11,16 +11,20 @@ simulated one.
 Key layout (under ``{namespace}:``)
 
 ``decision:{id}``
-    hash ``arm, epoch, kind, fallback, ts`` (+ ``feedback``, ``feedback_id`` once rewarded),
+    hash ``arm, epoch, kind, fallback, ts, slate`` (+ ``feedback``, ``feedback_id`` once rewarded),
     expiring after the decision TTL: feedback for an expired decision is refused.
 ``decisions``
     capped stream, the decision log for off-policy evaluation: ``decision_id, user_id, arms``
     (the ranked slate), ``arm`` (the top one), ``propensity``, ``epoch``, ``fallback``, ``ts``.
 ``feedback``
-    capped stream of accepted rewards: ``decision_id, arm, epoch, reward, decided_ms``.
+    capped stream of accepted rewards: ``decision_id, arm, epoch, reward, decided_ms, position``
+    (the clicked arm and its slot in the slate).
     Consumer group ``fold`` tracks what has been folded into the posterior.
 ``fold:{batch_id}``
     marker (7 days) that a batch id has claimed its entries; it never claims again.
+``feedback:dead``
+    capped stream of claimed entries the fold could not apply (the original fields plus
+    ``reason`` and ``batch_id``): moved there, acknowledged, never retried, never lost silently.
 
 Exactly once, even on Airflow retries
     Each fold call reads as the *consumer named by its batch id*. It first re-reads the
@@ -74,6 +78,10 @@ DEFAULT_FEEDBACK_MAXLEN = 1_000_000
 #: How long a fold batch id is remembered as used (the store's dedupe window, 7 days).
 FOLD_CLAIM_TTL_S = 7 * 24 * 3600
 DECISION_ID = re.compile(r"^[0-9a-f]{32}$")
+#: Largest |reward| accepted as feedback for a Gaussian experiment. Click values, revenue in
+#: cents or ratings all fit; 1e300 would overflow the sum of squares and wedge the posterior.
+MAX_FEEDBACK_REWARD = 1e6
+DEFAULT_DEAD_LETTER_MAXLEN = 100_000
 
 FeedbackStatus = Literal["accepted", "duplicate"]
 
@@ -102,13 +110,17 @@ def feedback_stream(namespace: str) -> str:
     return f"{namespace}:feedback"
 
 
+def dead_letter_stream(namespace: str) -> str:
+    return f"{namespace}:feedback:dead"
+
+
 def check_reward(reward: float, kind: str | None = None) -> float:
-    """A finite reward valid for ``kind`` (bernoulli: 0 or 1), else ``ValueError``."""
+    """A reward valid for ``kind`` (bernoulli: 0 or 1; else finite, |r| <= 1e6), else ``ValueError``."""
     value = float(reward)
-    if not math.isfinite(value):
-        raise ValueError(f"reward must be a finite number; got {reward!r}")
     if kind == "bernoulli" and value not in (0.0, 1.0):
         raise ValueError(f"a bernoulli reward must be 0 or 1; got {reward!r}")
+    if not math.isfinite(value) or abs(value) > MAX_FEEDBACK_REWARD:
+        raise ValueError(f"reward must be a finite number within ±{MAX_FEEDBACK_REWARD:g}; got {reward!r}")
     return value
 
 
@@ -188,6 +200,8 @@ def accept_feedback(
     decision_id: str,
     reward: float,
     *,
+    arm: int | None = None,
+    position: int | None = None,
     maxlen: int = DEFAULT_FEEDBACK_MAXLEN,
 ) -> FeedbackReceipt:
     """Append the reward of a decision to the feedback stream, at most once per decision.
@@ -196,13 +210,17 @@ def accept_feedback(
     same feedback cannot both be counted. The same reward again is a ``duplicate`` (safe
     client retries); a different reward raises :class:`FeedbackConflictError`; an unknown or
     expired id raises :class:`UnknownDecisionError`; a malformed id or reward raises ``ValueError``.
+    For a slate (k > 1) the caller names the clicked ``arm`` or its ``position``; the reward is
+    credited to that arm and the position kept on the entry for evaluation. A k = 1 decision
+    defaults to its single arm.
     """
     if not DECISION_ID.match(decision_id):
         raise ValueError(f"decision_id must be 32 lowercase hex characters; got {decision_id!r}")
     value = check_reward(reward)
     script = client.register_script(_ACCEPT_FEEDBACK)
-    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace)],
-                 args=[decision_id, repr(value), maxlen])
+    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace), f"{namespace}:state"],
+                 args=[decision_id, repr(value), maxlen, "" if arm is None else int(arm),
+                       "" if position is None else int(position)])
     status, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in raw)
     if status == "unknown":
         raise UnknownDecisionError(
@@ -210,7 +228,7 @@ def accept_feedback(
             "this service made within the decision TTL"
         )
     if status == "invalid":
-        raise ValueError(f"{detail}; got {reward!r}")
+        raise ValueError(f"{detail}; got reward {reward!r}")  # the experiment's kind, known only to the store
     if status == "duplicate":
         if float(detail) != value:
             raise FeedbackConflictError(
@@ -233,13 +251,15 @@ class FoldResult:
     duplicate: int = 0
     stale: int = 0
     invalid: int = 0
+    #: Entries moved to the dead-letter stream (``invalid`` included), each with its reason.
+    dead_lettered: int = 0
     #: Batch ids of orphaned claims adopted from crashed consumers.
     adopted: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "entries": self.entries, "applied": self.applied,
                 "duplicate": self.duplicate, "stale": self.stale, "invalid": self.invalid,
-                "adopted": list(self.adopted)}
+                "dead_lettered": self.dead_lettered, "adopted": list(self.adopted)}
 
 
 def ensure_fold_group(client: redis.Redis, namespace: str) -> None:
@@ -264,6 +284,25 @@ def _first_stream(reply: Any) -> list[Any]:
     return list(reply[0][1])
 
 
+def fold_marker(namespace: str, consumer: str) -> str:
+    return f"{namespace}:fold:{consumer}"
+
+
+def _server_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _claim_issued_ms(client: redis.Redis, namespace: str, consumer: str) -> int | None:
+    """When the claim was made (server ms, kept in its marker): the store refuses a batch older than
+    its dedupe window. A marker of the old format ("1") tells nothing; a lost one means older than it."""
+    raw = client.get(fold_marker(namespace, consumer))
+    if raw is None:
+        return 0
+    text = _decode(raw)
+    return int(text) if text.isdigit() and text != "1" else None
+
+
 def _read_claim(
     client: redis.Redis, namespace: str, consumer: str, max_entries: int | None, claim_ttl_s: int = FOLD_CLAIM_TTL_S
 ) -> list[tuple[str, dict]]:
@@ -278,36 +317,57 @@ def _read_claim(
     pending: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: "0"})
     entries: Any = _first_stream(pending)
     if not entries and max_entries is not None and client.set(
-        f"{namespace}:fold:{consumer}", "1", nx=True, ex=claim_ttl_s
+        fold_marker(namespace, consumer), str(_server_ms(client)), nx=True, ex=claim_ttl_s
     ):
         fresh: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: ">"}, count=max_entries)
         entries = _first_stream(fresh)
     return [(_decode(eid), {_decode(k): _decode(v) for k, v in (data or {}).items()}) for eid, data in entries]
 
 
+def _entry_pull(data: dict, kind: str, n_arms: int) -> tuple[int, int, float]:
+    """(arm, epoch, reward) of one feedback entry, or ``ValueError`` saying why it cannot be folded."""
+    try:
+        arm, epoch, raw = int(data["arm"]), int(data["epoch"]), data["reward"]
+    except KeyError as exc:
+        raise ValueError(f"entry lacks the field {exc.args[0]!r}") from None
+    if epoch < 1:
+        raise ValueError(f"decision epoch {epoch} is no epoch (a fallback made before any posterior was seen)")
+    if not 0 <= arm < n_arms:
+        raise ValueError(f"arm {arm} is out of range 0..{n_arms - 1}")
+    return arm, epoch, check_reward(float(raw), kind)
+
+
 def _apply_claim(
-    store: BanditStore, consumer: str, entries: list[tuple[str, dict]], result: FoldResult
+    store: BanditStore, consumer: str, entries: list[tuple[str, dict]], result: FoldResult,
+    *, dead_maxlen: int = DEFAULT_DEAD_LETTER_MAXLEN,
 ) -> None:
+    """Fold a claim; entries that cannot be applied go to the dead-letter stream, the rest are folded.
+
+    The dead-letter writes and the XACK of the whole claim run in ONE transaction, after the
+    applies: a crash before it leaves the claim pending, and the retry re-applies under the same
+    batch ids (refused as duplicates) and writes the dead letters once.
+    """
     config = store.config()
     n_arms = store.state().stats.n_arms
-    by_epoch: dict[int, tuple[list[int], list[float]]] = {}
-    for _entry_id, data in entries:
+    issued_ms = _claim_issued_ms(store.client, store.namespace, consumer) if entries else None
+    dead: list[tuple[str, dict, str]] = []
+    by_epoch: dict[int, list[tuple[str, dict, int, float]]] = {}
+    for entry_id, data in entries:
         try:
-            arm, epoch = int(data["arm"]), int(data["epoch"])
-            reward = check_reward(float(data["reward"]), config.reward_kind)
-        except (KeyError, ValueError):
-            result.invalid += 1  # trimmed entry or a reward the current experiment cannot take
+            arm, epoch, reward = _entry_pull(data, config.reward_kind, n_arms)
+        except ValueError as exc:
+            dead.append((entry_id, data, str(exc)))
             continue
-        if not 0 <= arm < n_arms:
-            result.invalid += 1
-            continue
-        arms, rewards = by_epoch.setdefault(epoch, ([], []))
-        arms.append(arm)
-        rewards.append(reward)
+        by_epoch.setdefault(epoch, []).append((entry_id, data, arm, reward))
     for epoch in sorted(by_epoch):
-        arms, rewards = by_epoch[epoch]
-        # One store batch per epoch; the suffix keeps the id deterministic for a given claim.
-        outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards)
+        group = by_epoch[epoch]
+        arms, rewards = [g[2] for g in group], [g[3] for g in group]
+        try:
+            # One store batch per epoch; the suffix keeps the id deterministic for a given claim.
+            outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards, issued_ms=issued_ms)
+        except ValueError as exc:  # the store's own checks (and BatchTooOldError): never wedge the claim
+            dead.extend((eid, data, f"store refused the batch: {exc}") for eid, data, _, _ in group)
+            continue
         if outcome.status == "applied":
             result.applied += len(arms)
         elif outcome.status == "duplicate":
@@ -316,10 +376,29 @@ def _apply_claim(
             result.stale += len(arms)
     stream = feedback_stream(store.namespace)
     if entries:
-        store.client.xack(stream, FOLD_GROUP, *[eid for eid, _ in entries])
+        pipe = store.client.pipeline(transaction=True)
+        for entry_id, data, reason in dead:
+            pipe.xadd(dead_letter_stream(store.namespace),
+                      {**data, "entry_id": entry_id, "reason": reason, "batch_id": consumer},
+                      maxlen=dead_maxlen, approximate=True)
+        pipe.xack(stream, FOLD_GROUP, *[eid for eid, _ in entries])
+        pipe.execute()
+    result.invalid += len(dead)
+    result.dead_lettered += len(dead)
     # A consumer with an empty pending list carries no state: drop it so the group stays small.
     store.client.xgroup_delconsumer(stream, FOLD_GROUP, consumer)
     result.entries += len(entries)
+
+
+def dead_letter_count(client: redis.Redis, namespace: str) -> int:
+    """Length of the dead-letter stream (the decision service exports it as a gauge)."""
+    return int(client.xlen(dead_letter_stream(namespace)))
+
+
+def dead_letters(client: redis.Redis, namespace: str, count: int = 1000) -> list[dict[str, Any]]:
+    """Entries of the dead-letter stream (oldest first): what the fold refused, and why."""
+    rows: Any = client.xrange(dead_letter_stream(namespace), count=count)
+    return [{"id": _decode(eid), **{_decode(k): _decode(v) for k, v in data.items()}} for eid, data in rows]
 
 
 def orphaned_claims(client: redis.Redis, namespace: str, min_idle_ms: int) -> list[str]:

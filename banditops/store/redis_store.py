@@ -104,6 +104,11 @@ class StoreNotInitializedError(LookupError):
     """The namespace holds no experiment yet: call :meth:`BanditStore.reset` first."""
 
 
+class BatchTooOldError(ValueError):
+    """A batch issued before the dedupe window (or before an id the set evicted): it may have been
+    applied already and its id forgotten, so it is refused rather than risk counting it twice."""
+
+
 @cache
 def _script_source(name: str) -> str:
     """A script's text with the shared helpers prepended (Redis scripts cannot include files)."""
@@ -165,27 +170,15 @@ class BanditStore:
 
     Examples
     --------
-    >>> from stack.redis_server import RedisServer
-    >>> import tempfile, pathlib
-    >>> server = RedisServer(data_dir=pathlib.Path(tempfile.mkdtemp())).start()
-    >>> store = BanditStore(server.client(), namespace="doc")
-    >>> store.reset(ExperimentConfig(reward_kind="bernoulli", n_arms=3))
-    1
-    >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
-    'applied'
-    >>> store.apply_batch("dag/run/0/0", 1, [0, 2, 2], [1, 0, 1]).status
-    'duplicate'
-    >>> store.stats().n.tolist(), store.stats().sum.tolist()
-    ([1, 0, 2], [1.0, 0.0, 1.0])
-    >>> store.open_epoch(reason="drift_detected", explore_budget=6)
-    2
-    >>> store.apply_batch("dag/run/1/0", 1, [1], [1]).status
-    'stale_epoch'
-    >>> store.apply_batch("dag/run/1/1", 2, [0, 1, 2] * 2, [1, 0, 0] * 2).mode
-    <Mode.LEARNING: 'LEARNING'>
-    >>> [e.kind for e in store.events()]
-    ['experiment_started', 'epoch_opened', 'mode_changed', 'mode_changed', 'relearning_done']
-    >>> server.stop()
+    A store sends nothing to Redis until a command needs it, so its keys can be named offline
+    (the batch round trip on a real server is ``tests/integration/test_store_example.py``):
+
+    >>> store = BanditStore(redis.Redis(host="127.0.0.1", port=6379), namespace="doc")
+    >>> store.summaries_key, store.events_key, store.changed_channel
+    ('doc:summaries', 'doc:events', 'doc:changed')
+    >>> BanditStore(redis.Redis(), namespace="doc:*")
+    Traceback (most recent call last):
+    ValueError: invalid namespace 'doc:*': use letters, digits, '_', '.' or '-' (no ':' or glob characters)
     """
 
     def __init__(
@@ -426,8 +419,14 @@ class BanditStore:
         rewards: Sequence[float] | np.ndarray,
         *,
         regret: float = 0.0,
+        issued_ms: int | None = None,
     ) -> ApplyResult:
         """Apply one agent round atomically (one Lua script).
+
+        ``issued_ms`` (server-clock milliseconds when the batch's content was fixed, the same on
+        every retry — the fold passes its newest stream id's time) lets the store tell a batch
+        whose id it may have forgotten: one issued before ``now - dedupe_window_s``, or at or before
+        the newest id the set evicted for size, raises :class:`BatchTooOldError`, nothing written.
 
         Validates first (``ValueError`` naming what is valid, nothing written): empty batch id,
         non-integer epoch, non-finite or negative regret, non-finite reward, arm out of range,
@@ -446,6 +445,8 @@ class BanditStore:
         regret_f = float(regret)
         if not math.isfinite(regret_f) or regret_f < 0:
             raise ValueError(f"regret must be a finite number >= 0 (pseudo-regret of the batch); got {regret!r}")
+        if issued_ms is not None and (isinstance(issued_ms, bool) or int(issued_ms) < 0):
+            raise ValueError(f"issued_ms must be a server time in milliseconds >= 0, or None; got {issued_ms!r}")
         shape, fresh = (self._shape, False) if self._shape else (self._read_shape(), True)
         for _ in range(3):
             try:
@@ -456,9 +457,16 @@ class BanditStore:
                 # Another process may have reset the experiment or added an arm: re-read, re-check.
                 shape, fresh = self._read_shape(), True
                 continue
-            args = self._apply_args(batch_id, int(epoch), a, stats, regret=regret_f, kind=shape[0])
+            args = self._apply_args(batch_id, int(epoch), a, stats, regret=regret_f, kind=shape[0],
+                                    issued_ms=issued_ms)
             reply = self._run("apply_batch", *args)
             status = _text(reply[0])
+            if status == "too_old":
+                raise BatchTooOldError(
+                    f"batch {batch_id!r} was issued at {issued_ms} ms, before the dedupe window "
+                    f"(ids seen since {_text(reply[1])} ms, window {self.dedupe_window_s:g} s): it may already "
+                    "be counted, so it is refused; nothing was applied"
+                )
             if status == "invalid":  # validated against a stale shape; the script wrote nothing
                 shape, fresh = (_text(reply[1]), int(reply[2])), True
                 continue
@@ -480,7 +488,8 @@ class BanditStore:
         return _text(kind), int(n_arms)
 
     def _apply_args(
-        self, batch_id: str, epoch: int, a: np.ndarray, stats: ArmStats, *, regret: float, kind: str
+        self, batch_id: str, epoch: int, a: np.ndarray, stats: ArmStats, *, regret: float, kind: str,
+        issued_ms: int | None = None,
     ) -> list[Any]:
         """The script's ARGV: header, then (arm, n, sum, sumsq, last_offset) per pulled arm."""
         pulled = np.flatnonzero(stats.n)
@@ -490,7 +499,7 @@ class BanditStore:
         args: list[Any] = [
             batch_id, epoch, kind, int(a.size), repr(regret), json.dumps(stats.to_dict()),
             self.summaries_maxlen, self.events_maxlen, repr(self.dedupe_window_s), self.dedupe_max,
-            int(a.max()) + 1 if a.size else 0,
+            int(a.max()) + 1 if a.size else 0, "" if issued_ms is None else int(issued_ms),
         ]  # fmt: skip
         for arm in pulled.tolist():
             args += [arm, int(stats.n[arm]), repr(float(stats.sum[arm])), repr(float(stats.sumsq[arm])),

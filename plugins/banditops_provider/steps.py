@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from airflow.sdk.exceptions import AirflowFailException
@@ -18,6 +18,11 @@ from banditops.loop import arm_choice, ids, transitions
 from banditops.settings import get_settings
 from banditops.store.types import Mode
 
+if TYPE_CHECKING:  # the hooks import Airflow's Redis provider and the tracker MLflow: loaded per task, lazily
+    from banditops.clients.env_client import EnvClient
+    from banditops.loop.tracking import Tracker
+    from banditops.store.redis_store import BanditStore
+
 log = logging.getLogger(__name__)
 
 
@@ -25,19 +30,19 @@ class BadRequestError(AirflowFailException, ValueError):
     """A request (DAG Params / conf) that cannot run; raised before anything changes, never retried."""
 
 
-def _store(redis_conn_id: str = "redis_default", namespace: str | None = None) -> Any:
+def _store(redis_conn_id: str = "redis_default", namespace: str | None = None) -> BanditStore:
     from banditops_provider.hooks.bandit_state import BanditStateHook
 
     return BanditStateHook(redis_conn_id, namespace=namespace).get_store()
 
 
-def _env(env_conn_id: str = "bandit_env_default") -> Any:
+def _env(env_conn_id: str = "bandit_env_default") -> EnvClient:
     from banditops_provider.hooks.bandit_env import BanditEnvHook
 
     return BanditEnvHook(env_conn_id).get_conn()
 
 
-def _tracker(store: Any) -> Any:
+def _tracker(store: BanditStore) -> Tracker:
     from banditops.loop.tracking import Tracker
 
     return Tracker(store)
@@ -105,7 +110,7 @@ def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
 # -- bandit_drift_monitor -----------------------------------------------------------------------
 def record_new_drift(event: dict[str, Any]) -> dict[str, Any] | None:
     """The sensed drift, recorded once per epoch, as the relearning run's conf (with pulls since
-    the change from the environment's log); ``None`` when nothing was sensed or it is recorded."""
+    the change from the environment's log); ``None`` when nothing was sensed or its epoch is over."""
     if event.get("status") != "drift":
         return None
     return transitions.record_drift(_store(), event, env=_env())
@@ -116,7 +121,9 @@ def relearning_due(conf: dict[str, Any]) -> bool:
     """True when this drift still concerns the current epoch (or relearning is forced)."""
     state = _store().state()
     epoch = conf.get("epoch")
-    if epoch is not None and int(epoch) != state.epoch:
+    if epoch is None:
+        raise ValueError("a relearning request must name the epoch it relearns: conf {'epoch': N}")
+    if int(epoch) != state.epoch:
         log.info("drift of epoch %s already handled (now epoch %s)", epoch, state.epoch)
         return False
     if not conf.get("force") and state.mode != Mode.MONITORING:
@@ -141,7 +148,7 @@ def open_relearning_epoch(conf: dict[str, Any]) -> int | None:
     """New epoch, fresh prior, RELEARNING with the forced-exploration budget (idempotent per epoch)."""
     fields = {k: conf.get(k) for k in ("arm", "change_point", "magnitude", "pulls_since_change")}
     return transitions.record_drift_and_relearn(
-        _store(), epoch=conf.get("epoch"), reason="relearning" if not conf.get("force") else "manual_relearning",
+        _store(), epoch=int(conf["epoch"]), reason="relearning" if not conf.get("force") else "manual_relearning",
         force=bool(conf.get("force")), **fields,
     )
 

@@ -303,3 +303,84 @@ def test_a_key_without_comment_is_refused(load_script, tmp_path: Path) -> None:
     (tmp_path / "values.yaml").write_text("# documented\na: 1\nb: 2\n")
     with pytest.raises(ValueError, match="'b' has no comment"):
         generator.build_schema(tmp_path / "values.yaml")
+
+
+# ---------------------------------------------------------------- NetworkPolicy
+
+
+def _pod_labels(manifests: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Labels of every pod the chart creates (workload templates and bare pods), by component."""
+    labels = {}
+    for doc in manifests:
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            pod = doc["spec"]["template"]["metadata"]["labels"]
+        elif doc["kind"] == "Pod":
+            pod = doc["metadata"]["labels"]
+        else:
+            continue
+        labels[pod["app.kubernetes.io/component"]] = pod
+    return labels
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, selector  # the chart uses matchLabels only
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def _policies(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {p["metadata"]["name"].removeprefix("bo-banditops-"): p["spec"] for p in kinds(manifests)["NetworkPolicy"]}
+
+
+def _allowed_peers(spec: dict[str, Any], pods: dict[str, dict[str, str]]) -> set[str]:
+    """Release components (and "airflow") one policy's ingress rules admit; "*" if anyone."""
+    peers: set[str] = set()
+    for rule in spec.get("ingress", []):
+        if "from" not in rule:
+            return {"*"}
+        for peer in rule["from"]:
+            if "namespaceSelector" in peer:
+                assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "airflow"}}
+                assert peer["podSelector"] == {"matchLabels": {"tier": "airflow"}}
+                peers.add("airflow")
+            else:
+                peers |= {c for c, labels in pods.items() if _selects(peer["podSelector"], labels)}
+    return peers
+
+
+@pytest.mark.parametrize("which", ["default_manifests", "production_manifests"])
+def test_network_policies_select_every_pod_and_deny_by_default(which: str, request: pytest.FixtureRequest) -> None:
+    manifests = request.getfixturevalue(which)
+    policies, pods = _policies(manifests), _pod_labels(manifests)
+    deny = policies["default-deny"]
+    assert deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
+    for component, labels in pods.items():
+        assert _selects(deny["podSelector"], labels), component
+        own = [n for n, spec in policies.items() if n != "default-deny" and _selects(spec["podSelector"], labels)]
+        assert own == ([] if component == "test" else [f"{component}-ingress"]), component
+    assert not validate_strict(kinds(manifests)["NetworkPolicy"])
+
+
+def test_only_decision_and_dashboard_are_reachable_from_outside(default_manifests: list[dict]) -> None:
+    policies, pods = _policies(default_manifests), _pod_labels(default_manifests)
+    allowed = {name.removesuffix("-ingress"): _allowed_peers(spec, pods)
+               for name, spec in policies.items() if name != "default-deny"}
+    assert allowed == {
+        "decision": {"*"},
+        "dashboard": {"*"},
+        "environment": {"dashboard", "test", "airflow"},
+        "mlflow": {"dashboard", "test", "airflow"},
+        "redis": {"environment", "decision", "dashboard", "redis", "airflow"},
+    }
+    ports = {name: [p["port"] for r in spec["ingress"] for p in r["ports"]] for name, spec in policies.items()
+             if name != "default-deny"}
+    assert ports["redis-ingress"] == ["redis"] and ports["mlflow-ingress"] == ["http"]
+
+
+def test_network_policy_can_be_switched_off_and_public_peers_narrowed(render, tmp_path: Path) -> None:
+    assert "NetworkPolicy" not in kinds(render(set_values={"networkPolicy.enabled": False}))
+    values = tmp_path / "narrow.yaml"
+    peer = {"namespaceSelector": {"matchLabels": {"team": "edge"}}}
+    values.write_text(yaml.safe_dump({"networkPolicy": {"publicFrom": [peer]}}))
+    narrowed = render(values)
+    decision = _policies(narrowed)["decision-ingress"]
+    assert decision["ingress"][0]["from"] == [peer]

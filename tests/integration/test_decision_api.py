@@ -247,3 +247,47 @@ def test_settings_refuse_missing_or_placeholder_admin_token_when_deployed() -> N
     with pytest.raises(ValueError, match="distinct arm indices"):
         Settings(static_ranking="1,1")
     assert Settings(static_ranking="3, 1,0").ranking == [3, 1, 0]
+
+
+def test_gaussian_feedback_out_of_range_is_refused_with_the_range(
+    service: Callable[..., TestClient], redis_client: redis.Redis, namespace: str
+) -> None:
+    store = BanditStore(redis_client, namespace)
+    epoch = store.reset(ExperimentConfig(name="revenue", reward_kind="gaussian", n_arms=3, source="production"))
+    store.apply_batch("seed/0/0/0", epoch, [0, 1, 2] * 10, [1.0, 2.0, 3.0] * 10)
+    with service() as client:
+        ids = [client.post("/recommend", json={"user_id": "u", "k": 1}).json()["decision_id"] for _ in range(2)]
+        huge = client.post("/feedback", json={"decision_id": ids[0], "reward": 1e300})
+        edge = client.post("/feedback", json={"decision_id": ids[1], "reward": -1e6})
+    assert huge.status_code == 422 and "within ±1e+06" in huge.json()["detail"]
+    assert edge.status_code == 200 and edge.json()["status"] == "accepted"
+    assert [e["decision_id"] for e in feedback_entries(redis_client, namespace)] == [ids[1]]
+
+
+def test_slate_feedback_credits_the_clicked_arm(
+    service: Callable[..., TestClient], redis_client: redis.Redis, namespace: str
+) -> None:
+    from banditops.store.feedback import fold_feedback
+
+    store = seeded_store(redis_client, namespace)
+    before = store.state().stats.n.tolist()
+    with service() as client:
+        slate = client.post("/recommend", json={"user_id": "u", "k": 3}).json()
+        single = client.post("/recommend", json={"user_id": "u", "k": 1}).json()
+        unnamed = client.post("/feedback", json={"decision_id": slate["decision_id"], "reward": 1})
+        wrong = client.post("/feedback", json={"decision_id": slate["decision_id"], "reward": 1,
+                                               "arm": slate["arms"][0], "position": 2})
+        clicked = client.post("/feedback", json={"decision_id": slate["decision_id"], "reward": 1, "position": 2})
+        default = client.post("/feedback", json={"decision_id": single["decision_id"], "reward": 0})
+    assert unnamed.status_code == 422 and "send 'arm'" in unnamed.json()["detail"]
+    assert wrong.status_code == 422 and "is not at position 2" in wrong.json()["detail"]
+    assert clicked.status_code == 200 and default.status_code == 200
+    entries = feedback_entries(redis_client, namespace)
+    assert [(e["arm"], e["position"], e["reward"]) for e in entries] == [
+        (str(slate["arms"][2]), "2", "1.0"), (str(single["arms"][0]), "0", "0.0")]
+    assert fold_feedback(store, "fold/0/0/0").applied == 2
+    after = store.state().stats.n.tolist()
+    expected = list(before)
+    expected[slate["arms"][2]] += 1
+    expected[single["arms"][0]] += 1
+    assert after == expected

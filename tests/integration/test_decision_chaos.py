@@ -46,7 +46,7 @@ class Load:
                 body = r.json()
                 self.answers.append((started, r.status_code, body))
                 if r.status_code == 200 and i % 2 == 0:
-                    f = client.post("/feedback", json={"decision_id": body["decision_id"], "reward": 1})
+                    f = client.post("/feedback", json={"decision_id": body["decision_id"], "reward": 1, "position": 0})
                     self.feedback[body["decision_id"]] = f.status_code
                 time.sleep(0.003)
 
@@ -109,7 +109,7 @@ def test_store_outage_falls_back_without_errors_and_recovers(tmp_path: Path) -> 
             time.sleep(0.05)
         late = [b["decision_id"] for b in outage if b["decision_id"] not in load.feedback][:5]
         for decision_id in late:
-            r = httpx.post(f"{service.url}/feedback", json={"decision_id": decision_id, "reward": 0})
+            r = httpx.post(f"{service.url}/feedback", json={"decision_id": decision_id, "reward": 0, "position": 0})
             assert r.status_code == 200 and r.json()["status"] == "accepted"
         # ... and no feedback that was accepted is missing from the stream (AOF kept it over the restart).
         accepted = {d for d, status in load.feedback.items() if status == 200} | set(late)

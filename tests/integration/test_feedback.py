@@ -17,7 +17,10 @@ from banditops.store.feedback import (
     UnknownDecisionError,
     _read_claim,
     accept_feedback,
+    dead_letters,
+    ensure_fold_group,
     feedback_lag_seconds,
+    feedback_stream,
     fold_feedback,
     orphaned_claims,
     record_decisions,
@@ -142,3 +145,62 @@ def test_decision_log_buffers_while_redis_is_unreachable(redis_client: redis.Red
     logged = redis_client.xrange(f"{namespace}:decisions")
     assert [fields[b"decision_id"].decode() for _, fields in logged] == [f"{i:032x}" for i in (2, 3, 4)]
     assert np.isclose(float(logged[0][1][b"propensity"]), 1.0)
+
+
+def test_bad_entries_go_to_dead_letter_and_the_good_fold_exactly_once(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    """A fallback decision of epoch 0 and an absurd reward in the same claim must not wedge the fold."""
+    store = new_store(redis_client, namespace, kind="gaussian")
+    good = decide(redis_client, namespace, [0, 1, 2], kind="gaussian")
+    for decision_id, reward in zip(good, [1.5, -2.0, 3.0], strict=True):
+        accept_feedback(redis_client, namespace, decision_id, reward)
+    # Entries the API no longer lets in, written as an older replica (or a hostile caller) could have.
+    stream = feedback_stream(namespace)
+    redis_client.xadd(stream, {"decision_id": "a" * 32, "arm": 1, "epoch": 0, "reward": "1.0", "decided_ms": 0})
+    redis_client.xadd(stream, {"decision_id": "b" * 32, "arm": 2, "epoch": 1, "reward": "1e300", "decided_ms": 0})
+    redis_client.xadd(stream, {"decision_id": "c" * 32, "arm": 7, "epoch": 1, "reward": "1.0", "decided_ms": 0})
+    first = fold_feedback(store, "bandit_learning/run1/0/0")
+    assert (first.entries, first.applied, first.dead_lettered) == (6, 3, 3)
+    stats = store.state().stats
+    assert stats.n.tolist() == [1, 1, 1] and stats.sum.tolist() == [1.5, -2.0, 3.0]
+    dead = dead_letters(redis_client, namespace)
+    assert [d["decision_id"] for d in dead] == ["a" * 32, "b" * 32, "c" * 32]
+    assert "epoch 0" in dead[0]["reason"] and "1e+06" in dead[1]["reason"] and "out of range" in dead[2]["reason"]
+    assert all(d["batch_id"] == "bandit_learning/run1/0/0" for d in dead)
+    assert redis_client.xpending(stream, "fold")["pending"] == 0  # everything claimed was acknowledged
+    # A retry and a later round add nothing: not to the posterior, not to the dead letter.
+    assert fold_feedback(store, "bandit_learning/run1/0/0").entries == 0
+    assert fold_feedback(store, "bandit_learning/run1/0/1").entries == 0
+    assert store.state().stats.n.tolist() == [1, 1, 1] and len(dead_letters(redis_client, namespace)) == 3
+
+
+def test_feedback_refuses_rewards_outside_the_experiments_range(redis_client: redis.Redis, namespace: str) -> None:
+    """A fallback decision recorded without a reward kind is checked against the experiment's kind."""
+    new_store(redis_client, namespace, kind="bernoulli")
+    (fallback,) = decide(redis_client, namespace, [0], epoch=0, kind="")
+    with pytest.raises(ValueError, match="0 or 1"):
+        accept_feedback(redis_client, namespace, fallback, 0.5)
+    assert accept_feedback(redis_client, namespace, fallback, 1.0).status == "accepted"
+    gaussian_ns = namespace + "g"
+    new_store(redis_client, gaussian_ns, kind="gaussian")
+    (decision_id,) = decide(redis_client, gaussian_ns, [0], kind="gaussian")
+    with pytest.raises(ValueError, match=r"±1e\+06"):
+        accept_feedback(redis_client, gaussian_ns, decision_id, 1e300)
+    assert redis_client.xlen(f"{gaussian_ns}:feedback") == 0
+
+
+def test_a_claim_older_than_the_dedupe_window_is_dead_lettered_not_refolded(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    store = BanditStore(redis_client, namespace, dedupe_window_s=1.0)
+    store.reset(ExperimentConfig(name="t", reward_kind="bernoulli", n_arms=3, source="production"))
+    for decision_id in decide(redis_client, namespace, [0, 1]):
+        accept_feedback(redis_client, namespace, decision_id, 1.0)
+    ensure_fold_group(redis_client, namespace)
+    assert len(_read_claim(redis_client, namespace, "crashed/0/0/0", 10)) == 2  # claimed, then the task died
+    time.sleep(1.1)  # its apply, had it happened, is no longer remembered
+    result = fold_feedback(store, "crashed/0/0/0")
+    assert (result.applied, result.dead_lettered) == (0, 2)
+    assert store.state().total_pulls == 0
+    assert all("before the dedupe window" in d["reason"] for d in dead_letters(redis_client, namespace))

@@ -159,12 +159,23 @@ def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
     assert store.get_cursor(drift_watch.DRIFT_CURSOR) == watch.cursor
     drift = transitions.record_drift(store, finding.to_dict(), env=env)
     assert drift is not None and drift["pulls_since_change"] > 0
-    assert transitions.record_drift(store, finding.to_dict(), env=env) is None  # once per epoch
-    assert drift_watch.DriftWatch(store).poll() is None  # a fresh sensor does not fire it again
+    # relearning failed to start (a retried record task, a failed trigger or run): still epoch 1, so
+    # the retry and a fresh sensor route to relearning again, with the first record, recorded once
+    again = transitions.record_drift(store, finding.to_dict(), env=env)
+    assert again is not None and again["epoch"] == 1 and again["arm"] == drift["arm"]
+    refound = drift_watch.DriftWatch(store).poll()
+    assert refound is not None and refound.epoch == 1
+    assert transitions.record_drift(store, refound.to_dict(), env=env) is not None
+    assert sum(e.kind == "drift_detected" for e in store.events()) == 1
     new_epoch = transitions.record_drift_and_relearn(store, epoch=finding.epoch, arm=finding.arm,
                                                    magnitude=finding.magnitude)
     assert new_epoch == 2
     assert transitions.record_drift_and_relearn(store, epoch=finding.epoch) is None  # a duplicate trigger
+    # once epoch 2 opened: the drift of epoch 1 routes nowhere, and no second relearning opens
+    assert transitions.record_drift(store, finding.to_dict(), env=env) is None
+    assert drift_watch.DriftWatch(store).poll() is None
+    assert transitions.record_drift_and_relearn(store, epoch=finding.epoch, force=True) is None
+    assert store.epoch() == 2
     for run in range(8):
         learn(store, env, f"c{run}")
         outcome = transitions.check_and_mark_convergence(store, np.random.default_rng(100 + run))
@@ -210,3 +221,25 @@ def test_bad_experiment_requests_are_refused_before_anything_changes(store: Band
     with pytest.raises(ValueError, match="pays gaussian rewards"):
         transitions.experiment_config(scenario_name="seed", reward_kind="bernoulli")
     assert not store.exists()
+
+
+def test_forced_relearning_names_its_epoch_and_a_retry_opens_no_second_one(store: BanditStore, env: EnvClient) -> None:
+    start(store, env, relearn_budget=10, pulls_per_round=10, rounds=1)
+    learn(store, env, "before")
+    with pytest.raises(ValueError, match="must name the epoch"):
+        transitions.record_drift_and_relearn(store, epoch=None, force=True)  # type: ignore[arg-type]
+    assert store.state().epoch == 1  # the refused request wrote nothing
+    assert transitions.record_drift_and_relearn(store, epoch=1, reason="manual_relearning", force=True) == 2
+    learn(store, env, "after")
+    opened = store.state()
+    # a retried task and a second queued click, both naming epoch 1: no-ops, epoch 2 and its pulls kept
+    assert transitions.record_drift_and_relearn(store, epoch=1, reason="manual_relearning", force=True) is None
+    assert transitions.record_drift_and_relearn(store, epoch=1, reason="manual_relearning", force=True) is None
+    # the store alone: opening from epoch 1 again reports the existing epoch 2, never 3
+    assert store.open_epoch(reason="manual_relearning", explore_budget=10, expected_epoch=1) == 2
+    after = store.state()
+    assert after.epoch == 2
+    assert after.epoch_pulls == opened.epoch_pulls > 0
+    assert after.stats.n.tolist() == opened.stats.n.tolist()
+    assert sum(e.kind == "epoch_opened" and int(e.fields.get("epoch", -1)) == 2 for e in store.events()) == 1
+    assert not any(e.kind == "epoch_opened" and int(e.fields.get("epoch", -1)) == 3 for e in store.events())

@@ -500,3 +500,32 @@ def test_empty_batch_counts_as_applied_and_ends_a_budgetless_relearning(store: B
     store.set_mode(Mode.RELEARNING, reason="manual")  # no budget: the next batch ends it
     result = store.apply_batch("empty2", 1, np.array([], np.int64), np.array([]))
     assert (result.status, result.mode, store.counters()["batches_applied"]) == ("applied", Mode.LEARNING, 2)
+
+
+def _server_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def test_a_batch_older_than_the_dedupe_window_is_refused_not_counted_twice(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    from banditops.store.redis_store import BatchTooOldError
+
+    store = BanditStore(redis_client, namespace, dedupe_max=2, dedupe_window_s=1.0)
+    epoch = store.reset(ExperimentConfig(name="t", reward_kind="bernoulli", n_arms=2))
+    issued = {name: _server_ms(redis_client) for name in "abc"}
+    for name in "abc":  # the set keeps 2 ids: applying c evicts a
+        assert store.apply_batch(name, epoch, [0], [1], issued_ms=issued[name]).status == "applied"
+    with pytest.raises(BatchTooOldError, match="nothing was applied"):
+        store.apply_batch("a", epoch, [0], [1], issued_ms=issued["a"])  # evicted for size: refused
+    assert store.apply_batch("c", epoch, [0], [1], issued_ms=issued["c"]).status == "duplicate"
+    assert store.state().total_pulls == 3
+    time.sleep(1.1)  # past the 1 s window: every earlier id may be forgotten
+    # b is still remembered (eviction runs on the next apply): a duplicate, which is just as safe.
+    assert store.apply_batch("b", epoch, [0], [1], issued_ms=issued["b"]).status == "duplicate"
+    with pytest.raises(BatchTooOldError):
+        store.apply_batch("never-applied", epoch, [1], [1], issued_ms=issued["c"])
+    assert store.state().total_pulls == 3 and store.state().stats.n.tolist() == [3, 0]
+    # A batch issued now is not refused.
+    assert store.apply_batch("d", epoch, [1], [1], issued_ms=_server_ms(redis_client)).status == "applied"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import doctest
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _doctest_code(tree: ast.Module) -> str:
+    """The source of every doctest example in the module's docstrings (module, classes, functions)."""
+    parser = doctest.DocTestParser()
+    sources = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=True)
+            if docstring:
+                sources.extend(example.source for example in parser.get_examples(docstring))
+    return "".join(sources)
+
+
 def _imports(path: Path) -> set[str]:
-    """Every module a file imports, at any depth (function-level and TYPE_CHECKING imports too)."""
+    """Every module a file imports, at any depth (function-level and TYPE_CHECKING imports too),
+    and every module its doctests import: `pytest --doctest-modules` runs those with the library."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in [*ast.walk(tree), *ast.walk(ast.parse(_doctest_code(tree)))]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -33,6 +48,15 @@ def _top(name: str) -> str:
 def test_the_rules_see_files() -> None:
     assert len(_files("banditops/bandit")) > 10
     assert "redis" in {_top(n) for n in _imports(ROOT / "banditops/store/redis_store.py")}
+
+
+def test_the_rules_see_doctest_imports(tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text('"""Top.\n\n>>> import stack.demo\n"""\n\n\nclass A:\n    """Doc.\n\n'
+                      '    >>> from stack.redis_server import RedisServer\n    >>> for i in range(2):\n'
+                      '    ...     import json\n    """\n')
+    assert {"stack.demo", "stack.redis_server", "stack.redis_server.RedisServer", "json"} <= _imports(module)
+    assert "banditops.bandit.stats" in _imports(ROOT / "banditops/bandit/convergence.py")  # only in its doctest
 
 
 @pytest.mark.parametrize("path", _files("banditops/bandit"), ids=lambda p: str(p.relative_to(ROOT)))

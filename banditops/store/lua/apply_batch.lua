@@ -1,6 +1,6 @@
 -- Apply one agent batch atomically, at most once, and only to the epoch it was sampled under.
 -- ARGV: prefix, batch_id, epoch, reward_kind, pulls, regret, stats_json, summaries_maxlen,
---       events_maxlen, dedupe_window_s, dedupe_max, arms_needed,
+--       events_maxlen, dedupe_window_s, dedupe_max, arms_needed, issued_ms ('' = unknown),
 --       then per pulled arm: arm, n, sum, sumsq, last_offset (1-based position of its last pull)
 -- Returns {status, current_epoch, mode_after, total_pulls}; status 'invalid' (with the stored kind
 -- and arm count) when the caller validated against a stale config: nothing is written then.
@@ -8,6 +8,7 @@ local p, batch_id, batch_epoch, kind = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV
 local pulls, regret, stats_json = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local summaries_maxlen, events_maxlen = ARGV[8], ARGV[9]
 local window_s, dedupe_max, arms_needed = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local issued_ms = tonumber(ARGV[13])
 
 local st, counters = p .. ':state', p .. ':counters'
 local s = redis.call('HMGET', st, 'epoch', 'mode', 'n_arms', 'kind')
@@ -22,16 +23,30 @@ if redis.call('ZSCORE', seen, batch_id) then
   redis.call('HINCRBY', counters, 'batches_duplicate', 1)
   return {'duplicate', epoch, mode, tonumber(redis.call('HGET', counters, 'total_pulls'))}
 end
+-- Not in the set: refuse a batch the set may have forgotten (issued before the age window, or at or
+-- before the newest id evicted for size, kept in seen_floor). Its first apply, if any, was at or after
+-- its issue time, so an id issued later than both bounds cannot have been evicted.
+local now = now_s()
+local floor_key = p .. ':seen_floor:' .. batch_epoch
+if issued_ms then
+  local issued_s, floor = issued_ms / 1000, tonumber(redis.call('GET', floor_key) or '-1')
+  if issued_s < now - window_s or issued_s <= floor then
+    return {'too_old', string.format('%d', math.max(now - window_s, floor) * 1000)}
+  end
+end
 if batch_epoch ~= epoch then
   redis.call('HINCRBY', counters, 'batches_stale', 1)
   return {'stale_epoch', epoch, mode, tonumber(redis.call('HGET', counters, 'total_pulls'))}
 end
 
-local now = now_s()
 redis.call('ZADD', seen, fmt(now), batch_id)
 redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. fmt(now - window_s))
 local size = redis.call('ZCARD', seen)
-if size > dedupe_max then redis.call('ZREMRANGEBYRANK', seen, 0, size - dedupe_max - 1) end
+if size > dedupe_max then
+  local newest_evicted = redis.call('ZRANGE', seen, size - dedupe_max - 1, size - dedupe_max - 1, 'WITHSCORES')
+  redis.call('SET', floor_key, newest_evicted[2])
+  redis.call('ZREMRANGEBYRANK', seen, 0, size - dedupe_max - 1)
+end
 
 local ep = p .. ':epoch:' .. epoch
 local post = p .. ':posterior:' .. epoch
@@ -42,7 +57,7 @@ local pulls_before = tonumber(e[1] or '0')
 -- One read and one write of the posterior whatever K: the script is atomic, so read-add-write is
 -- as safe as HINCRBY, and far fewer calls (counts stay exact integers below 2^53).
 local fields = {}
-for i = 13, #ARGV, 5 do
+for i = 14, #ARGV, 5 do
   local arm = ARGV[i]
   fields[#fields + 1] = 'n:' .. arm
   fields[#fields + 1] = 'sum:' .. arm
@@ -52,7 +67,7 @@ if #fields > 0 then
   local cur = redis.call('HMGET', post, unpack(fields))
   local writes, last = {}, {}
   local j = 0
-  for i = 13, #ARGV, 5 do
+  for i = 14, #ARGV, 5 do
     local arm = ARGV[i]
     writes[#writes + 1] = 'n:' .. arm
     writes[#writes + 1] = int(tonumber(cur[j + 1] or '0') + tonumber(ARGV[i + 1]))

@@ -18,6 +18,7 @@ redis.call('HSET', p .. ':epoch:' .. new_epoch, 'pulls', 0, 'regret', 0, 'opened
   'reason', reason)
 -- The closed epoch's dedupe set only has to outlive retries of its last batches.
 redis.call('PEXPIRE', p .. ':seen:' .. epoch, window_ms)
+redis.call('PEXPIRE', p .. ':seen_floor:' .. epoch, window_ms)
 add_event(p, events_maxlen, 'epoch_opened', merge_json(fields_json,
   {epoch = new_epoch, previous_epoch = epoch, reason = reason, explore_budget = budget, mode = new_mode}))
 if mode ~= new_mode then

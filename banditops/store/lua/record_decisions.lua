@@ -5,10 +5,12 @@ for _, d in ipairs(decisions) do
   local key = ARGV[1] .. d.decision_id
   local fallback = d.fallback and 1 or 0
   local ts = string.format('%d', d.ts_ms)
-  redis.call('HSET', key, 'arm', d.arms[1], 'epoch', d.epoch, 'kind', d.reward_kind, 'fallback', fallback, 'ts', ts)
+  redis.call('HSET', key, 'arm', d.arms[1], 'epoch', d.epoch, 'kind', d.reward_kind, 'fallback', fallback, 'ts', ts,
+             'slate', table.concat(d.arms, ','))
   redis.call('EXPIRE', key, ttl)
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'decision_id', d.decision_id, 'user_id', d.user_id,
              'arms', table.concat(d.arms, ','), 'arm', d.arms[1], 'propensity', string.format('%.6g', d.propensity),
-             'epoch', d.epoch, 'fallback', fallback, 'ts', ts)
+             'epoch', d.epoch, 'fallback', fallback, 'ts', ts,
+             'slate', table.concat(d.arms, ','))
 end
 return #decisions

@@ -24,7 +24,8 @@ class BanditEnvHook(BaseHook):
 
     conn_name_attr = "env_conn_id"
     default_conn_name = "bandit_env_default"
-    conn_type = "http"
+    # A type of its own so the provider registers it; an ``http`` Connection works here too.
+    conn_type = "banditops_env"
     hook_name = "BanditOps environment"
 
     def __init__(self, env_conn_id: str = default_conn_name) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import cast
 
 from airflow.providers.redis.hooks.redis import RedisHook
 from airflow.sdk import BaseHook
 
 from banditops.settings import get_settings
+from banditops.store.connection import Redis
 from banditops.store.redis_store import BanditStore
 
 
@@ -29,7 +31,9 @@ class BanditStateHook(BaseHook):
 
     conn_name_attr = "redis_conn_id"
     default_conn_name = "redis_default"
-    conn_type = "redis"
+    # A type of its own so the provider registers it (``redis`` is the Redis provider's); a
+    # ``redis`` Connection works here too: RedisHook reads any Connection's fields.
+    conn_type = "banditops_state"
     hook_name = "BanditOps state (Redis)"
 
     def __init__(self, redis_conn_id: str = default_conn_name, *, namespace: str | None = None) -> None:
@@ -38,7 +42,7 @@ class BanditStateHook(BaseHook):
         self._namespace = namespace
         self._store: BanditStore | None = None
 
-    def get_conn(self) -> Any:
+    def get_conn(self) -> Redis:
         """The cached redis-py client."""
         return self.get_store().client
 
@@ -53,6 +57,7 @@ class BanditStateHook(BaseHook):
     def get_store(self) -> BanditStore:
         """The store, built once per hook."""
         if self._store is None:
-            client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+            # cast: RedisHook.get_conn is unannotated; it returns a redis-py client
+            client = cast(Callable[[], Redis], RedisHook(redis_conn_id=self.redis_conn_id).get_conn)()
             self._store = BanditStore(client, namespace=self.namespace)
         return self._store

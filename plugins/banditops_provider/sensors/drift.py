@@ -37,16 +37,17 @@ class DriftSensor(BaseSensorOperator):
         self.namespace = namespace
         self.cursor_name = cursor_name
         self.poll_interval = poll_interval
-        self.max_wait = max_wait
+        # Not ``self.max_wait``: that is BaseSensorOperator's longest back-off between pokes (a timedelta).
+        self.drift_max_wait = float(max_wait)
 
     def execute(self, context: Any) -> None:
         self.defer(
             trigger=DriftTrigger(
                 redis_conn_id=self.redis_conn_id, namespace=self.namespace, cursor_name=self.cursor_name,
-                poll_interval=self.poll_interval, max_wait=self.max_wait,
+                poll_interval=self.poll_interval, max_wait=self.drift_max_wait,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.max_wait + 300),
+            timeout=timedelta(seconds=self.drift_max_wait + 300),
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:

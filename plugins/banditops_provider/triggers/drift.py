@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
 from banditops.loop.drift_watch import DRIFT_CURSOR, DriftWatch
+
+# cast: Airflow leaves TriggerEvent.__init__ unannotated; it takes the JSON payload.
+_event = cast(Callable[[dict[str, Any]], TriggerEvent], TriggerEvent)
 
 
 class DriftTrigger(BaseTrigger):
@@ -51,7 +54,7 @@ class DriftTrigger(BaseTrigger):
         poll_interval: float = 1.0,
         max_wait: float = 600.0,
     ) -> None:
-        super().__init__()
+        cast(Callable[[], None], super().__init__)()  # cast: BaseTrigger.__init__ is unannotated
         self.redis_conn_id = redis_conn_id
         self.namespace = namespace
         self.cursor_name = cursor_name
@@ -84,9 +87,9 @@ class DriftTrigger(BaseTrigger):
             if finding is not None:
                 self.log.info("drift sensed on arm %s (epoch %s, change point %s)", finding.arm, finding.epoch,
                               finding.change_point)
-                yield TriggerEvent({"status": "drift", **finding.to_dict()})
+                yield _event({"status": "drift", **finding.to_dict()})
                 return
             if time.monotonic() >= deadline:
-                yield TriggerEvent({"status": "idle", "cursor": watch.cursor})
+                yield _event({"status": "idle", "cursor": watch.cursor})
                 return
             await asyncio.sleep(self.poll_interval)

@@ -151,7 +151,11 @@ def start_experiment(airflow: AirflowClient, public_url: str, scenario: Any, see
     return trigger_dag(airflow, public_url, "bandit_experiment", conf)
 
 
-def force_relearning(airflow: AirflowClient, public_url: str) -> ActionResult:
-    """Trigger ``bandit_relearning``: archive the posterior, new epoch, forced exploration."""
+def force_relearning(airflow: AirflowClient, public_url: str, epoch: int) -> ActionResult:
+    """Trigger ``bandit_relearning`` for ``epoch``: archive the posterior, new epoch, forced exploration.
+
+    The request names the epoch it relearns, so a second click or a retried run is a no-op once
+    epoch + 1 is open, instead of opening epoch + 2 and throwing epoch + 1 away.
+    """
     # force: relearn even when the loop is not MONITORING (a person asked for it)
-    return trigger_dag(airflow, public_url, "bandit_relearning", {"force": True})
+    return trigger_dag(airflow, public_url, "bandit_relearning", {"epoch": int(epoch), "force": True})

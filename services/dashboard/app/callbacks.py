@@ -289,5 +289,5 @@ def _run_action(
             collector.airflow, settings.airflow_link_url, values["exp_scenario"], values["exp_seed"]
         )
     if trigger == "relearn-button":
-        return actions.force_relearning(collector.airflow, settings.airflow_link_url)
+        return actions.force_relearning(collector.airflow, settings.airflow_link_url, collector.store.state().epoch)
     return actions.ActionResult(False, f"unknown control {trigger!r}")

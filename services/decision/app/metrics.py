@@ -106,6 +106,9 @@ class DecisionMetrics:
                                 "unknown, invalid, unavailable).", ["status"], registry=r)
         self.feedback_lag = Gauge("banditops_feedback_lag_seconds",
                                   "Age of the oldest feedback not yet folded into the posterior.", registry=r)
+        self.feedback_dead = Gauge("banditops_feedback_dead_letters",
+                                   "Feedback entries the fold could not apply, kept with their reason in the "
+                                   "dead-letter stream.", registry=r)
         self.lifecycle_events = Counter("banditops_lifecycle_events",
                                         "Lifecycle events of the experiment seen in the store (drift_detected, "
                                         "converged, epoch_opened, ...).", ["kind"], registry=r)

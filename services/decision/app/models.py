@@ -40,6 +40,8 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="decision_id from POST /recommend")
     reward: float = Field(allow_inf_nan=False, description="observed reward; 0 or 1 for Bernoulli experiments")
+    arm: int | None = Field(default=None, ge=0, description="the arm of the slate the reward is for (k > 1)")
+    position: int | None = Field(default=None, ge=0, description="0-based slot of that arm in the slate (k > 1)")
 
 
 class FeedbackResponse(BaseModel):

@@ -235,3 +235,22 @@ def test_actions_refuse_bad_input_before_calling_anything() -> None:
 def test_redact_url_hides_passwords() -> None:
     assert redact_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_force_relearning_names_the_epoch_it_relearns() -> None:
+    class Recording:
+        base_url = "http://af"
+
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, dict[str, object]]] = []
+
+        def trigger(self, dag_id: str, conf: dict[str, object]) -> dict[str, str]:
+            self.sent.append((dag_id, dict(conf)))
+            return {"dag_run_id": "manual__1", "state": "queued"}
+
+        def run_url(self, public_url: str, dag_id: str, run_id: str) -> str:
+            return f"{public_url}/dags/{dag_id}/runs/{run_id}"
+
+    airflow = Recording()
+    assert actions.force_relearning(airflow, "http://af", 4).ok  # type: ignore[arg-type]
+    assert airflow.sent == [("bandit_relearning", {"epoch": 4, "force": True})]
