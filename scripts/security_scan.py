@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -128,9 +129,25 @@ def run_bandit() -> int:
 # ---------------------------------------------------------------- dependency audit
 
 
+#: The same snapshot shipped in the repository (CC-BY-4.0, its LICENSE inside), so that a clone
+#: without shared/ beside it (a newcomer's, a fresh-check's) still audits offline.
+BUNDLED_DB = ROOT / ".security" / "advisory-db-2024-10-10.tar.xz"
+
+
 def advisory_db() -> Path:
-    """The advisory database: ``$BANDITOPS_ADVISORY_DB`` or ``<repo>/../shared/advisory-db``."""
-    return Path(os.environ.get("BANDITOPS_ADVISORY_DB") or ROOT.parent / "shared" / "advisory-db")
+    """``$BANDITOPS_ADVISORY_DB``, else ``<repo>/../shared/advisory-db``, else the bundled snapshot
+    (unpacked once into ``var/security/``)."""
+    explicit = os.environ.get("BANDITOPS_ADVISORY_DB")
+    if explicit:
+        return Path(explicit)
+    beside = ROOT.parent / "shared" / "advisory-db"
+    if (beside / "vulns").is_dir():
+        return beside
+    unpacked = ROOT / "var" / "security" / "advisory-db"
+    if not (unpacked / "vulns").is_dir() and BUNDLED_DB.exists():
+        with tarfile.open(BUNDLED_DB) as archive:
+            archive.extractall(unpacked.parent, filter="data")  # nosec B202 - our own archive, "data" filter
+    return unpacked
 
 
 def snapshot_date(db: Path) -> str:

@@ -119,3 +119,17 @@ def test_bandit_allowlist_matches_by_test_id_and_path(scan) -> None:
     assert scan._allowed({"test_id": "B603", "filename": "./banditops/settings.py"}, entries)
     assert scan._allowed({"test_id": "B602", "filename": "banditops/settings.py"}, entries) is None
     assert scan._allowed({"test_id": "B603", "filename": "services/x.py"}, entries) is None
+
+
+def test_a_clone_without_shared_audits_against_the_bundled_snapshot(scan, tmp_path, monkeypatch) -> None:
+    """A newcomer's clone has no ../shared: the snapshot shipped in .security/ is unpacked and used."""
+    monkeypatch.delenv("BANDITOPS_ADVISORY_DB", raising=False)
+    monkeypatch.setattr(scan, "ROOT", tmp_path / "repo")
+    (tmp_path / "repo" / ".security").mkdir(parents=True)
+    bundled = tmp_path / "repo" / ".security" / scan.BUNDLED_DB.name
+    bundled.write_bytes(scan.BUNDLED_DB.read_bytes())
+    monkeypatch.setattr(scan, "BUNDLED_DB", bundled)
+    db = scan.advisory_db()
+    assert db == tmp_path / "repo" / "var" / "security" / "advisory-db"
+    assert scan.snapshot_date(db) == "2024-10-10"
+    assert len(list((db / "vulns").glob("*/*.yaml"))) > 2000
