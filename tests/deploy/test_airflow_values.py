@@ -22,8 +22,14 @@ VALUES = ROOT / "helm" / "airflow-values.yaml"
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 
 
+#: The official chart's values and schema (1.22.0, Apache-2.0), shipped for clones without ../shared.
+BUNDLED_CHART = Path(__file__).resolve().parent / "data" / "airflow-chart-1.22.0"
+
+
 def _chart_dir() -> Path:
-    path = Path(os.environ.get("BANDITOPS_AIRFLOW_CHART") or ROOT.parent / "shared" / "airflow-chart")
+    beside = ROOT.parent / "shared" / "airflow-chart"
+    default = beside if (beside / "values.schema.json").exists() else BUNDLED_CHART
+    path = Path(os.environ.get("BANDITOPS_AIRFLOW_CHART") or default)
     missing = [n for n in ("values.yaml", "values.schema.json") if not (path / n).exists()]
     if missing:
         pytest.fail(f"official Airflow chart data missing at {path} ({', '.join(missing)}); "
