@@ -79,7 +79,7 @@ def env_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvServer]:
 def store(browser_redis: RedisServer, env_server: EnvServer) -> BanditStore:
     client = redis.Redis.from_url(browser_redis.url)
     store = BanditStore(client, "browser")
-    with EnvClient(env_server.url) as env:
+    with EnvClient(env_server.url, token=env_server.admin_token) as env:
         seed_store(store, env)
     return store
 
