@@ -5,6 +5,7 @@ Chaos tests stop its Redis under it; benchmarks load it from another process.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -19,7 +20,8 @@ class DecisionServer(ServiceProcess):
     """The decision service on a free loopback port.
 
     ``settings`` are ``BANDITOPS_DECISION_*`` variables without the prefix, e.g.
-    ``{"static_ranking": "2,0,1", "max_staleness_s": 1.5}``.
+    ``{"static_ranking": "2,0,1", "max_staleness_s": 1.5}``. The admin token is generated unless
+    given; ``None`` starts the service without one (admin calls refused).
     """
 
     service: ClassVar[str] = "decision"
@@ -28,9 +30,12 @@ class DecisionServer(ServiceProcess):
     redis_url: str
     namespace: str = "bo"
     settings: dict[str, object] = field(default_factory=dict)
+    admin_token: str | None = field(default_factory=lambda: secrets.token_hex(16))
 
     def settings_env(self) -> dict[str, str]:
         env = {"BANDITOPS_DECISION_REDIS_URL": self.redis_url, "BANDITOPS_DECISION_NAMESPACE": self.namespace}
+        if self.admin_token is not None:
+            env["BANDITOPS_DECISION_ADMIN_TOKEN"] = self.admin_token
         env.update({f"BANDITOPS_DECISION_{name.upper()}": str(value) for name, value in self.settings.items()})
         return env
 

@@ -240,7 +240,7 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
     stack = localstack.up(cfg, log=console.print)
     login = stack["airflow_login"]
     env_vars = localstack.common_env(cfg)
-    store = BanditStore.from_url(cfg.url("redis"))
+    store = BanditStore.from_url(localstack.redis_url(cfg))
     env = EnvClient(cfg.url("environment"), token=env_vars["BANDITOPS_ENV_ADMIN_TOKEN"])
     airflow = AirflowClient(cfg.url("airflow"), login["username"], login["password"])
     summary: dict[str, Any] = {"urls": stack.get("urls", {}), "options": opts.experiment_conf()}

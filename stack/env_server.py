@@ -5,7 +5,8 @@ Tests, the Airflow DAG tests, the dashboard tests and the benchmark talk HTTP to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from stack.service_process import ServiceProcess
@@ -16,7 +17,9 @@ class EnvServer(ServiceProcess):
     """The environment service on a free loopback port.
 
     ``workers > 1`` starts several processes, hence several independent worlds: only for
-    benchmarking the HTTP layer, never for a loop that injects drift.
+    benchmarking the HTTP layer, never for a loop that injects drift. The admin token is
+    generated unless given (the service refuses admin calls without one); ``None`` starts the
+    service with none, to test that refusal.
     """
 
     service: ClassVar[str] = "environment"
@@ -24,7 +27,7 @@ class EnvServer(ServiceProcess):
 
     scenario: str = "seed"
     seed: int | None = None
-    admin_token: str | None = None
+    admin_token: str | None = field(default_factory=lambda: secrets.token_hex(16))
     arms_json: str | None = None
     max_batch: int | None = None
 

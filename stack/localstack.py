@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
-from stack.redis_server import DataDirError, free_port, server_for, unreadable_hint
+from stack.private_file import write_private
+from stack.redis_server import DataDirError, auth_config, free_port, server_for, unreadable_hint
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -45,6 +47,7 @@ DEFAULT_PORTS: dict[str, int] = {
 #: The order in which components start (later ones need the earlier ones).
 ORDER = ("redis", "environment", "mlflow", "decision", "dashboard", "airflow")
 AIRFLOW_USER = "admin"
+DASHBOARD_USER = "admin"
 
 
 class StackError(RuntimeError):
@@ -107,38 +110,68 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
-def _redis_ok(port: int) -> Callable[[], bool]:
+def _redis_ok(url: str) -> Callable[[], bool]:
+    """PING with the stack's password (the server refuses every other command before AUTH)."""
+
     def check() -> bool:
+        client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         try:
-            with socket.create_connection((HOST, port), timeout=1.0) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
+            return bool(client.ping())
+        except redis.RedisError:
             return False
+        finally:
+            client.close()
 
     return check
 
 
+#: Every generated secret of a stack folder and how it is made.
+_SECRET_MAKERS: dict[str, Callable[[], str]] = {
+    "jwt_secret": lambda: secrets.token_hex(32),  # 64 characters
+    "airflow_password": lambda: secrets.token_urlsafe(12),
+    "env_admin_token": lambda: secrets.token_hex(16),
+    "decision_admin_token": lambda: secrets.token_hex(16),
+    "dashboard_password": lambda: secrets.token_urlsafe(12),
+    "redis_password": lambda: secrets.token_hex(16),  # hex: safe inside a redis:// URL
+}
+
+
 def _secrets(cfg: StackConfig) -> dict[str, str]:
-    """Generated once per stack folder (mode 600), never committed: JWT secret, admin password."""
+    """Generated once per stack folder (mode 600), never committed: tokens and passwords.
+
+    A folder from an older checkout keeps its secrets and gains the ones it lacks.
+    """
     path = cfg.root / "secrets.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    values = {
-        "jwt_secret": secrets.token_hex(32),  # 64 characters
-        "airflow_password": secrets.token_urlsafe(12),
-        "env_admin_token": secrets.token_hex(16),
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = {name: make() for name, make in _SECRET_MAKERS.items() if name not in stored}
+    if missing or not path.exists():
+        stored.update(missing)
+        write_private(path, json.dumps(stored))
+    return stored
+
+
+def redis_url(cfg: StackConfig) -> str:
+    """The stack's Redis URL with its password: what every component and tool connects with."""
+    return f"redis://:{_secrets(cfg)['redis_password']}@{HOST}:{cfg.ports['redis']}/0"
+
+
+def logins(cfg: StackConfig) -> dict[str, str]:
+    """What ``make up`` prints: the logins and tokens of the stack (also in ``var/secrets.json``)."""
+    sec = _secrets(cfg)
+    return {
+        "Airflow login": f"{AIRFLOW_USER} / {sec['airflow_password']}",
+        "Dashboard login": f"{DASHBOARD_USER} / {sec['dashboard_password']}",
+        "Environment admin": f"Authorization: Bearer {sec['env_admin_token']}",
+        "Decision admin": f"Authorization: Bearer {sec['decision_admin_token']}",
+        "Redis URL": redis_url(cfg),
     }
-    write_private(path, json.dumps(values))
-    return values
 
 
 def common_env(cfg: StackConfig) -> dict[str, str]:
     """The BANDITOPS_* settings every component of this stack shares."""
     sec = _secrets(cfg)
     return {
-        "BANDITOPS_REDIS_URL": cfg.url("redis"),
+        "BANDITOPS_REDIS_URL": redis_url(cfg),
         "BANDITOPS_ENV_URL": cfg.url("environment"),
         "BANDITOPS_ENV_ADMIN_TOKEN": sec["env_admin_token"],
         "BANDITOPS_MLFLOW_TRACKING_URI": cfg.url("mlflow"),
@@ -189,7 +222,8 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(cfg.ports.setdefault("airflow_task_logs", free_port())),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(cfg.ports.setdefault("airflow_trigger_logs", free_port())),
         "AIRFLOW_CONN_REDIS_DEFAULT": json.dumps(
-            {"conn_type": "redis", "host": HOST, "port": cfg.ports["redis"], "extra": {"db": 0}}
+            {"conn_type": "redis", "host": HOST, "port": cfg.ports["redis"], "password": sec["redis_password"],
+             "extra": {"db": 0}}
         ),
         "AIRFLOW_CONN_BANDIT_ENV_DEFAULT": json.dumps(
             {"conn_type": "http", "host": env_url, "password": sec["env_admin_token"]}
@@ -201,17 +235,20 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
 def components(cfg: StackConfig) -> dict[str, Component]:
     py = sys.executable
     p = cfg.ports
+    sec = _secrets(cfg)
     mlflow_dir = cfg.root / "mlflow"
     return {
         "redis": Component(
             "redis",
             [
                 # Resolved by `up` (server_for): the server recorded for var/redis, or a new choice.
-                "redis-server", "--bind", HOST, "--port", str(p["redis"]),
+                # The password is in a 0600 config file, not on the command line (`ps` shows that).
+                "redis-server", str(auth_config(cfg.root / "redis-auth.conf", sec["redis_password"])),
+                "--bind", HOST, "--port", str(p["redis"]),
                 "--dir", str(cfg.root / "redis"), "--appendonly", "yes", "--save", "",
                 "--protected-mode", "yes",
             ],
-            _redis_ok(p["redis"]),
+            _redis_ok(redis_url(cfg)),
             timeout_s=15,
         ),
         "environment": Component(
@@ -236,11 +273,14 @@ def components(cfg: StackConfig) -> dict[str, Component]:
             [py, "-m", "uvicorn", "services.decision.app.main:app", "--host", HOST,
              "--port", str(p["decision"]), "--no-access-log"],
             _http_ok(f"{cfg.url('decision')}/healthz"),
+            env={"BANDITOPS_DECISION_ADMIN_TOKEN": sec["decision_admin_token"]},
         ),
         "dashboard": Component(
             "dashboard",
             [py, "-m", "services.dashboard.app.main", "--host", HOST, "--port", str(p["dashboard"])],
             _http_ok(f"{cfg.url('dashboard')}/healthz"),
+            env={"BANDITOPS_DASHBOARD_USERNAME": DASHBOARD_USER,
+                 "BANDITOPS_DASHBOARD_PASSWORD": sec["dashboard_password"]},
         ),
         "airflow": Component(
             "airflow",
@@ -276,15 +316,6 @@ def load_state(cfg: StackConfig) -> dict[str, Any]:
 def save_state(cfg: StackConfig, state: dict[str, Any]) -> None:
     # It holds the Airflow admin login: private to the user, like secrets.json.
     write_private(cfg.state_file, json.dumps(state, indent=2))
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (0600), never briefly world-readable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # an existing file keeps its mode on open(): set it
-        handle.write(text)
 
 
 def exposed_secrets(cfg: StackConfig) -> list[str]:
@@ -442,7 +473,20 @@ def up(cfg: StackConfig, *, log: Callable[[str], None] = print) -> dict[str, Any
     state["ports"] = cfg.ports
     state["airflow_login"] = {"username": AIRFLOW_USER, "password": _secrets(cfg)["airflow_password"]}
     save_state(cfg, state)
+    write_private(cfg.root / "stack.env", "".join(f"{k}={v}\n" for k, v in tool_env(cfg).items()))
     return state
+
+
+def tool_env(cfg: StackConfig) -> dict[str, str]:
+    """What a tool needs to reach this stack (``set -a; . var/stack.env; set +a``, then ``banditops status``)."""
+    sec = _secrets(cfg)
+    return {
+        "BANDITOPS_REDIS_URL": redis_url(cfg),
+        "BANDITOPS_ENV_URL": cfg.url("environment"),
+        "BANDITOPS_ENV_ADMIN_TOKEN": sec["env_admin_token"],
+        "BANDITOPS_DECISION_URL": cfg.url("decision"),
+        "BANDITOPS_DECISION_ADMIN_TOKEN": sec["decision_admin_token"],
+    }
 
 
 def _stop_group(pid: int, timeout_s: float = 20.0) -> None:
@@ -514,7 +558,9 @@ def print_urls(cfg: StackConfig, state: dict[str, Any]) -> None:
         suffix = "/docs" if name in ("environment", "decision") else ""
         print(f"  {labels.get(name, name):<22} {url}{suffix}")
     if login:
-        print(f"  Airflow login          {login['username']} / {login['password']}")
+        for label, value in logins(cfg).items():
+            print(f"  {label:<22} {value}")
+        print(f"  Secrets (0600)         {cfg.root / 'secrets.json'}, {cfg.root / 'stack.env'}")
     print(f"  Logs                   {cfg.log_dir}/")
     print("  Stop it with           make down")
 
@@ -546,4 +592,5 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["StackConfig", "StackError", "down", "main", "running", "status", "stop", "up"]
+__all__ = ["StackConfig", "StackError", "down", "main", "redis_url", "running", "status", "stop", "up",
+           "write_private"]

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import redis
 
+from stack.private_file import write_private
+
 
 def find_server_binary() -> str:
     """Path of a Redis-compatible server binary; ``RuntimeError`` saying how to get one."""
@@ -121,6 +123,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def auth_config(path: Path, password: str) -> Path:
+    """A 0600 config file that sets ``requirepass``: the password stays off the command line.
+
+    Given as the server's first argument (``redis-server <file> --port ...``); written every
+    time, so a changed password takes effect at the next start.
+    """
+    write_private(path, f'requirepass "{password}"\n')
+    return path
+
+
 @dataclass
 class RedisServer:
     """A server process bound to 127.0.0.1; ``appendonly`` turns on AOF persistence."""
@@ -152,7 +164,7 @@ class RedisServer:
             "--logfile", str(self.data_dir / "redis.log"),
         ]
         if self.password:
-            args += ["--requirepass", self.password]
+            args.insert(1, str(auth_config(self.data_dir / "auth.conf", self.password)))
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis.from_url(self.url)

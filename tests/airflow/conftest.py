@@ -8,6 +8,7 @@ test points the DAGs at its own Redis namespace.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -81,8 +82,10 @@ def connections(redis_server: Any, env_server: Any, monkeypatch: pytest.MonkeyPa
     """``redis_default`` (with a namespace of its own) and ``bandit_env_default`` for this test."""
     namespace = f"af{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", f"redis://127.0.0.1:{redis_server.port}?db=0&namespace={namespace}")
-    monkeypatch.setenv("AIRFLOW_CONN_BANDIT_ENV_DEFAULT", env_server.url)
-    return {"namespace": namespace, "env_url": env_server.url}
+    # the environment's admin token rides in the Connection's password, as in the local stack
+    monkeypatch.setenv("AIRFLOW_CONN_BANDIT_ENV_DEFAULT", json.dumps(
+        {"conn_type": "http", "host": env_server.url, "password": env_server.admin_token}))
+    return {"namespace": namespace, "env_url": env_server.url, "env_token": env_server.admin_token}
 
 
 @pytest.fixture

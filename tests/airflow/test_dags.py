@@ -30,7 +30,7 @@ def test_experiment_resets_the_store_and_the_environment_and_opens_phase_one(
 
     from banditops.clients.env_client import EnvClient
 
-    env = EnvClient(connections["env_url"])
+    env = EnvClient(connections["env_url"], token=connections["env_token"])
     env.update_arm(2, mean=9.0)  # a leftover drift the reset must undo
     dag_run = load_dag("bandit_experiment").test(run_conf=SMALL)
     assert str(dag_run.state) == "success", _ti_states(dag_run)
@@ -63,7 +63,7 @@ def test_bad_params_are_refused_before_anything_changes(
 ) -> None:
     from banditops.clients.env_client import EnvClient
 
-    env = EnvClient(connections["env_url"])
+    env = EnvClient(connections["env_url"], token=connections["env_token"])
     env.update_arm(4, mean=7.5)  # a state a wrongful reset would undo
     before = env.truth()
     store = _store(redis_client, connections)
@@ -116,7 +116,7 @@ def test_inject_drift_refuses_an_unknown_arm_and_changes_nothing(
 ) -> None:
     from banditops.clients.env_client import EnvClient
 
-    env = EnvClient(connections["env_url"])
+    env = EnvClient(connections["env_url"], token=connections["env_token"])
     before = env.truth()["means"]
     dag_run = load_dag("bandit_inject_drift").test(run_conf={"arm": 42, "mean": 1.0})
     assert str(dag_run.state) == "failed"

@@ -4,7 +4,9 @@ dashboard as a subprocess on a free loopback port, and Debian's headless Chromiu
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -29,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+#: The dashboard's login in these tests: the page and its controls need it, as in the local stack.
+DASHBOARD_USER = "admin"
+DASHBOARD_PASSWORD = secrets.token_urlsafe(18)
 
 
 def learn(store: BanditStore, env: EnvClient, *, rounds: int, pulls: int = 100, seed: int = 3, tag: str = "a") -> None:
@@ -79,7 +84,7 @@ def env_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvServer]:
 def store(browser_redis: RedisServer, env_server: EnvServer) -> BanditStore:
     client = redis.Redis.from_url(browser_redis.url)
     store = BanditStore(client, "browser")
-    with EnvClient(env_server.url) as env:
+    with EnvClient(env_server.url, token=env_server.admin_token) as env:
         seed_store(store, env)
     return store
 
@@ -95,6 +100,9 @@ def dashboard(
         BANDITOPS_REDIS_URL=browser_redis.url,
         BANDITOPS_NAMESPACE="browser",
         BANDITOPS_ENV_URL=env_server.url,
+        BANDITOPS_ENV_ADMIN_TOKEN=env_server.admin_token,
+        BANDITOPS_DASHBOARD_USERNAME=DASHBOARD_USER,
+        BANDITOPS_DASHBOARD_PASSWORD=DASHBOARD_PASSWORD,
         BANDITOPS_AIRFLOW_URL="",  # no Airflow in these tests: the page must say nothing about it
         BANDITOPS_MLFLOW_UI_URL="",
         BANDITOPS_DASHBOARD_REFRESH_S="1",
@@ -160,6 +168,10 @@ def browser() -> Iterator[object]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
+    # the dashboard asks for HTTP basic auth: send it on every request, as a logged-in browser does
+    login = base64.b64encode(f"{DASHBOARD_USER}:{DASHBOARD_PASSWORD}".encode()).decode()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {login}"}})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()

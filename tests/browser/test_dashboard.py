@@ -75,7 +75,7 @@ def test_graphs_render_the_store_data(
     traces = wait_for(posterior_ready, timeout=60)
     violins = [t for t in traces if t["type"] == "violin"]
     assert [t["name"] for t in violins] == [f"arm {a}" for a in range(5)]
-    truth = EnvClient(env_server.url).truth()
+    truth = EnvClient(env_server.url, token=env_server.admin_token).truth()
     true_marks = next(t for t in traces if t.get("name") == "true mean")
     assert true_marks["y"] == pytest.approx(truth["means"])
     ci = next(t for t in traces if t.get("name", "").endswith("credible interval"))
@@ -115,7 +115,7 @@ def test_inject_drift_changes_the_truth_and_the_timeline_shows_it(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    env = EnvClient(env_server.url)
+    env = EnvClient(env_server.url, token=env_server.admin_token)
     assert env.truth()["means"][1] == 4.0
     wait_for(lambda: browser.find_element(By.ID, "drift-button").is_displayed())
     # The origin documents' drift: arm 1 now pays 0.0 (choose arm 1 in the dropdown, type the mean).
@@ -160,7 +160,7 @@ def test_bad_control_input_is_refused_with_a_clear_message(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    before = EnvClient(env_server.url).truth()
+    before = EnvClient(env_server.url, token=env_server.admin_token).truth()
     value = browser.find_element(By.ID, "add-value")
     value.send_keys(Keys.CONTROL, "a")
     value.send_keys(Keys.DELETE)
@@ -169,14 +169,14 @@ def test_bad_control_input_is_refused_with_a_clear_message(
         lambda: text_of(browser, "#action-result") if "finite number" in text_of(browser, "#action-result") else None
     )
     assert "enter a finite number for the new mean" in result
-    assert EnvClient(env_server.url).truth() == before  # nothing was sent
+    assert EnvClient(env_server.url, token=env_server.admin_token).truth() == before  # nothing was sent
 
 
 def test_a_drift_then_relearning_is_drawn_as_a_second_phase(
     browser: Any, dashboard: Dashboard, env_server: EnvServer, store: BanditStore
 ) -> None:
     """What the loop does after the drift injected above: the detector's epoch, forced exploration, relearning."""
-    env = EnvClient(env_server.url)
+    env = EnvClient(env_server.url, token=env_server.admin_token)
     learn(store, env, rounds=3, tag="monitoring")  # still exploiting arm 1, which now pays 0
     store.open_epoch(reason="drift_detected", explore_budget=100, arm=1, magnitude=-4.0, delay=212)
     learn(store, env, rounds=8, tag="relearning", seed=5)

@@ -78,3 +78,22 @@ def test_dockerignore_keeps_secrets_and_state_out() -> None:
     for entry in (".env", ".git", ".venv", ".cache", "var"):
         assert entry in ignored, entry
     assert "!.env.example" in ignored
+
+
+@pytest.mark.parametrize("service", ["dashboard", "decision", "environment"])
+def test_service_image_copies_every_services_package_it_imports(service: str) -> None:
+    """A service that imports ``services.common`` runs only if its image copies that folder too."""
+    import ast
+
+    imported: set[str] = set()
+    for path in (ROOT / "services" / service).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "services" and len(parts) > 1 and parts[1] != service:
+                    imported.add(parts[1])
+    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+    missing = [pkg for pkg in sorted(imported) if f"COPY services/{pkg} " not in dockerfile]
+    assert not missing, f"services/{service}/Dockerfile does not copy services/{missing}"

@@ -55,7 +55,7 @@ def clients(cfg: localstack.StackConfig) -> tuple[BanditStore, EnvClient, Airflo
     env_vars = localstack.common_env(cfg)
     login = localstack.load_state(cfg)["airflow_login"]
     return (
-        BanditStore.from_url(cfg.url("redis")),
+        BanditStore.from_url(localstack.redis_url(cfg)),
         EnvClient(cfg.url("environment"), token=env_vars["BANDITOPS_ENV_ADMIN_TOKEN"]),
         AirflowClient(cfg.url("airflow"), login["username"], login["password"]),
     )

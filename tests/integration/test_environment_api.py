@@ -18,8 +18,11 @@ from services.environment.app.main import create_app
 TOKEN = "test-admin-token"
 
 
-def make_client(**settings: Any) -> TestClient:
-    return TestClient(create_app(Settings(**settings)))
+def make_client(*, admin: bool = True, **settings: Any) -> TestClient:
+    """An in-process service with the admin token ``TOKEN``; ``admin=True`` sends it on every call."""
+    settings.setdefault("admin_token", TOKEN)
+    headers = {"Authorization": f"Bearer {TOKEN}"} if admin else {}
+    return TestClient(create_app(Settings(**settings)), headers=headers)
 
 
 @pytest.fixture
@@ -187,8 +190,8 @@ def test_problem1_switches_means_on_schedule_even_inside_a_batch() -> None:
         ("POST", "/scenario", {"name": "banners"}),
     ],
 )
-def test_admin_calls_need_the_token_when_set(method: str, path: str, body: dict[str, Any]) -> None:
-    with make_client(admin_token=TOKEN) as c:
+def test_admin_calls_need_the_token(method: str, path: str, body: dict[str, Any]) -> None:
+    with make_client(admin=False) as c:
         truth, events = state(c)
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
             refused = c.request(method, path, json=body, headers=headers)
@@ -200,6 +203,13 @@ def test_admin_calls_need_the_token_when_set(method: str, path: str, body: dict[
         assert state(c) != (truth, events)
         # agents' calls stay open
         assert c.post("/pulls", json={"arms": [0]}).status_code == 200
+    with make_client(admin=False, admin_token=None) as closed:  # no token configured: off, not open
+        truth, events = state(closed)
+        refused = closed.request(method, path, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert refused.status_code == 403
+        assert "admin calls are off" in refused.json()["detail"]
+        assert "BANDITOPS_ENV_ADMIN_TOKEN" in refused.json()["detail"]
+        assert state(closed) == (truth, events)
 
 
 def test_health_docs_and_metrics(client: TestClient) -> None:
@@ -308,7 +318,7 @@ def test_settings_refuse_unsafe_or_unknown_configuration() -> None:
 
 def test_concurrent_pulls_from_many_threads_are_counted_exactly() -> None:
     """Each thread runs its own test client (its own event loop) against the one shared world."""
-    app = create_app(Settings(seed=0))
+    app = create_app(Settings(seed=0, admin_token=TOKEN))
     threads, rounds, batch = 6, 40, [0, 1, 1, 2, 3, 3, 3, 4]
     errors: list[BaseException] = []
 
@@ -318,7 +328,9 @@ def test_concurrent_pulls_from_many_threads_are_counted_exactly() -> None:
                 for r in range(rounds):
                     assert c.post("/pulls", json={"arms": batch}).status_code == 200
                     if i == 0 and r % 10 == 0:  # drift while the others pull
-                        c.patch("/arms/2", json={"mean": float(r)})
+                        patched = c.patch("/arms/2", json={"mean": float(r)},
+                                          headers={"Authorization": f"Bearer {TOKEN}"})
+                        assert patched.status_code == 200
         except BaseException as exc:
             errors.append(exc)
 

@@ -24,7 +24,7 @@ def env_server() -> Iterator[EnvServer]:
 
 @pytest.fixture
 def env(env_server: EnvServer) -> Iterator[EnvClient]:
-    client = EnvClient(env_server.url)
+    client = EnvClient(env_server.url, token=env_server.admin_token)
     yield client
     client.close()
 

@@ -33,7 +33,7 @@ USERS_PER_ROUND = 150
 @pytest.fixture(scope="module")
 def environment() -> Iterator[EnvClient]:
     with EnvServer(scenario="seed", seed=11) as server:
-        yield EnvClient(server.url)
+        yield EnvClient(server.url, token=server.admin_token)
 
 
 def wait_epoch(client: TestClient, epoch: int) -> None:

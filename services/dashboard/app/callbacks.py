@@ -269,6 +269,11 @@ def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
 def _run_action(
     trigger: Any, collector: Any, settings: Settings, latest: dict[str, DashboardData], values: dict[str, Any]
 ) -> actions.ActionResult:
+    if not settings.dashboard_password:  # fail closed: controls that act with admin credentials need a login
+        return actions.ActionResult(
+            False, "the controls are off: this dashboard has no password (set BANDITOPS_DASHBOARD_PASSWORD; "
+                   "`make up` generates one)"
+        )
     if trigger in ("drift-button", "add-button"):
         # Fresh truth, not the last refresh's: the arm count or kind may have changed since.
         try:

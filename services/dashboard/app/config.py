@@ -35,9 +35,14 @@ class Settings(CoreSettings):
     #: Slow sources (Airflow, MLflow) are re-read at most this often, in seconds.
     dashboard_slow_refresh_s: float = Field(default=5.0, ge=0)
     #: When set, the page and its controls need HTTP basic auth (``dashboard_username`` / this password);
-    #: required when ``deploy_mode`` is ``deployed``.
+    #: required when ``deploy_mode`` is ``deployed``. Unset (local only), the page shows but its controls are off.
     dashboard_username: str = "admin"
     dashboard_password: str | None = None
+    #: ``Host`` values served, comma-separated ``host:port`` (``*``: any, e.g. behind a proxy that checks
+    #: it). Unset: 127.0.0.1 and localhost on the listening port and on ``dashboard_url``'s, and its host.
+    dashboard_allowed_hosts: str = ""
+    #: Largest request body accepted (Dash callbacks send the controls' values: small).
+    dashboard_max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
     #: Posterior draws per arm for the violins (more is smoother, slower).
     dashboard_posterior_draws: int = Field(default=2000, ge=100, le=50_000)
 

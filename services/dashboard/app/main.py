@@ -6,14 +6,14 @@ Run it::
 
 (gunicorn with threads; ``gunicorn services.dashboard.app.main:server`` works too). ``/healthz``
 answers without touching any source, so a probe never fails because Airflow is down: the page
-itself reports unreachable sources. When ``BANDITOPS_DASHBOARD_PASSWORD`` is set every route
-but ``/healthz`` needs HTTP basic auth — the controls can inject drift and trigger DAG runs.
+itself reports unreachable sources. Every other route checks Host, Origin, body size and (when
+``BANDITOPS_DASHBOARD_PASSWORD`` is set) HTTP basic auth first — see ``guard``: the controls
+inject drift and trigger DAG runs. Without a password the page shows but its controls are off.
 """
 
 from __future__ import annotations
 
 import argparse
-import hmac
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import dash
 import flask
 
+from . import guard
 from .callbacks import register_callbacks
 from .config import Settings, get_settings
 from .layout import serve_layout
@@ -29,8 +30,11 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, collector: Any = None) -> dash.Dash:
-    """A ready Dash app reading the sources named by ``settings`` (default: the environment's)."""
+def create_app(settings: Settings | None = None, *, collector: Any = None, port: int | None = None) -> dash.Dash:
+    """A ready Dash app reading the sources named by ``settings`` (default: the environment's).
+
+    ``port`` is the one it listens on, for the default allowed ``Host`` names (see ``guard``).
+    """
     settings = settings or get_settings()
     if collector is None:
         from .sources import DataCollector
@@ -53,23 +57,7 @@ def create_app(settings: Settings | None = None, *, collector: Any = None) -> da
     def healthz() -> flask.Response:
         return flask.jsonify(status="ok")
 
-    if settings.dashboard_password:
-        expected_user = settings.dashboard_username.encode()
-        expected_password = settings.dashboard_password.encode()
-
-        @server.before_request
-        def _require_basic_auth() -> flask.Response | None:
-            if flask.request.path == "/healthz":
-                return None
-            auth = flask.request.authorization
-            user = (auth.username or "").encode() if auth else b""
-            password = (auth.password or "").encode() if auth else b""
-            if auth and hmac.compare_digest(user, expected_user) and hmac.compare_digest(password, expected_password):
-                return None
-            return flask.Response(
-                "authentication required", 401, {"WWW-Authenticate": 'Basic realm="BanditOps dashboard"'}
-            )
-
+    guard.install(server, settings, port)
     return app
 
 
@@ -100,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app()
+    app = create_app(port=args.port)
     if args.dev:
         app.run(host=args.host, port=args.port, debug=False)
     else:

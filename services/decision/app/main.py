@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from services.common.body_limit import BodyLimitMiddleware
 from services.decision.app.api.main import api_router
 from services.decision.app.api.routes.recommend import recommend
 from services.decision.app.core.config import Settings, get_settings
-from services.decision.app.metrics import BodyLimitMiddleware, LatencyMiddleware
+from services.decision.app.metrics import LatencyMiddleware
 from services.decision.app.runtime import Runtime
 
 
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Ranks banners for real users by one Thompson draw from the shared posterior (cached "
             "in-process, never waiting on Redis), with a static fallback, delayed feedback, and "
             "Prometheus metrics. Admin calls need `Authorization: Bearer "
-            "<BANDITOPS_DECISION_ADMIN_TOKEN>` when the token is set."
+            "<BANDITOPS_DECISION_ADMIN_TOKEN>`; without that setting they are off (403). "
+            "Bodies over `BANDITOPS_DECISION_MAX_BODY_BYTES` get a 413."
         ),
         lifespan=lifespan,
     )
@@ -52,8 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # do. The APIRoute behind it stays for the OpenAPI schema; errors still go through FastAPI's
     # handlers (422 with the usual body).
     app.router.routes.insert(0, Route("/recommend", recommend, methods=["POST"], include_in_schema=False))
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(LatencyMiddleware, metrics=runtime.metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       variable="BANDITOPS_DECISION_MAX_BODY_BYTES")
+    app.add_middleware(LatencyMiddleware, metrics=runtime.metrics)
     return app
 
 

@@ -14,7 +14,6 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -137,25 +136,15 @@ class DecisionMetrics:
         counts[key] = counts.get(key, 0.0) + 1
 
 
-async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
-    payload = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-    await send({"type": "http.response.body", "body": payload})
-
-
 class LatencyMiddleware:
     """Observe every HTTP request's duration and status, labelled by route template.
 
-    It also refuses a declared ``Content-Length`` over ``max_body_bytes`` with a 422 (counted
-    like any answer): one ASGI layer instead of two on the hot path. Chunked bodies, which have
-    no declared length, are left to :class:`BodyLimitMiddleware` inside it.
+    It sits outside the body cap (``services.common.body_limit``), so its 413s are counted too.
     """
 
-    def __init__(self, app: ASGIApp, metrics: DecisionMetrics, max_body_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, metrics: DecisionMetrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -171,76 +160,10 @@ class LatencyMiddleware:
             await send(message)
 
         try:
-            refusal = self._refusal(scope) if self.max_body_bytes is not None else None
-            if refusal is not None:
-                await _send_json(send_with_status, 422, refusal)
-            else:
-                await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive, send_with_status)
         finally:
             route = route_label(scope["path"])
             self.metrics.latency.observe(route, time.perf_counter() - start)
             counts = self.metrics.responses.counts
             key = (route, str(status))
             counts[key] = counts.get(key, 0.0) + 1
-
-    def _refusal(self, scope: Scope) -> dict[str, object] | None:
-        assert self.max_body_bytes is not None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    size = int(value)
-                except ValueError:
-                    return {"detail": "invalid Content-Length header"}
-                if size > self.max_body_bytes:
-                    return body_too_large(self.max_body_bytes, size)
-                return None
-        return None
-
-
-def body_too_large(limit: int, size: int | None) -> dict[str, object]:
-    got = f"{size} bytes" if size is not None else f"more than {limit} bytes"
-    return {"detail": f"request body too large: {got}; the limit is {limit} bytes (BANDITOPS_DECISION_MAX_BODY_BYTES)"}
-
-
-class BodyLimitMiddleware:
-    """Refuse a body without ``Content-Length`` (chunked) that grows over ``max_bytes``, with a 422.
-
-    Such a body is read here, up to the limit, and replayed to the app: the limit is small, and
-    the app's own body reader would turn an error raised mid-stream into a vague 400. Declared
-    lengths are checked before this, by :class:`LatencyMiddleware`.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or any(
-            name == b"content-length" for name, _ in scope["headers"]
-        ):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                return
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.max_bytes:
-                await _send_json(send, 422, body_too_large(self.max_bytes, None))
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from banditops.bandit.arms import SCENARIOS, parse_arms
+from services.common.body_limit import BodyLimitMiddleware
 from services.environment.app.api.main import api_router
 from services.environment.app.core.config import Settings, get_settings
 from services.environment.app.metrics import EnvMetrics, LatencyMiddleware
@@ -55,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "The simulated world the bandit agents learn from: K arms with hidden reward models, "
             "batched pulls, ground truth, drift injection and an event log. Admin calls need "
-            "`Authorization: Bearer <BANDITOPS_ENV_ADMIN_TOKEN>` when the token is set."
+            "`Authorization: Bearer <BANDITOPS_ENV_ADMIN_TOKEN>`; without that setting they are off "
+            "(403). Bodies over `BANDITOPS_ENV_MAX_BODY_BYTES` get a 413."
         ),
     )
     app.state.settings = settings
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, unreadable_body)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.body_cap, variable="BANDITOPS_ENV_MAX_BODY_BYTES")
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app
 

@@ -30,6 +30,27 @@ def test_every_file_holding_a_secret_is_private(tmp_path: Path) -> None:
     assert localstack.exposed_secrets(cfg) == [f"{leak} (mode 644)"]
 
 
+def test_an_older_secrets_file_keeps_its_values_and_gains_the_new_ones(tmp_path: Path) -> None:
+    cfg = localstack.StackConfig(root=tmp_path)
+    localstack.write_private(tmp_path / "secrets.json", '{"airflow_password": "kept", "env_admin_token": "kept-too"}')
+    sec = localstack._secrets(cfg)
+    assert (sec["airflow_password"], sec["env_admin_token"]) == ("kept", "kept-too")
+    assert {"decision_admin_token", "dashboard_password", "redis_password"} <= set(sec)
+    assert localstack._secrets(cfg) == sec  # generated once, then read back
+    assert localstack.redis_url(cfg) == f"redis://:{sec['redis_password']}@127.0.0.1:{cfg.ports['redis']}/0"
+
+
+def test_redis_password_is_in_a_private_file_not_on_the_command_line(tmp_path: Path) -> None:
+    os.umask(0o022)
+    cfg = localstack.StackConfig(root=tmp_path)
+    argv = localstack.components(cfg)["redis"].argv
+    password = localstack._secrets(cfg)["redis_password"]
+    assert password not in " ".join(argv)
+    conf = Path(argv[1])
+    assert conf.read_text() == f'requirepass "{password}"\n' and conf.stat().st_mode & 0o777 == 0o600
+    assert localstack.exposed_secrets(cfg) == []
+
+
 def test_state_file_made_private_even_if_it_was_world_readable(tmp_path: Path) -> None:
     cfg = localstack.StackConfig(root=tmp_path)
     cfg.state_file.write_text("{}")

@@ -6,15 +6,12 @@ which would cost the hot ``/recommend`` path a thread hop per request.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 
+from services.common.auth import bearer_admin
 from services.decision.app.runtime import Runtime
-
-_bearer = HTTPBearer(auto_error=False, description="BANDITOPS_DECISION_ADMIN_TOKEN (required when set)")
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -25,26 +22,18 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def require_admin(
-    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """Admin calls (add / retire arms) need ``Authorization: Bearer <token>`` when a token is set."""
-    expected = runtime.settings.admin_token
-    if expected is None:
-        return
-    given = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "this admin call needs the header 'Authorization: Bearer <BANDITOPS_DECISION_ADMIN_TOKEN>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def _admin_token(request: Request) -> str | None:
+    token: str | None = request.app.state.runtime.settings.admin_token
+    return token
 
 
-AdminDep = Annotated[None, Depends(require_admin)]
+#: Admin calls (add / retire arms): ``Authorization: Bearer <BANDITOPS_DECISION_ADMIN_TOKEN>``;
+#: off (403) when the service has no token. ``/recommend`` and ``/feedback`` are the public data plane.
+AdminDep = Annotated[None, bearer_admin("BANDITOPS_DECISION_ADMIN_TOKEN", _admin_token)]
 
 STORE_DOWN = "the state store is unreachable; retry in a second (Retry-After)"
 ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
+    413: {"description": "request body over BANDITOPS_DECISION_MAX_BODY_BYTES; the message states the cap"},
     422: {"description": "invalid input; the message says what is valid"},
     503: {"description": "the state store is unreachable; retry later"},
 }

@@ -26,13 +26,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="BANDITOPS_DECISION_", extra="ignore", populate_by_name=True)
 
-    #: ``local`` (admin token optional) or ``deployed`` (admin token required, no placeholder).
+    #: ``local`` (no token: admin routes off) or ``deployed`` (admin token required, no placeholder).
     deploy_mode: Literal["local", "deployed"] = Field(default="local", validation_alias=_alias("deploy_mode"))
     #: The bandit state store (``redis://[:password@]host:port/db``).
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_alias("redis_url"))
     #: Key prefix of the experiment in Redis.
     namespace: str = Field(default="bo", validation_alias=_alias("namespace"))
-    #: Bearer token of the admin routes (add / retire arms); required when deployed.
+    #: Bearer token of the admin routes (add / retire arms); unset, they answer 403; required when deployed.
     admin_token: str | None = None
     #: Fallback order of arms, comma-separated (e.g. ``3,1,0,2,4``). Empty: the last posterior's
     #: ranking by mean, or on a cold start the candidates as given / arms 0..k-1.
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     decision_ttl_s: int = Field(default=DEFAULT_DECISION_TTL_S, ge=1)
     #: Longest time a decision waits in memory before the background writer logs it to Redis.
     log_flush_interval_s: float = Field(default=0.01, gt=0, le=5)
-    #: Largest request body accepted; larger ones get a 422 before they are read.
+    #: Largest request body accepted; larger ones get a 413 before they are read.
     max_body_bytes: int = Field(default=16_384, ge=256, le=10_000_000)
     #: Socket timeout of every Redis call (the request path never makes one; feedback and admin do).
     redis_timeout_s: float = Field(default=0.5, gt=0, le=30)

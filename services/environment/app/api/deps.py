@@ -6,19 +6,17 @@ that hop cost more than the whole pull on the hot path. None of them blocks.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.common.auth import ADMIN_RESPONSES as AUTH_RESPONSES
+from services.common.auth import bearer_admin
 from services.environment.app.core.config import Settings
 from services.environment.app.metrics import EnvMetrics
 from services.environment.app.world import UnknownArmError, World
-
-_bearer = HTTPBearer(auto_error=False, description="BANDITOPS_ENV_ADMIN_TOKEN (required when the service sets one)")
 
 
 async def get_world(request: Request) -> World:
@@ -41,23 +39,14 @@ MetricsDep = Annotated[EnvMetrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def require_admin(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """Admin calls (drift, add arm, reset) need ``Authorization: Bearer <token>`` when a token is set."""
-    expected = settings.admin_token
-    if expected is None:
-        return
-    given = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "this admin call needs the header 'Authorization: Bearer <BANDITOPS_ENV_ADMIN_TOKEN>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def _admin_token(request: Request) -> str | None:
+    token: str | None = request.app.state.settings.admin_token
+    return token
 
 
-AdminDep = Annotated[None, Depends(require_admin)]
+#: Admin calls (drift, add arm, reset): ``Authorization: Bearer <BANDITOPS_ENV_ADMIN_TOKEN>``; off
+#: (403) when the service has no token. Pulls are the agents' data plane and need none.
+AdminDep = Annotated[None, bearer_admin("BANDITOPS_ENV_ADMIN_TOKEN", _admin_token)]
 
 
 @contextmanager
@@ -73,9 +62,10 @@ def world_errors() -> Iterator[None]:
 
 ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     404: {"description": "unknown arm"},
+    413: {"description": "request body over BANDITOPS_ENV_MAX_BODY_BYTES; the message states the cap"},
     422: {"description": "invalid input; the message says what is valid"},
 }
 ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
     **ERROR_RESPONSES,
-    401: {"description": "missing or wrong admin token"},
+    **AUTH_RESPONSES,
 }

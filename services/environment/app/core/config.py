@@ -21,11 +21,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="BANDITOPS_ENV_", extra="ignore")
 
-    #: ``local`` (demo: admin token optional) or ``deployed`` (admin token required).
+    #: ``local`` (no token: admin routes off) or ``deployed`` (admin token required, no placeholder).
     deploy_mode: Literal["local", "deployed"] = Field(
         default="local", validation_alias=AliasChoices("BANDITOPS_DEPLOY_MODE", "deploy_mode")
     )
-    #: Bearer token required by the admin routes (drift, add arm, scenario reset) when set.
+    #: Bearer token of the admin routes (drift, add arm, scenario reset); unset, they answer 403.
     admin_token: str | None = None
     #: Seed of the reward generator; ``None`` draws fresh entropy (not reproducible).
     seed: int | None = None
@@ -35,8 +35,16 @@ class Settings(BaseSettings):
     arms: str | None = None
     #: Largest batch ``POST /pulls`` accepts (bounds the memory and time of one request).
     max_batch: int = Field(default=100_000, gt=0, le=10_000_000)
+    #: Largest request body accepted (413 beyond it, before it is read). Unset: room for a batch
+    #: of ``max_batch`` indices at 12 bytes each (an index and its separator take at most ~8).
+    max_body_bytes: int | None = Field(default=None, ge=256, le=1 << 30)
     #: How many events ``GET /events`` keeps (oldest dropped first).
     max_events: int = Field(default=10_000, gt=0)
+
+    @property
+    def body_cap(self) -> int:
+        """The body limit in bytes: ``max_body_bytes``, or what the largest batch needs."""
+        return self.max_body_bytes or 1024 + 12 * self.max_batch
 
     @field_validator("admin_token")
     @classmethod

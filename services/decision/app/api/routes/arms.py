@@ -11,13 +11,15 @@ import redis
 from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 
+from services.common.auth import ADMIN_RESPONSES as AUTH_RESPONSES
 from services.decision.app.api.deps import ERROR_RESPONSES, STORE_DOWN, AdminDep, RuntimeDep
 from services.decision.app.models import ArmChanged, ArmInfo, ArmsResponse
 from services.decision.app.runtime import Runtime
 
 router = APIRouter(prefix="/arms", tags=["arms"])
 ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
-    **ERROR_RESPONSES, 401: {"description": "missing or wrong admin token"},
+    **ERROR_RESPONSES, **AUTH_RESPONSES,
+    503: {"description": "the state store is unreachable; retry later"},
 }
 
 

@@ -42,7 +42,8 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("", response_model=RecommendResponse, responses={422: ERROR_RESPONSES[422]}, openapi_extra=_BODY)
+@router.post("", response_model=RecommendResponse, responses={413: ERROR_RESPONSES[413], 422: ERROR_RESPONSES[422]},
+             openapi_extra=_BODY)
 async def recommend(request: Request) -> Response:
     """The ``k`` arms ranked by ONE Thompson draw, or the static ranking (``fallback: true``).
 

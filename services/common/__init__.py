@@ -1,0 +1,1 @@
+"""What the FastAPI services share: the admin bearer check and the request-body cap."""
