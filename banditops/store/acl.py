@@ -49,6 +49,9 @@ from dataclasses import dataclass
 from banditops.store.feedback import decision_key, decisions_stream, feedback_stream
 from banditops.store.redis_store import _NAMESPACE_RE, changed_channel
 
+#: The Redis users of a deployment, one per role (see :func:`roles`).
+USERS = ("admin", "airflow", "decision", "dashboard")
+
 #: Commands every user needs to connect and stay connected (AUTH, HELLO, PING, CLIENT SETNAME...),
 #: without the dangerous ones of that category (CLIENT KILL/LIST/PAUSE).
 _CONNECT = ("-@all", "+@connection", "-@dangerous", "-@admin")
@@ -148,6 +151,26 @@ def acl_file(namespace: str, passwords: Mapping[str, str]) -> str:
             raise ValueError(f"the password of Redis user {name!r} is empty or contains whitespace")
         lines.append(f"user {name} on {password_hash(password)} {known[name].rules()}")
     return "\n".join(lines) + "\n"
+
+
+def password_env(user: str) -> str:
+    """The variable the ACL writer reads a user's password from: ``BANDITOPS_REDIS_<USER>_PASSWORD``."""
+    return f"BANDITOPS_REDIS_{user.upper()}_PASSWORD"
+
+
+def passwords_from_env(environ: Mapping[str, str], users: tuple[str, ...] = USERS) -> dict[str, str]:
+    """Each user's password from :func:`password_env` variables; ``ValueError`` naming what is missing.
+
+    Every user must have one (a missing one would silently leave a service unable to connect), and
+    the ``.env.example`` placeholders (``change-me...``) are refused.
+    """
+    missing = [password_env(u) for u in users if not environ.get(password_env(u))]
+    if missing:
+        raise ValueError(f"set {', '.join(missing)}: every Redis user needs a password")
+    placeholders = [password_env(u) for u in users if environ[password_env(u)].startswith("change-me")]
+    if placeholders:
+        raise ValueError(f"{', '.join(placeholders)} still hold the .env.example placeholder; set real passwords")
+    return {u: environ[password_env(u)] for u in users}
 
 
 def is_permission_error(exc: BaseException) -> bool:
