@@ -263,7 +263,7 @@ def test_the_acl_writer_writes_what_the_store_generates(config: dict[str, Any], 
     script = spec["command"][0].replace("$$", "$")
     command = script.splitlines()[-1]
     assert command == "exec banditops redis-acl --out /tmp/users.acl"
-    assert {"/tmp": "bandit-redis-acl"} == {v["target"]: v["source"] for v in spec["volumes"]}
+    assert {v["target"]: v["source"] for v in spec["volumes"]} == {"/tmp": "bandit-redis-acl"}
     redis_mounts = {v["target"]: v for v in config["services"]["bandit-redis"]["volumes"]}
     assert redis_mounts["/acl"]["source"] == "bandit-redis-acl" and redis_mounts["/acl"]["read_only"]
     passwords = {u: f"{u}-pw-0123456789" for u in ("admin", "airflow", "decision", "dashboard")}
