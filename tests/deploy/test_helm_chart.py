@@ -265,7 +265,7 @@ def test_external_redis_is_wired_through_its_secret(render) -> None:
                                    "externalRedis.existingSecret": "ext-redis"})
     assert "StatefulSet" not in kinds(manifests)
     urls = {e["value"] for _, e in _env_entries(manifests) if e["name"] == "BANDITOPS_REDIS_URL"}
-    assert urls == {f"redis://{user}:$(BANDITOPS_REDIS_PASSWORD)@redis.example:6379/0" for user in ("decision", "dashboard")}
+    assert urls == {f"redis://{u}:$(BANDITOPS_REDIS_PASSWORD)@redis.example:6379/0" for u in ("decision", "dashboard")}
     password_envs = [e for _, e in _env_entries(manifests) if e["name"] == "BANDITOPS_REDIS_PASSWORD"]
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in password_envs}
     assert refs == {"ext-redis"}
