@@ -43,6 +43,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         "MLFLOW_HOST": "127.0.0.1",
         "MLFLOW_PORT": str(port),
         "MLFLOW_WORKERS": "1",
+        "MLFLOW_ALLOWED_HOSTS": f"127.0.0.1:{port},127.0.0.1,localhost",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     log = open(folder / "mlflow.log", "wb")  # noqa: SIM115
