@@ -174,7 +174,9 @@ def passwords_from_env(environ: Mapping[str, str], users: tuple[str, ...] = USER
 
 
 def is_permission_error(exc: BaseException) -> bool:
-    """Whether a Redis error is an ACL refusal: ``NOPERM``, or inside a script (Redis 7.0) "The user
-    executing the script can't run this command" / "can't access at least one of the keys"."""
+    """Whether a Redis error is an ACL refusal: ``NOPERM``, or inside a script "The user executing the
+    script can't run this command" (Redis 7.0) / "ACL failure in script: No permissions ..." (Valkey 9)."""
     text = str(exc)
-    return "NOPERM" in text or "no permissions" in text or "user executing the script can't" in text
+    lowered = text.lower()
+    return ("NOPERM" in text or "no permissions" in lowered or "acl failure" in lowered
+            or "user executing the script can't" in lowered)
