@@ -8,6 +8,7 @@
     banditops status                                          # mode, epoch, pulls, leader (Redis)
     banditops demo                                            # the local-stack demo
     banditops ope obd --json                                  # off-policy estimators on the Open Bandit Dataset
+    banditops redis-acl --out /acl/users.acl                  # the Redis ACL file (users per service)
 
 Policies: ``system`` (the drift-aware default), ``ts`` (plain Thompson Sampling),
 ``system:<detector>`` / ``ts:<detector>`` with detector one of glr, page_hinkley, adwin,
@@ -165,6 +166,31 @@ def _demo(args: argparse.Namespace, rest: list[str]) -> int:
     return int(demo.main(rest) or 0)
 
 
+def _redis_acl(args: argparse.Namespace) -> int:
+    """Write the ACL file of the deployment's Redis users (passwords from BANDITOPS_REDIS_<USER>_PASSWORD)."""
+    import os
+    from pathlib import Path
+
+    from banditops.store.acl import acl_file, passwords_from_env
+
+    namespace = args.namespace or os.environ.get("BANDITOPS_NAMESPACE", "bo")
+    try:
+        text = acl_file(namespace, passwords_from_env(os.environ))
+    except ValueError as exc:
+        print(f"banditops redis-acl: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # hashes only, but still private
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, out)
+    print(f"banditops redis-acl: {len(text.splitlines()) - 1} users of namespace {namespace!r} -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="banditops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+
+    acl = sub.add_parser("redis-acl", help="write the Redis ACL file: one least-privilege user per service")
+    acl.add_argument("--out", required=True, help="file to write (0600), e.g. /acl/users.acl")
+    acl.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE, else bo")
+    acl.set_defaults(handler=_redis_acl)
 
     importlib.import_module("banditops.ope_cli").add_parser(sub)  # banditops ope obd [--json]
     importlib.import_module("banditops.ope_cli").add_policy_parser(sub)  # banditops policy rollback

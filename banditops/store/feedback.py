@@ -218,9 +218,11 @@ def accept_feedback(
         raise ValueError(f"decision_id must be 32 lowercase hex characters; got {decision_id!r}")
     value = check_reward(reward)
     script = client.register_script(_ACCEPT_FEEDBACK)
-    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace), f"{namespace}:state"],
+    # The state key is read only, so it is an argument, not a declared key: Redis requires write
+    # access to every key a script declares, and the decision API's user may only read the state.
+    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace)],
                  args=[decision_id, repr(value), maxlen, "" if arm is None else int(arm),
-                       "" if position is None else int(position)])
+                       "" if position is None else int(position), f"{namespace}:state"])
     status, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in raw)
     if status == "unknown":
         raise UnknownDecisionError(

@@ -100,6 +100,11 @@ _SCRIPTS = (
 )  # fmt: skip
 
 
+def changed_channel(namespace: str) -> str:
+    """The pub/sub channel a namespace's store publishes on after every state change."""
+    return f"{namespace}:changed"
+
+
 class StoreNotInitializedError(LookupError):
     """The namespace holds no experiment yet: call :meth:`BanditStore.reset` first."""
 
@@ -221,7 +226,7 @@ class BanditStore:
     @property
     def changed_channel(self) -> str:
         """Pub/sub channel published after every state change (decision service refresh)."""
-        return f"{self.namespace}:changed"
+        return changed_channel(self.namespace)
 
     @property
     def summaries_key(self) -> str:

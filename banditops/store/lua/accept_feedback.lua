@@ -1,5 +1,6 @@
--- Accept one feedback at most once. KEYS: decision record, feedback stream, experiment state.
--- ARGV: decision_id, reward, maxlen, arm ('' = unnamed), position ('' = unnamed).
+-- Accept one feedback at most once. KEYS: decision record, feedback stream (both written).
+-- ARGV: decision_id, reward, maxlen, arm ('' = unnamed), position ('' = unnamed), experiment state key
+-- (only read, so not declared: a declared key must be writable by the caller's ACL user).
 -- A decision recorded without a reward kind (a fallback made before the replica saw a posterior)
 -- is validated against the experiment's current kind. A slate's reward goes to the arm named (or
 -- at the position named); a one-arm decision defaults to its arm.
@@ -8,7 +9,7 @@ if not d[1] then return {'unknown', ''} end
 if d[4] then return {'duplicate', d[4]} end
 local r = tonumber(ARGV[2])
 local kind = d[3]
-if kind == '' or not kind then kind = redis.call('HGET', KEYS[3], 'kind') or '' end
+if kind == '' or not kind then kind = redis.call('HGET', ARGV[6], 'kind') or '' end
 if kind == 'bernoulli' and r ~= 0 and r ~= 1 then return {'invalid', 'a bernoulli reward must be 0 or 1'} end
 local slate = {}
 for a in string.gmatch(d[6] or d[1], '[^,]+') do slate[#slate + 1] = a end
