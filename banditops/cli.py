@@ -3,6 +3,7 @@
     banditops simulate --arms '[{"kind":"gaussian","mean":1},{"kind":"gaussian","mean":2}]' \\
         --changes '[{"t":5000,"arm":1,"mean":0}]' --horizon 10000 --seeds 20 --policy system --json
     banditops simulate --scenario seed --horizon 20000        # a built-in instance
+    banditops simulate --scenario slowly_varying --policy ts  # means drifting by many small steps
     banditops simulate --scenario contextual --policy lin_ts  # the contextual world (JSON report)
     banditops simulate --deployed --agents 4 --pulls-per-round 50 --redis-url redis://127.0.0.1:6379/0
     banditops bench [--quick] [--only core]                   # benchmarks/RESULTS.md
@@ -36,6 +37,7 @@ from typing import Any
 
 from banditops.bandit.arms import SCENARIOS, scenario
 from banditops.sim.simulation import POLICIES, Instance, SeedResult, simulate
+from banditops.sim.worlds import WORLD_HORIZONS, WORLDS
 
 #: Where ``simulate --deployed`` is told to look for a server when none is given.
 NO_SERVER = (
@@ -61,11 +63,17 @@ def _simulate(args: argparse.Namespace) -> int:
                   "deployed agents", file=sys.stderr)
             return 2
         return _simulate_contextual(args)
-    args.policy, args.horizon = args.policy or "system", args.horizon or 10_000
+    args.policy = args.policy or "system"
+    args.horizon = args.horizon or WORLD_HORIZONS.get(args.scenario, 10_000)
     redis_url = args.redis_url or os.environ.get("BANDITOPS_REDIS_URL")
     try:
-        arms: Any = args.arms if args.arms else scenario(args.scenario)
-        instance = Instance.build(arms, args.changes, args.horizon)
+        if args.scenario in WORLDS and (args.arms or args.changes):
+            raise ValueError(f"--scenario {args.scenario} brings its own arms and changes; drop --arms/--changes")
+        if args.scenario in WORLDS and not args.arms:
+            instance = WORLDS[args.scenario](args.horizon)
+        else:
+            arms: Any = args.arms if args.arms else scenario(args.scenario)
+            instance = Instance.build(arms, args.changes, args.horizon)
         if args.refresh < 1:
             raise ValueError(f"--refresh must be >= 1 pull; got {args.refresh}")
         if args.seeds < 1:
@@ -213,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="run a policy on any instance over many seeds")
     sim.add_argument("--arms", help='JSON list of reward models, e.g. [{"kind":"gaussian","mean":1,"sd":1}]')
-    sim.add_argument("--scenario", default="seed", choices=(*SCENARIOS, "contextual"),
-                     help="built-in arms when --arms is absent; contextual: the K=20, d=10 world")
+    sim.add_argument("--scenario", default="seed", choices=(*SCENARIOS, *WORLDS, "contextual"),
+                     help="built-in arms when --arms is absent; slowly_varying: means drifting by many small "
+                          "steps (T=20,000 by default); contextual: the K=20, d=10 world")
     sim.add_argument("--changes", help='JSON list of {"t": pull, "arm": i, "mean" or "p": x}')
     sim.add_argument("--horizon", type=int, help="pulls per run (default 10,000; contextual 50,000)")
     sim.add_argument("--seeds", type=int, default=20, help="number of seeds")

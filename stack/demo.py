@@ -206,6 +206,27 @@ def regret_by_phase(
     return {k: round(v, 2) for k, v in totals.items()}
 
 
+def agents_reaction(store: BanditStore, t_drift: float) -> dict[str, Any] | None:
+    """When and after how many pulls the agents first reacted to a drift injected at ``t_drift``.
+
+    Read from what the store recorded, so it holds whoever reacts: the first event after the
+    injection that changed what the next round samples from — a ``drift_detected`` that carries
+    the ``reaction`` the agents' round wrote with its rewards (a restart or a reset of one arm), or
+    an ``epoch_opened`` (a relearning, or a restart). The pulls are those applied from the
+    injection up to that event (summary and event ids share the server's clock), the reacting
+    round included; the seconds are the event's time minus the injection's. ``None`` before any.
+    """
+    t_ms = int(t_drift * 1000)
+    reaction = next((e for e in store.events(count=100_000) if e.ts >= t_drift and (
+        (e.kind == "drift_detected" and e.fields.get("reaction")) or e.kind == "epoch_opened")), None)
+    if reaction is None:
+        return None
+    until_ms = int(reaction.id.split("-")[0])
+    pulls = sum(s.stats.total for s in store.summaries(count=1_000_000) if t_ms <= int(s.id.split("-")[0]) <= until_ms)
+    how = reaction.fields.get("reaction") or reaction.fields.get("reason") or reaction.kind
+    return {"pulls": int(pulls), "seconds": round(reaction.ts - t_drift, 2), "how": str(how)}
+
+
 def _mlflow_links(mlflow_url: str, meta: dict[str, str]) -> list[dict[str, Any]]:
     """The parent run and every phase run under it, with their UI links."""
     exp_id, parent = meta.get("mlflow_experiment_id"), meta.get("mlflow_parent_run_id")
@@ -307,7 +328,11 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
         until_relearning: int | None = store.stats(epoch1).total - at_drift.epoch_pulls
     except ValueError:
         until_relearning = None
+    reaction = agents_reaction(store, t_drift) or {}
     summary.update({
+        "drift_to_reaction_pulls": reaction.get("pulls"),
+        "drift_to_reaction_s": reaction.get("seconds"),
+        "drift_reaction": reaction.get("how"),
         "converged_arm_phase1": int(conv1.fields.get("leader", -1)),
         "converged_arm_phase2": int(conv2.fields.get("leader", -1)),
         "best_arm_after_drift": int(np.argmax(means_after)),
@@ -350,6 +375,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         ("converged on arm (phase 1)", summary["converged_arm_phase1"]),
         ("drift detection delay (pulls)", summary["detection_delay_pulls"]),
         ("drift detection delay (s)", summary["detection_delay_s"]),
+        ("drift → the agents reacting", f"{summary.get('drift_to_reaction_pulls')} pulls, "
+                                        f"{summary.get('drift_to_reaction_s')} s ({summary.get('drift_reaction')})"),
         ("pulls from drift to the new epoch", summary["pulls_from_drift_to_new_epoch"]),
         ("drift → relearning DAG running (s)", summary["drift_to_relearning_running_s"]),
         ("seconds to re-converge", summary["seconds_to_reconverge"]),

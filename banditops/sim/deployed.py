@@ -133,23 +133,40 @@ def _plain_thompson(state: StoreState, n: int, rng: np.random.Generator, *, agen
     return np.asarray(ThompsonSampling(rng).select(posterior_of(state), n, retired=tuple(sorted(state.retired))))
 
 
-class _ReadOnce:
-    """The store as the agents of one round step see it: the state read at the step's start, the
-    real store for every write.
+#: The store's reads an agent's round starts with (``round_state`` where the store has it).
+_READS = ("state", "round_state")
+
+
+class _StepReads:
+    """What the store held at the start of a round step, read once for all its agents.
 
     Parallel mapped tasks all read before any of them applies, so they all read the same stored
-    state; one read serves them all (the state is an immutable value) and saves round trips.
+    state; the values are immutable, so one read of each kind serves every agent of the step.
     """
 
     def __init__(self, store: BanditStore) -> None:
-        self._store = store
-        self._state = store.state()
+        self.store = store
+        self.values = {name: getattr(store, name)() for name in _READS if hasattr(store, name)}
 
     def state(self) -> StoreState:
-        return self._state
+        value: StoreState = self.values["state"]
+        return value
+
+
+class _AgentView:
+    """The store as one agent of the step sees it: its first read of each kind is the step's, every
+    later read (a re-read after a refused write) and every write go to the real store."""
+
+    def __init__(self, reads: _StepReads) -> None:
+        self._reads = reads
+        self._fresh = set(reads.values)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        if name in self._fresh:
+            self._fresh.discard(name)
+            value = self._reads.values[name]
+            return lambda: value
+        return getattr(self._reads.store, name)
 
 
 @dataclass(frozen=True)
@@ -205,37 +222,23 @@ def simulate_deployed_seed(
     start = time.perf_counter()
     try:
         store.reset(config)
-        epoch_start = 0
+        cursor = store.events(count=100_000)[-1].id
         while world.remaining > 0:
             left = world.remaining
             sizes = [min(setup.pulls_per_round, left - i * setup.pulls_per_round) for i in range(setup.agents)]
-            view = _ReadOnce(store)  # every agent reads the same state before any applies
+            reads = _StepReads(store)  # every agent reads the same state before any applies
             for agent, n in enumerate(m for m in sizes if m > 0):
-                explored += _forced(view.state(), n)
                 bid = ids.make_batch_id(DAG_ID, run_id, agent, step)
-                run_agent_round(view, world, chooser, bid, ids.round_rng(bid, seed), pulls=n, agent=agent)
+                result = run_agent_round(_AgentView(reads), world, chooser, bid, ids.round_rng(bid, seed), pulls=n,
+                                         agent=agent)
+                explored += int(getattr(result, "forced", _forced(reads.state(), n)))
             step += 1
-            if watch is None:  # plain TS has no lifecycle: nothing between its rounds
-                continue
-            transitions.check_and_mark_convergence(store, ids.round_rng(f"{DAG_ID}/{run_id}/convergence/{step}", seed))
-            finding = watch.poll()
-            if finding is None:
-                continue
-            drift = transitions.record_drift(store, finding.to_dict(), env=world)
-            if drift is None:
-                continue
-            # the relearning DAG's open_relearning_epoch, with the drift record as its conf
-            opened = transitions.record_drift_and_relearn(
-                store, epoch=int(drift["epoch"]), reason="relearning", force=False, arm=drift.get("arm"),
-                change_point=drift.get("change_point"), magnitude=drift.get("magnitude"),
-                pulls_since_change=drift.get("pulls_since_change"),
-            )
-            alarms.append(Alarm(
-                t=world.t - 1, arm=finding.arm, change_point=epoch_start + finding.change_point,
-                magnitude=finding.magnitude, restart=True, since=epoch_start, detector=finding.detector,
-            ))
-            if opened is not None:
-                epoch_start = world.t
+            if watch is not None:  # plain TS has no lifecycle: nothing between its rounds
+                _between_steps(store, watch, world, run_id=run_id, step=step, seed=seed)
+            fresh = store.events(since=cursor, count=100_000)
+            cursor = fresh[-1].id if fresh else cursor
+            epoch_start = reads.state().total_pulls - reads.state().epoch_pulls
+            alarms += [_alarm(e.fields, world.t, epoch_start) for e in fresh if e.kind == "drift_detected"]
     finally:
         store.drop()
         store.client.close()
@@ -248,6 +251,42 @@ def simulate_deployed_seed(
         bound = lai_robbins_bound(means, instance.kind, instance.horizon, sd=sd)
     return SeedResult(seed=seed, policy=f"deployed:{setup.policy}", horizon=instance.horizon, explored=explored,
                       elapsed_s=elapsed, lai_robbins_bound=bound, **scored)
+
+
+def _between_steps(store: BanditStore, watch: DriftWatch, world: SimulatedWorld, *, run_id: str, step: int,
+                   seed: int) -> None:
+    """What the scheduler runs between round steps, with no latency: the learning DAG's convergence
+    check, the drift monitor's poll and record, the relearning DAG's new epoch (``steps.py``)."""
+    transitions.check_and_mark_convergence(store, ids.round_rng(f"{DAG_ID}/{run_id}/convergence/{step}", seed))
+    finding = watch.poll()
+    if finding is None:
+        return
+    drift = transitions.record_drift(store, finding.to_dict(), env=world)
+    if drift is None:
+        return
+    # the relearning DAG's open_relearning_epoch, with the drift record as its conf
+    transitions.record_drift_and_relearn(
+        store, epoch=int(drift["epoch"]), reason="relearning", force=False, arm=drift.get("arm"),
+        change_point=drift.get("change_point"), magnitude=drift.get("magnitude"),
+        pulls_since_change=drift.get("pulls_since_change"),
+    )
+
+
+def _alarm(fields: Mapping[str, Any], pulls: int, epoch_start: int) -> Alarm:
+    """An alarm, in the simulator's pull count, from the store's ``drift_detected`` event.
+
+    An alarm raised inside a round records its own pull (``t``) and evidence start (``since``);
+    one recorded by the drift monitor between steps is dated by the pulls made so far (its delay
+    is what was paid before anyone could react) and its evidence is its epoch, in which its
+    ``change_point`` counts pulls; the monitor's reaction is a whole-epoch restart.
+    """
+    if "t" in fields and "since" in fields:
+        return Alarm(t=int(fields["t"]), arm=int(fields["arm"]), change_point=int(fields["change_point"]),
+                     magnitude=float(fields["magnitude"]), restart=bool(fields.get("restart", True)),
+                     since=int(fields["since"]), detector=str(fields.get("detector", "")))
+    return Alarm(t=pulls - 1, arm=int(fields["arm"]), change_point=epoch_start + int(fields["change_point"]),
+                 magnitude=float(fields["magnitude"]), restart=True, since=epoch_start,
+                 detector=str(fields.get("detector", "")))
 
 
 def _forced(state: StoreState, n: int) -> int:
