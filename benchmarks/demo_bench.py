@@ -47,10 +47,12 @@ def markdown(s: dict[str, Any]) -> str:
         ("stack up (cold: Airflow DB migration, MLflow DB)", f"{s['stack_up_s']} s", "—", "—"),
         ("pulls / seconds to converge", f"{s['pulls_to_converge']} / {s['seconds_to_converge']} s", "—", "—"),
         ("drift detection delay", f"{s['detection_delay_pulls']} pulls / {s['detection_delay_s']} s", "—", "—"),
-        ("drift → the agents reacting (pulls / s)",
-         f"{s.get('drift_to_reaction_pulls')} pulls / {s.get('drift_to_reaction_s')} s", "≤ 200 pulls, ≤ 3 s",
-         met(s.get("drift_to_reaction_pulls") is not None and s["drift_to_reaction_pulls"] <= 200
-             and s["drift_to_reaction_s"] <= 3) if s.get("drift_to_reaction_pulls") is not None else "not measured"),
+        ("drift → the agents reacting",
+         f"{s['drift_to_reaction_pulls']} pulls / {s['drift_to_reaction_s']} s ({s.get('drift_reaction')})"
+         if s.get("drift_to_reaction_pulls") is not None else "not measured (run before this line existed)",
+         "≤ 200 pulls, ≤ 3 s",
+         met(s["drift_to_reaction_pulls"] <= 200 and s["drift_to_reaction_s"] <= 3)
+         if s.get("drift_to_reaction_pulls") is not None else "—"),
         ("drift injected → relearning DAG running", f"{s['drift_to_relearning_running_s']} s", "≤ 15 s",
          met(s["drift_to_relearning_running_s"] <= 15)),
         ("pulls from drift to the new epoch", str(s["pulls_from_drift_to_new_epoch"]), "—", "—"),

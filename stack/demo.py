@@ -206,25 +206,28 @@ def regret_by_phase(
     return {k: round(v, 2) for k, v in totals.items()}
 
 
-def agents_reaction(store: BanditStore, t_drift: float) -> dict[str, Any] | None:
+def agents_reaction(store: BanditStore, t_drift: float, at_drift: StoreState) -> dict[str, Any] | None:
     """When and after how many pulls the agents first reacted to a drift injected at ``t_drift``.
 
     Read from what the store recorded, so it holds whoever reacts: the first event after the
     injection that changed what the next round samples from — a ``drift_detected`` that carries
-    the ``reaction`` the agents' round wrote with its rewards (a restart or a reset of one arm), or
-    an ``epoch_opened`` (a relearning, or a restart). The pulls are those applied from the
-    injection up to that event (summary and event ids share the server's clock), the reacting
-    round included; the seconds are the event's time minus the injection's. ``None`` before any.
+    the ``reaction`` the agents' round wrote with its rewards (a restart or a reset of one arm; the
+    event carries the store's ``total_pulls`` with that round), or an ``epoch_opened`` (a
+    relearning, or a restart), for which the pulls are those the closed epoch took after the
+    injection. ``at_drift`` is the state read at the injection. The seconds are the event's time
+    minus the injection's. ``None`` before any reaction.
     """
-    t_ms = int(t_drift * 1000)
     reaction = next((e for e in store.events(count=100_000) if e.ts >= t_drift and (
         (e.kind == "drift_detected" and e.fields.get("reaction")) or e.kind == "epoch_opened")), None)
     if reaction is None:
         return None
-    until_ms = int(reaction.id.split("-")[0])
-    pulls = sum(s.stats.total for s in store.summaries(count=1_000_000) if t_ms <= int(s.id.split("-")[0]) <= until_ms)
+    pulls: int | None = None
+    if reaction.kind == "drift_detected" and reaction.fields.get("total_pulls") is not None:
+        pulls = int(reaction.fields["total_pulls"]) - at_drift.total_pulls
+    elif reaction.kind == "epoch_opened" and int(reaction.fields.get("previous_epoch", -1)) in (-1, at_drift.epoch):
+        pulls = store.stats(at_drift.epoch).total - at_drift.epoch_pulls
     how = reaction.fields.get("reaction") or reaction.fields.get("reason") or reaction.kind
-    return {"pulls": int(pulls), "seconds": round(reaction.ts - t_drift, 2), "how": str(how)}
+    return {"pulls": pulls, "seconds": round(reaction.ts - t_drift, 2), "how": str(how)}
 
 
 def _mlflow_links(mlflow_url: str, meta: dict[str, str]) -> list[dict[str, Any]]:
@@ -328,7 +331,7 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
         until_relearning: int | None = store.stats(epoch1).total - at_drift.epoch_pulls
     except ValueError:
         until_relearning = None
-    reaction = agents_reaction(store, t_drift) or {}
+    reaction = agents_reaction(store, t_drift, at_drift) or {}
     summary.update({
         "drift_to_reaction_pulls": reaction.get("pulls"),
         "drift_to_reaction_s": reaction.get("seconds"),

@@ -23,3 +23,12 @@ def test_quick_deployed_bench_writes_the_fragment_and_remeasures_one_cell(tmp_pa
     assert main(["--quick", "--seeds", "3", "--cells", "s3:4x50", "--out", str(tmp_path)]) == 0
     again = json.loads((tmp_path / "deployed.json").read_text())["deployed"]["cells"]
     assert again["s3:4x50"]["deployed"]["dynamic_regret"]["n"] == 3 and again["s5:4x50"] == before
+
+
+def test_every_learning_fragment_names_the_code_path_it_measured() -> None:
+    results = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
+    labels = {"core": "sequential simulator", "contextual": "sequential simulator", "deployed": "deployed loop",
+              "demo": "deployed loop"}
+    for name, path in labels.items():
+        text = (results / f"{name}.md").read_text()
+        assert f"Code path: **{path}**" in text, name
