@@ -172,7 +172,8 @@ def markdown(results: dict[str, Any]) -> str:
         "policy and plain TS. 95% intervals in brackets (Student t for means, order statistics for medians, "
         f"Wilson for shares); the seed count of each figure is `n`. {meta['machine']}; "
         f"{'QUICK mode: tiny sizes, not comparable with the targets; ' if meta['quick'] else ''}"
-        f"measuring took {meta['seconds']:.0f} s in all, on a machine shared with other work.",
+        f"measuring took {meta['seconds']:.0f} s in all (the sum over cells), on a machine shared with other work."
+        + (f" {meta['note']}" if meta.get("note") else ""),
         "",
         "| scenario | loop shape | figure | deployed loop | target | met? | sequential system policy | "
         "plain TS (sequential) |",
