@@ -80,6 +80,6 @@ def slowly_varying(
 
 
 #: Worlds by name, built from a horizon (``banditops simulate --scenario <name>``).
-WORLDS: dict[str, Callable[[int], Instance]] = {"slowly_varying": lambda horizon: slowly_varying(horizon)}
+WORLDS: dict[str, Callable[[int], Instance]] = {"slowly_varying": slowly_varying}
 #: Their default horizons.
 WORLD_HORIZONS: dict[str, int] = {"slowly_varying": 20_000}
