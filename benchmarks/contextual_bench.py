@@ -235,6 +235,9 @@ def markdown(section: dict[str, Any]) -> str:
     out = [
         "## Contextual bandits: BanditOps LinTS, non-contextual TS, MABWiser, Vowpal Wabbit",
         "",
+        "Code path: **sequential simulator** (contextual world, `banditops/sim/contextual.py`); the deployed "
+        "agents run the multi-armed loop only.",
+        "",
         f"K={meta['n_arms']} arms, d={meta['dim']} user features, logistic clicks "
         f"(`banditops simulate --scenario contextual`), T={meta['horizon']:,}, {meta['seeds']} seeds, "
         f"batches growing to {meta['batch']}; every policy on the same rounds. 95% intervals in brackets. "

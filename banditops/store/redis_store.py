@@ -96,7 +96,7 @@ _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _STREAM_ID_RE = re.compile(r"^\d+-\d+$")
 _SCRIPTS = (
     "apply_batch", "open_epoch", "set_mode", "reset", "read_state",
-    "add_arm", "retire_arm", "append_event", "dump", "restore",
+    "add_arm", "retire_arm", "append_event", "dump", "restore", "drop",
 )  # fmt: skip
 
 
@@ -279,6 +279,15 @@ class BanditStore:
         )  # fmt: skip
         self._shape = (config.reward_kind, config.n_arms)
         return int(epoch)
+
+    def drop(self) -> int:
+        """Delete every key of this namespace (one script); returns how many keys were deleted.
+
+        For throwaway namespaces, such as each seed of the deployed-loop simulator on a shared
+        server; an experiment that goes on is restarted with :meth:`reset` instead.
+        """
+        self._shape = None
+        return int(self._scripts["drop"](keys=[], args=[self.namespace]))
 
     def config(self) -> ExperimentConfig:
         """The experiment's config, with ``n_arms`` counting arms added at runtime."""
