@@ -312,9 +312,9 @@ class LinearGaussianPosterior:
         return np.asarray(scores)
 
     def score_moments(
-        self, x: np.ndarray, arms: np.ndarray, arm_features: np.ndarray | None = None
+        self, x: np.ndarray, arms: np.ndarray | None = None, arm_features: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For ONE encoded context ``x`` (d,) and arm indices ``arms`` (m,): the score's parts.
+        """For ONE encoded context ``x`` (d,) and arm indices ``arms`` (m,; None: all, in order): the score's parts.
 
         Returns ``(mean, sd, coupling)``: given β, arm a's sampled score is
         ``mean_a + sd_a · ε_a + coupling_a · β`` with independent standard normals ``ε_a``, and
@@ -322,12 +322,16 @@ class LinearGaussianPosterior:
         many times (Monte Carlo propensities) computes these once. No input checks: the hot path's
         caller has validated ``x`` (finite, length d), ``arms`` (in range) and ``arm_features``.
         """
-        mean = x @ self._theta0_t[:, arms]
-        sd = self.scale * np.sqrt(np.maximum(np.outer(x, x).ravel() @ self._cov_flat[:, arms], 0.0))
+        # Every arm's moments (two matrix-vector products), then the subset: cheaper than gathering
+        # columns of the (d², K) covariance block per request.
+        mean = x @ self._theta0_t
+        sd = self.scale * np.sqrt(np.maximum(np.outer(x, x).ravel() @ self._cov_flat, 0.0))
+        if arms is not None:
+            mean, sd = mean[arms], sd[arms]
         if not self.shared_dim:
-            return mean, sd, np.zeros((arms.size, 0))
+            return mean, sd, np.zeros((mean.size, 0))
         assert arm_features is not None
-        return mean, sd, arm_features - x @ self._coupling[arms]
+        return mean, sd, arm_features - x @ (self._coupling if arms is None else self._coupling[arms])
 
     def shared_draws(self, noise: np.ndarray) -> np.ndarray:
         """β draws (n, k) from standard normals ``noise`` (n, k): ``β̂ + v L_S⁻ᵀ ε``."""
