@@ -254,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--horizon", type=int, help="pulls per run (default 10,000; contextual 50,000)")
     sim.add_argument("--seeds", type=int, default=20, help="number of seeds")
     sim.add_argument("--seed0", type=int, default=0, help="first seed")
-    sim.add_argument("--policy", help=f"one of: {', '.join(POLICIES)} (default system); contextual: lin_ts, ts")
+    sim.add_argument("--policy", help=f"one of: {', '.join(POLICIES)} (default system); "
+                     "contextual: lin_ts, lin_ts_noise, ts")
     sim.add_argument("--refresh", type=int, default=1, help="posterior refresh interval in pulls (growing schedule)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.add_argument("--compact", action="store_true", help="one-line JSON")

@@ -20,6 +20,10 @@ key                            type    content
 ``ns:epoch:{e}``               hash    ``pulls``, ``regret``, ``opened_ts``, ``reason`` of epoch e
 ``ns:posterior:{e}``           hash    ``n:{arm}``, ``sum:{arm}``, ``sumsq:{arm}`` of epoch e
 ``ns:last_pulled:{e}``         hash    ``{arm}`` -> epoch pull count just after the arm's last pull
+``ns:linear:{e}``              hash    contextual experiments: ``a:{arm}`` -> "n xx.. xr.. xz.." and
+                                       ``shared`` -> "zz.. zr.." (LinTS sums of epoch e, space-
+                                       separated exact doubles, row-major; see
+                                       :class:`~banditops.bandit.posteriors.linear_gaussian.LinearGaussianStats`)
 ``ns:seen:{e}``                zset    batch ids applied in epoch e, scored by server time
 ``ns:retired``                 set     retired arm indices
 ``ns:meta``                    hash    small metadata (MLflow run ids, ...)
@@ -74,6 +78,8 @@ from typing import Any
 import numpy as np
 import redis
 
+from banditops.bandit.context_model import ContextModelSpec
+from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
 from banditops.store.types import (
     ApplyResult,
@@ -155,6 +161,34 @@ def _stats_from_hash(posterior: dict[str, str], n_arms: int) -> ArmStats:
         elif kind == "sumsq":
             ss[arm] = float(value)
     return ArmStats(n, s, ss)
+
+
+def _linear_from_hash(fields: dict[str, str], n_arms: int, spec: ContextModelSpec | None) -> LinearGaussianStats | None:
+    """The LinTS sums stored as text (see the key table), zeros for arms without contextual pulls."""
+    if spec is None:
+        return None
+    d, k = spec.dim, spec.shared_dim
+    stats = LinearGaussianStats.zeros(n_arms, d, k)
+    n, xx, xr, xz = stats.n.copy(), stats.xx.copy(), stats.xr.copy(), stats.xz.copy()
+    zz, zr = stats.zz.copy(), stats.zr.copy()
+    for field, text in fields.items():
+        values = np.array(text.split(), dtype=np.float64)
+        if field == "shared":
+            zz[:], zr[:] = values[: k * k].reshape(k, k), values[k * k:]
+            continue
+        arm = int(field.partition(":")[2])
+        if arm >= n_arms:
+            continue
+        n[arm] = values[0]
+        xx[arm] = values[1 : 1 + d * d].reshape(d, d)
+        xr[arm] = values[1 + d * d : 1 + d * d + d]
+        xz[arm] = values[1 + d * d + d :].reshape(d, k)
+    return LinearGaussianStats(n, xx, xr, zz, zr, xz)
+
+
+def _linear_text(values: np.ndarray) -> str:
+    """Exact (round-trip) decimal text of a flat float array, as the script stores it."""
+    return " ".join(repr(float(x)) for x in values.ravel())
 
 
 class BanditStore:
@@ -315,13 +349,13 @@ class BanditStore:
     def epoch(self) -> int:
         return int(self._state_field("epoch"))
 
-    def _read(self, epoch: int | None) -> StoreState:
-        reply = self._run("read_state", "" if epoch is None else int(epoch))
+    def _read(self, epoch: int | None, with_linear: bool = False) -> StoreState:
+        reply = self._run("read_state", "" if epoch is None else int(epoch), "1" if with_linear else "0")
         if not reply:
             raise StoreNotInitializedError(
                 f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
             )
-        state, counters, config_raw, epoch_hash, posterior, last, retired = reply
+        state, counters, config_raw, epoch_hash, posterior, last, retired, linear_hash = reply
         state_d, counters_d, epoch_d = _as_pairs(state), _as_pairs(counters), _as_pairs(epoch_hash)
         n_arms = int(state_d["n_arms"])
         first = int(state_d.get("first_epoch", 1))  # absent in snapshots taken before resets kept numbering
@@ -347,11 +381,16 @@ class BanditStore:
             explore_remaining=int(state_d.get("explore_remaining", 0)),
             last_pulled=last_pulled,
             retired=frozenset(int(_text(a)) for a in retired),
+            linear=_linear_from_hash(_as_pairs(linear_hash), n_arms, config.context_model) if with_linear else None,
         )
 
-    def state(self) -> StoreState:
-        """One consistent read (a single round trip) of mode, epoch, stats, counters."""
-        return self._read(None)
+    def state(self, *, with_linear: bool = False) -> StoreState:
+        """One consistent read (a single round trip) of mode, epoch, stats, counters.
+
+        ``with_linear``: also the epoch's LinTS statistics (``StoreState.linear``; contextual
+        experiments only) — K·d² numbers, so only readers that sample from them ask.
+        """
+        return self._read(None, with_linear)
 
     def stats(self, epoch: int | None = None) -> ArmStats:
         """Posterior statistics of ``epoch`` (default: the current one), over the current arms."""
@@ -434,8 +473,14 @@ class BanditStore:
         *,
         regret: float = 0.0,
         issued_ms: int | None = None,
+        linear: LinearGaussianStats | None = None,
     ) -> ApplyResult:
         """Apply one agent round atomically (one Lua script).
+
+        ``linear`` (contextual experiments): the LinTS statistics of the batch's pulls that came
+        with a context — a subset of ``arms``/``rewards``, so ``linear.n[a] <= pulls of a`` — folded
+        into ``ns:linear:{epoch}`` by the SAME script call, under the same dedupe and epoch fencing:
+        a batch's Beta/NIG counts and its linear sums are applied together or not at all.
 
         ``issued_ms`` (server-clock milliseconds when the batch's content was fixed, the same on
         every retry — the fold passes its newest stream id's time) lets the store tell a batch
@@ -471,8 +516,10 @@ class BanditStore:
                 # Another process may have reset the experiment or added an arm: re-read, re-check.
                 shape, fresh = self._read_shape(), True
                 continue
+            if linear is not None:
+                self._check_linear(linear, stats)
             args = self._apply_args(batch_id, int(epoch), a, stats, regret=regret_f, kind=shape[0],
-                                    issued_ms=issued_ms)
+                                    issued_ms=issued_ms, linear=linear)
             reply = self._run("apply_batch", *args)
             status = _text(reply[0])
             if status == "too_old":
@@ -493,6 +540,21 @@ class BanditStore:
             )
         raise RuntimeError("the experiment's shape kept changing while applying a batch; retry the batch")
 
+    def _check_linear(self, linear: LinearGaussianStats, stats: ArmStats) -> None:
+        """``ValueError`` (nothing written) unless ``linear`` fits the experiment's context model."""
+        if not isinstance(linear, LinearGaussianStats):
+            raise ValueError(f"linear must be LinearGaussianStats; got {type(linear).__name__}")
+        spec = self.config().context_model
+        if spec is None:
+            raise ValueError("this experiment has no context model (ExperimentConfig.context): "
+                             "it cannot fold contextual statistics")
+        want = (stats.n_arms, spec.dim, spec.shared_dim)
+        got = (linear.n_arms, linear.dim, linear.shared_dim)
+        if got != want:
+            raise ValueError(f"linear statistics have (K, d, k)={got}; this experiment's model is (K, d, k)={want}")
+        if np.any(linear.n > stats.n) or np.any(linear.n < 0):
+            raise ValueError("linear.n counts the batch's contextual pulls per arm: it must lie within 0..pulls")
+
     def _read_shape(self) -> tuple[str, int]:
         kind, n_arms = self.client.hmget(self._key("state"), ["kind", "n_arms"])
         if kind is None or n_arms is None:
@@ -503,9 +565,9 @@ class BanditStore:
 
     def _apply_args(
         self, batch_id: str, epoch: int, a: np.ndarray, stats: ArmStats, *, regret: float, kind: str,
-        issued_ms: int | None = None,
+        issued_ms: int | None = None, linear: LinearGaussianStats | None = None,
     ) -> list[Any]:
-        """The script's ARGV: header, then (arm, n, sum, sumsq, last_offset) per pulled arm."""
+        """The script's ARGV: header, then (arm, n, sum, sumsq, last_offset[, linear]) per pulled arm."""
         pulled = np.flatnonzero(stats.n)
         # 1-based position of each arm's last pull in the batch: last_pulled = pulls_before + it.
         last_offset = np.zeros(stats.n_arms, np.int64)
@@ -515,9 +577,19 @@ class BanditStore:
             self.summaries_maxlen, self.events_maxlen, repr(self.dedupe_window_s), self.dedupe_max,
             int(a.max()) + 1 if a.size else 0, "" if issued_ms is None else int(issued_ms),
         ]  # fmt: skip
+        with_linear = linear is not None and bool(linear.n.sum())
+        if linear is not None and with_linear:
+            d, k = linear.dim, linear.shared_dim
+            args += [1 + d * d + d + d * k, _linear_text(np.concatenate([linear.zz.ravel(), linear.zr])) if k else ""]
+        else:
+            args += ["", ""]
         for arm in pulled.tolist():
             args += [arm, int(stats.n[arm]), repr(float(stats.sum[arm])), repr(float(stats.sumsq[arm])),
                      int(last_offset[arm])]  # fmt: skip
+            if linear is not None and with_linear:
+                args.append(_linear_text(np.concatenate([
+                    linear.n[arm : arm + 1], linear.xx[arm].ravel(), linear.xr[arm], linear.xz[arm].ravel(),
+                ])) if linear.n[arm] else "")
         return args
 
     def add_arm(self) -> int:

@@ -1,4 +1,5 @@
--- One consistent read of everything the loop decides with. ARGV: prefix, epoch ('' = current)
+-- One consistent read of everything the loop decides with.
+-- ARGV: prefix, epoch ('' = current), with_linear ('1': also the epoch's LinTS statistics)
 local p = ARGV[1]
 local state = redis.call('HGETALL', p .. ':state')
 if #state == 0 then return {} end
@@ -12,4 +13,5 @@ return {
   redis.call('HGETALL', p .. ':posterior:' .. epoch),
   redis.call('HGETALL', p .. ':last_pulled:' .. epoch),
   redis.call('SMEMBERS', p .. ':retired'),
+  ARGV[3] == '1' and redis.call('HGETALL', p .. ':linear:' .. epoch) or {},
 }
