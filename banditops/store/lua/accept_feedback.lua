@@ -1,18 +1,31 @@
--- Accept one feedback at most once. KEYS: decision record, feedback stream, experiment state.
--- ARGV: decision_id, reward, maxlen, arm ('' = unnamed), position ('' = unnamed).
--- A decision recorded without a reward kind (a fallback made before the replica saw a posterior)
--- is validated against the experiment's current kind. A slate's reward goes to the arm named (or
--- at the position named); a one-arm decision defaults to its arm.
-local d = redis.call('HMGET', KEYS[1], 'arm', 'epoch', 'kind', 'feedback', 'ts', 'slate')
-if not d[1] then return {'unknown', ''} end
-if d[4] then return {'duplicate', d[4]} end
-local r = tonumber(ARGV[2])
-local kind = d[3]
-if kind == '' or not kind then kind = redis.call('HGET', KEYS[3], 'kind') or '' end
+-- Accept one feedback at most once. KEYS: the feedback stream, experiment state, legacy record
+-- ({ns}:decision:{id}, written by versions before the bucketed records; read until its TTL ends).
+-- ARGV: bucket key prefix, bucket width, decision_id, reward, maxlen, arm ('' = unnamed),
+-- position ('' = unnamed).
+-- The record "{epoch}:{slate}" is compacted to "={reward}" in the same script that appends the
+-- feedback entry (which carries everything the fold and the evaluation need): a replay of the same
+-- reward is a duplicate, a different one a conflict, until the bucket expires. The reward is
+-- validated against the experiment's kind from the state hash. A slate's reward goes to the arm
+-- named (or at the position named); a one-arm decision defaults to its arm.
+local key, field, sec = decision_slot(ARGV[1], ARGV[3], tonumber(ARGV[2]))
+local v = key and redis.call('HGET', key, field)
+local epoch, slate_text, decided_ms, legacy
+if v then
+  if string.sub(v, 1, 1) == '=' then return {'duplicate', string.sub(v, 2)} end
+  epoch, slate_text = string.match(v, '^([^:]*):(.*)$')
+  decided_ms = string.format('%d', sec * 1000)
+else
+  local d = redis.call('HMGET', KEYS[3], 'arm', 'epoch', 'feedback', 'ts', 'slate')
+  if not d[1] then return {'unknown', ''} end
+  if d[3] then return {'duplicate', d[3]} end
+  epoch, slate_text, decided_ms, legacy = d[2], d[5] or d[1], d[4], true
+end
+local r = tonumber(ARGV[4])
+local kind = redis.call('HGET', KEYS[2], 'kind') or ''
 if kind == 'bernoulli' and r ~= 0 and r ~= 1 then return {'invalid', 'a bernoulli reward must be 0 or 1'} end
 local slate = {}
-for a in string.gmatch(d[6] or d[1], '[^,]+') do slate[#slate + 1] = a end
-local arm, position = ARGV[4], tonumber(ARGV[5])
+for a in string.gmatch(slate_text, '[^,]+') do slate[#slate + 1] = a end
+local arm, position = ARGV[6], tonumber(ARGV[7])
 if position then
   if position >= #slate then
     return {'invalid', 'position must be 0..' .. (#slate - 1) .. ' (the slate has ' .. #slate .. ' arms)'}
@@ -30,7 +43,11 @@ else
   return {'invalid', "the decision showed a slate of " .. #slate .. " arms (" .. table.concat(slate, ',') ..
     "): send 'arm' (the clicked arm) or 'position' (its 0-based slot) with the reward"}
 end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'decision_id', ARGV[1], 'arm', arm,
-                      'epoch', d[2], 'reward', ARGV[2], 'decided_ms', d[5], 'position', position)
-redis.call('HSET', KEYS[1], 'feedback', ARGV[2], 'feedback_id', id)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'decision_id', ARGV[3], 'arm', arm,
+                      'epoch', epoch, 'reward', ARGV[4], 'decided_ms', decided_ms, 'position', position)
+if legacy then
+  redis.call('HSET', KEYS[3], 'feedback', ARGV[4], 'feedback_id', id)
+else
+  redis.call('HSET', key, field, '=' .. ARGV[4])
+end
 return {'accepted', id}
