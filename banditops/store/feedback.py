@@ -424,6 +424,16 @@ def dead_letter_count(client: redis.Redis, namespace: str) -> int:
     return int(client.xlen(dead_letter_stream(namespace)))
 
 
+def redis_memory(client: redis.Redis) -> tuple[int, int]:
+    """(``used_memory``, ``maxmemory``) of the server in bytes (0: no cap), for the memory alert.
+
+    The decision service exports both, so Prometheus can alert at 80% of the cap without a Redis
+    exporter: at the cap a ``noeviction`` server refuses the decision log's writes.
+    """
+    info: Any = client.info("memory")
+    return int(info["used_memory"]), int(info.get("maxmemory", 0))
+
+
 def dead_letters(client: redis.Redis, namespace: str, count: int = 1000) -> list[dict[str, Any]]:
     """Entries of the dead-letter stream (oldest first): what the fold refused, and why."""
     rows: Any = client.xrange(dead_letter_stream(namespace), count=count)

@@ -23,7 +23,7 @@ from banditops.serving.decision_log import DecisionLog
 from banditops.serving.posterior_cache import PosteriorCache
 from banditops.serving.recommender import Recommender
 from banditops.store import BanditStore
-from banditops.store.feedback import dead_letter_count, feedback_lag_seconds
+from banditops.store.feedback import dead_letter_count, feedback_lag_seconds, redis_memory
 from services.decision.app.core.config import Settings
 from services.decision.app.metrics import DecisionMetrics
 
@@ -117,6 +117,9 @@ class Runtime:
         self._last_observed = now
         self.metrics.feedback_lag.set(feedback_lag_seconds(self.client, self.settings.namespace))
         self.metrics.feedback_dead.set(dead_letter_count(self.client, self.settings.namespace))
+        used, cap = redis_memory(self.client)
+        self.metrics.redis_used_memory.set(used)
+        self.metrics.redis_maxmemory.set(cap)
         while True:
             events = self.store.events(since=self._events_cursor, count=1000)
             for event in events:
