@@ -69,7 +69,7 @@ class Runtime:
             hooks=[self._observe_store],
         )
         self.log = DecisionLog(self.client, settings.namespace, ttl_s=settings.decision_ttl_s,
-                               flush_interval_s=settings.log_flush_interval_s)
+                               maxlen=settings.decisions_maxlen, flush_interval_s=settings.log_flush_interval_s)
         self.recommender = Recommender(
             lambda: self.cache.current,
             np.random.default_rng(settings.seed),
