@@ -103,7 +103,7 @@ def bytes_per_decision(client: redis.Redis, n: int, *, capped: bool) -> float:
         for start in range(0, len(ids), cap // 2):  # folded as it comes, before a capped stream trims it
             for d in ids[start:start + cap // 2]:
                 accept_feedback(client, namespace, d, 1.0, position=0, maxlen=cap)
-            applied += fold_feedback(store, f"{round_name}/{start}").applied
+            applied += fold_feedback(store, f"{round_name}/{start}", max_entries=cap).applied
         return applied
 
     decide_and_reward([new_decision_id() for _ in range(2 * 1000)], "warm")  # streams at cap, scripts loaded

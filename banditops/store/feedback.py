@@ -18,7 +18,7 @@ Key layout (under ``{namespace}:``) and memory budget
     ``={reward}``: a replay of that reward stays a duplicate and a different one a conflict while
     the bucket lives. The bucket expires ``ttl_s`` after its last second, so feedback is accepted
     between ``ttl_s`` and ``ttl_s`` + 60 s after the decision, and a record costs no key, no expiry
-    entry and no field names of its own: about 75 bytes of Redis memory, rewarded or not
+    entry and no field names of its own: about 90 bytes of Redis memory, rewarded or not
     (``tests/integration/test_memory.py`` holds it at <= 150). ``decision:{id}`` hashes written by
     earlier versions are still read (and rewarded once) until their own TTL ends.
 ``decisions``
@@ -38,8 +38,8 @@ Key layout (under ``{namespace}:``) and memory budget
 
 The budget, then: the three streams are capped (``MAXLEN ~``; about 90, 75 and 150 bytes an
 entry), so they cost a fixed amount whatever the traffic (about 165 MB at the default 1M / 1M /
-100k); what grows with traffic is the records, rate x (TTL + 60 s) x ~75 B — 30M decisions a day
-kept 24 h is about 2.3 GB — plus one ~100 B marker per claiming fold round for 7 days. See
+100k); what grows with traffic is the records, rate x (TTL + 60 s) x ~90 B — 30M decisions a day
+kept 24 h is about 2.7 GB — plus one ~100 B marker per claiming fold round for 7 days. See
 docs/reliability.md ("Memory budget") for the figures measured on a real server.
 
 Exactly once, even on Airflow retries
