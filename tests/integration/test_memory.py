@@ -81,7 +81,6 @@ def test_a_fold_round_that_claims_nothing_leaves_no_marker(redis_client: redis.R
     assert not redis_client.exists(fold_marker(namespace, "dag/idle/0/0"))
     # A round that claims keeps its marker, for the store's dedupe window (7 days), and only it.
     decision_id = new_decision_id()
-    DecisionLog(redis_client, namespace).record(Decision(decision_id, "u", (2,), 1.0, 1, False, 0))
     log = DecisionLog(redis_client, namespace)
     log.record(Decision(decision_id, "u", (2,), 1.0, 1, False, 0))
     log.flush()
