@@ -112,11 +112,14 @@ def bytes_per_decision(client: redis.Redis, n: int, *, capped: bool) -> float:
     return (_used(client) - before) / n
 
 
-def fold_rate(client: redis.Redis, n: int, rounds: int) -> list[float]:
-    """Feedback folded per second by one ``fold_feedback`` round of ``n`` entries, per round."""
+def fold_rate(client: redis.Redis, n: int, rounds: int) -> tuple[list[float], list[float]]:
+    """Feedback folded per second by one ``fold_feedback`` round of ``n`` entries, per round, and the
+    longest single Redis command of each round in ms (the server's SLOWLOG at threshold 0): how long
+    a fold holds Redis at a time."""
     store = _store(client, f"fold{n}")
     log = DecisionLog(client, store.namespace, maxlen=10 * n)
-    rates = []
+    rates, longest = [], []
+    client.config_set("slowlog-max-len", 4096)
     for r in range(rounds):
         ids = [new_decision_id() for _ in range(n)]
         for i, d in enumerate(ids):
@@ -124,11 +127,15 @@ def fold_rate(client: redis.Redis, n: int, rounds: int) -> list[float]:
         log.flush()
         for i, d in enumerate(ids):
             accept_feedback(client, store.namespace, d, float(i % 2), maxlen=10 * n)
+        client.config_set("slowlog-log-slower-than", 0)
+        client.slowlog_reset()
         t0 = time.perf_counter()
         result = fold_feedback(store, f"bench/fold/{r}", max_entries=n)
         rates.append(n / (time.perf_counter() - t0))
+        longest.append(max(int(e["duration"]) for e in client.slowlog_get(4096)) / 1000)
+        client.config_set("slowlog-log-slower-than", 10_000)
         assert result.applied == n, result
-    return rates
+    return rates, longest
 
 
 def soak(
@@ -263,7 +270,7 @@ def run(*, soak_s: float, rate: float, ttl_s: int, cap: int, n: int, fold_n: int
         client = server.client()
         kept = bytes_per_decision(client, n, capped=True)
         uncapped = bytes_per_decision(client, n, capped=False)
-        rates = fold_rate(client, fold_n, rounds=3)
+        rates, longest = fold_rate(client, fold_n, rounds=3)
         client.close()
     finally:
         server.stop()
@@ -271,6 +278,7 @@ def run(*, soak_s: float, rate: float, ttl_s: int, cap: int, n: int, fold_n: int
     result: dict[str, Any] = {
         "bytes_per_decision_kept": kept, "bytes_per_decision_uncapped": uncapped, "n": n,
         "fold_n": fold_n, "fold_per_s": statistics.median(rates), "fold_rounds_per_s": rates,
+        "fold_longest_command_ms": statistics.median(longest),
     }
     if soak_s > 0:
         result["soak"] = soak(rate=rate, duration_s=soak_s, ttl_s=ttl_s, cap=cap)
@@ -302,6 +310,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['bytes_per_decision_uncapped']:.0f} B | | |",
         f"| fold throughput, one round of {result['fold_n']:,} entries (median of 3) | "
         f"{result['fold_per_s']:,.0f} /s | >= 50,000 /s | {yes[met['fold_per_s']]} |",
+        f"| longest single Redis command of that round (SLOWLOG; the claim script) | "
+        f"{result.get('fold_longest_command_ms', float('nan')):.0f} ms | | |",
     ]
     soak_result = result.get("soak")
     if soak_result:
@@ -356,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttl-s", type=int, default=120, help="decision TTL during the soak")
     parser.add_argument("--cap", type=int, default=200_000, help="decision log and feedback stream caps in the soak")
     parser.add_argument("--n", type=int, default=20_000, help="decisions in the bytes-per-decision measurement")
-    parser.add_argument("--fold-n", type=int, default=50_000, help="entries per fold round")
+    parser.add_argument("--fold-n", type=int, default=10_000, help="entries per fold round (fold_feedback's default)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write the fragment")
     args = parser.parse_args(argv)
     result = run(soak_s=args.soak_s, rate=args.rate, ttl_s=args.ttl_s, cap=args.cap, n=args.n, fold_n=args.fold_n)
