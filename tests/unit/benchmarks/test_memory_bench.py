@@ -11,7 +11,8 @@ def _result(duration_s: float) -> dict:
     soak = {"target_rate": 2000.0, "duration_s": duration_s, "ttl_s": 60, "stream_cap": 20_000, "connections": 16,
             "delay_ms": 4.0, "decisions": 10.0, "decisions_per_s": 1.0, "feedback_accepted": 10.0, "non_2xx": 0,
             "socket_errors": 0, "p99_ms": 1.0, "plateau_bytes": 2.0**20, "plateau_max_bytes": 2**20,
-            "second_half_slope_bytes_per_s": 0.0, "records_at_end": 1, "record_bytes_each": 90.0,
+            "second_half_slope_bytes_per_s": 0.0, "second_half_records_slope_bytes_per_s": 0.0,
+            "records_at_end": 1, "record_bytes_each": 90.0,
             "streams_bytes_at_end": 1000, "fold_rounds": 1, "folded": 10, "fold_per_s_in_soak": 100.0,
             "samples": [sample]}
     return {"bytes_per_decision_kept": 90.0, "bytes_per_decision_uncapped": 250.0, "fold_n": 10, "fold_per_s": 1.0,
