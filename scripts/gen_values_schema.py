@@ -62,6 +62,8 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
         "minItems": 1,
     },
     "redis.runAsUser": {"minimum": 1},
+    "redis.maxmemoryPercent": {"minimum": 10, "maximum": 90},
+    "redis.maxmemoryPolicy": {"enum": ["noeviction"]},
     "externalRedis.port": PORT,
     "externalRedis.database": {"minimum": 0, "maximum": 15},
     "dashboard.mlflowPublicUrl": {"pattern": r"^https?://"},

@@ -66,7 +66,7 @@ class Recommendation:
 
 
 class _IdPool:
-    """Random ids from the OS's CSPRNG, fetched 4 KiB at a time: one syscall per 256 ids.
+    """Dated random ids from the OS's CSPRNG, fetched 3 KiB at a time: one syscall per 256 ids.
 
     A ``getrandom`` call per request costs microseconds under load; ids must stay unguessable
     (a guessed id would let anyone send feedback for someone else's decision), so a faster
@@ -82,14 +82,17 @@ class _IdPool:
     def __call__(self) -> str:
         with self._lock:
             if self._next >= len(self._pool):
-                self._pool = os.urandom(16 * self._batch)
+                self._pool = os.urandom(12 * self._batch)
                 self._next = 0
             start = self._next
-            self._next += 16
-            return self._pool[start:start + 16].hex()
+            self._next += 12
+            # The Unix second first: the store files the record in that minute's bucket (one hash,
+            # one expiry), see banditops.store.feedback. 96 random bits stay unguessable.
+            return f"{int(time.time()):08x}" + self._pool[start:start + 12].hex()
 
 
-#: 32 random hex characters: unguessable, so feedback cannot be forged for others' decisions.
+#: 8 hex digits of the Unix second + 24 random hex characters: unguessable, so feedback cannot be
+#: forged for others' decisions, and dated, so the store can bucket the records by minute.
 new_decision_id = _IdPool()
 
 

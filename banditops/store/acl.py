@@ -21,7 +21,7 @@ user           may
 The environment service has no Redis user: it never connects. The default user is off, so a
 client without a user and password gets ``NOAUTH``.
 
-The key patterns are built by the functions that build the keys (:func:`decision_key`,
+The key patterns are built by the functions that build the keys (:func:`decision_bucket_prefix`, :func:`decision_key`,
 :func:`decisions_stream`, :func:`feedback_stream`, :func:`changed_channel`), and reading is
 granted on ``<ns>:*``, so a key added under the namespace is covered without a change here.
 The store's scripts derive their keys from the namespace instead of declaring them (Redis
@@ -46,7 +46,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from banditops.store.feedback import decision_key, decisions_stream, feedback_stream
+from banditops.store.feedback import decision_bucket_prefix, decision_key, decisions_stream, feedback_stream
 from banditops.store.redis_store import _NAMESPACE_RE, changed_channel
 
 #: The Redis users of a deployment, one per role (see :func:`roles`).
@@ -106,10 +106,12 @@ def roles(namespace: str) -> dict[str, Role]:
         "decision": Role(
             "decision", "the decision API: read the posterior, write decisions and feedback",
             read=(everything,),
-            write=(decision_key(namespace, "*"), decisions_stream(namespace), feedback_stream(namespace)),
+            write=(decision_bucket_prefix(namespace) + "*", decision_key(namespace, "*"),
+                   decisions_stream(namespace), feedback_stream(namespace)),
             channels=(channel,),
-            # record_decisions: HSET + EXPIRE + XADD; accept_feedback: HMGET + XADD + HSET (on its keys only).
-            commands=(*_CONNECT, *_SCRIPTS, *_READ, "+hset", "+expire", "+xadd",
+            # record_decisions: HSET + EXPIREAT + XADD on the minute's bucket; accept_feedback: HGET/HMGET
+            # + XADD + HSET (on its keys only; legacy per-decision records are still rewarded).
+            commands=(*_CONNECT, *_SCRIPTS, *_READ, "+hset", "+expire", "+expireat", "+xadd",
                       "+subscribe", "+unsubscribe"),
         ),
         "dashboard": Role(

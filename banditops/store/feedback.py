@@ -8,26 +8,44 @@ the feedback stream into the shared posterior (:func:`fold_feedback`) through th
 atomic ``apply_batch``, so the production path converges, drifts and relearns exactly like the
 simulated one.
 
-Key layout (under ``{namespace}:``)
+Key layout (under ``{namespace}:``) and memory budget
 
-``decision:{id}``
-    hash ``arm, epoch, kind, fallback, ts, slate`` (+ ``ctx``, ``actx`` for a contextual decision:
-    the encoded user context and the slate arms' encoded features; + ``feedback``, ``feedback_id``
-    once rewarded), expiring after the decision TTL: feedback for an expired decision is refused.
+``decision_bucket:{second // 60}``
+    hash, one field per decision made in that minute (the decision id carries its Unix second:
+    8 hex digits, then 24 random ones). The field is the id's last 26 hex digits, its value
+    ``{epoch}:{slate}`` (a contextual decision appends ``:{ctx}`` and
+    ``:{actx}``: the encoded user context and the slate arms' encoded features); when the feedback
+    is accepted the same script appends the feedback entry
+    (which carries everything the fold and the evaluation need) and compacts the value to
+    ``={reward}``: a replay of that reward stays a duplicate and a different one a conflict while
+    the bucket lives. The bucket expires ``ttl_s`` after its last second, so feedback is accepted
+    between ``ttl_s`` and ``ttl_s`` + 60 s after the decision, and a record costs no key, no expiry
+    entry and no field names of its own: about 90 bytes of Redis memory, rewarded or not
+    (``tests/integration/test_memory.py`` holds it at <= 150). ``decision:{id}`` hashes written by
+    earlier versions are still read (and rewarded once) until their own TTL ends.
 ``decisions``
     capped stream, the decision log for off-policy evaluation: ``decision_id, user_id, arms``
     (the ranked slate), ``arm`` (the top one), ``propensity``, ``epoch``, ``fallback``, ``ts``
     (+ ``ctx`` and ``actx`` for a contextual decision, so off-policy evaluation can re-score it).
 ``feedback``
     capped stream of accepted rewards: ``decision_id, arm, epoch, reward, decided_ms, position``
-    (the clicked arm and its slot in the slate; + ``ctx`` and that arm's ``actx`` when the
-    decision had a context: the fold adds those pulls to the LinTS statistics too).
+    (the clicked arm and its slot in the slate; ``decided_ms`` is the decision's second; + ``ctx``
+    and that arm's ``actx`` when the decision had a context: the fold adds those pulls to the LinTS
+    statistics too).
     Consumer group ``fold`` tracks what has been folded into the posterior.
 ``fold:{batch_id}``
-    marker (7 days) that a batch id has claimed its entries; it never claims again.
+    marker that a batch id has claimed entries (the claim's server time, for the store's
+    dedupe-window check); it never claims again. Kept for the store's dedupe window (7 days), and
+    only by a round that claimed something: a round that found nothing leaves no key.
 ``feedback:dead``
     capped stream of claimed entries the fold could not apply (the original fields plus
     ``reason`` and ``batch_id``): moved there, acknowledged, never retried, never lost silently.
+
+The budget, then: the three streams are capped (``MAXLEN ~``; about 90, 75 and 150 bytes an
+entry), so they cost a fixed amount whatever the traffic (about 165 MB at the default 1M / 1M /
+100k); what grows with traffic is the records, rate x (TTL + 60 s) x ~90 B — 30M decisions a day
+kept 24 h is about 2.7 GB — plus one ~100 B marker per claiming fold round for 7 days. See
+docs/reliability.md ("Memory budget") for the figures measured on a real server.
 
 Exactly once, even on Airflow retries
     Each fold call reads as the *consumer named by its batch id*. It first re-reads the
@@ -44,8 +62,8 @@ a relearning posterior must not be polluted by rewards of slates sampled before 
 
 Examples
 --------
->>> decision_key("bo", "9f" * 16)
-'bo:decision:9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f'
+>>> decision_bucket_key("bo", "6553f100" + "9f" * 12)  # decided at second 0x6553f100
+'bo:decision_bucket:28333333'
 >>> check_reward(1.0, "bernoulli")
 1.0
 >>> check_reward(0.5, "bernoulli")
@@ -93,9 +111,20 @@ DEFAULT_DEAD_LETTER_MAXLEN = 100_000
 
 FeedbackStatus = Literal["accepted", "duplicate"]
 
-_RECORD_DECISIONS = (resources.files("banditops.store") / "lua" / "record_decisions.lua").read_text(encoding="utf-8")
+#: Width of a decision record bucket (one hash per minute; at most 256 s, see ``_decisions.lua``).
+DECISION_BUCKET_S = 60
 
-_ACCEPT_FEEDBACK = (resources.files("banditops.store") / "lua" / "accept_feedback.lua").read_text(encoding="utf-8")
+
+def _lua(name: str, *, with_slot: bool = False) -> str:
+    folder = resources.files("banditops.store") / "lua"
+    source = (folder / f"{name}.lua").read_text(encoding="utf-8")
+    return ((folder / "_decisions.lua").read_text(encoding="utf-8") + "\n" + source) if with_slot else source
+
+
+_RECORD_DECISIONS = _lua("record_decisions", with_slot=True)
+_ACCEPT_FEEDBACK = _lua("accept_feedback", with_slot=True)
+_CLAIM_FEEDBACK = _lua("claim_feedback")
+_FINISH_CLAIM = _lua("finish_claim")
 
 
 class UnknownDecisionError(LookupError):
@@ -107,7 +136,17 @@ class FeedbackConflictError(ValueError):
 
 
 def decision_key(namespace: str, decision_id: str) -> str:
+    """The per-decision hash of versions before the bucketed records (still read until it expires)."""
     return f"{namespace}:decision:{decision_id}"
+
+
+def decision_bucket_prefix(namespace: str) -> str:
+    return f"{namespace}:decision_bucket:"
+
+
+def decision_bucket_key(namespace: str, decision_id: str) -> str:
+    """The hash holding the record of ``decision_id`` (its time bucket, from the id's first 8 hex digits)."""
+    return f"{decision_bucket_prefix(namespace)}{int(decision_id[:8], 16) // DECISION_BUCKET_S}"
 
 
 def decisions_stream(namespace: str) -> str:
@@ -165,10 +204,12 @@ def record_decisions(
     ttl_s: int = DEFAULT_DECISION_TTL_S,
     maxlen: int = DEFAULT_DECISIONS_MAXLEN,
 ) -> int:
-    """Write a batch of decisions in ONE script call (record with TTL + decision-log entry).
+    """Write a batch of decisions in ONE script call (record in its time bucket + decision-log entry).
 
     One call per batch keeps the client-side cost of logging thousands of decisions per second
-    to one serialisation and one round trip. Returns the number written.
+    to one serialisation and one round trip. Returns the number of records written: a decision
+    whose id is not of :func:`~banditops.serving.recommender.new_decision_id`'s form, or dates
+    from more than ``ttl_s`` ago or more than an hour ahead, gets a log entry but no record.
     """
     if not decisions:
         return 0
@@ -177,7 +218,7 @@ def record_decisions(
     payload = orjson.dumps(decisions)  # dataclasses serialise natively; the script reads the fields
     script = client.register_script(_RECORD_DECISIONS)
     return int(script(keys=[decisions_stream(namespace)],
-                      args=[f"{namespace}:decision:", ttl_s, maxlen, payload]))
+                      args=[decision_bucket_prefix(namespace), ttl_s, maxlen, payload, DECISION_BUCKET_S]))
 
 
 async def record_decisions_async(
@@ -193,7 +234,9 @@ async def record_decisions_async(
         return 0
     payload = orjson.dumps(decisions)
     script = client.register_script(_RECORD_DECISIONS)
-    args: list[str | int | bytes] = [f"{namespace}:decision:", ttl_s, maxlen, payload]
+    if ttl_s < 1:
+        raise ValueError(f"ttl_s must be >= 1 second; got {ttl_s}")
+    args: list[str | int | bytes] = [decision_bucket_prefix(namespace), ttl_s, maxlen, payload, DECISION_BUCKET_S]
     return int(await script(keys=[decisions_stream(namespace)], args=args))
 
 
@@ -234,9 +277,10 @@ def accept_feedback(
     script = client.register_script(_ACCEPT_FEEDBACK)
     # The state key is read only, so it is an argument, not a declared key: Redis requires write
     # access to every key a script declares, and the decision API's user may only read the state.
-    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace)],
-                 args=[decision_id, repr(value), maxlen, "" if arm is None else int(arm),
-                       "" if position is None else int(position), f"{namespace}:state"])
+    raw = script(keys=[feedback_stream(namespace), decision_key(namespace, decision_id)],
+                 args=[decision_bucket_prefix(namespace), DECISION_BUCKET_S, decision_id, repr(value), maxlen,
+                       "" if arm is None else int(arm), "" if position is None else int(position),
+                       f"{namespace}:state"])
     status, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in raw)
     if status == "unknown":
         raise UnknownDecisionError(
@@ -291,53 +335,42 @@ def _decode(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _first_stream(reply: Any) -> list[Any]:
-    # XREADGROUP answers a list of [stream, entries] (RESP2) or a {stream: entries} map (RESP3).
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        return list(next(iter(reply.values())))
-    return list(reply[0][1])
-
-
 def fold_marker(namespace: str, consumer: str) -> str:
     return f"{namespace}:fold:{consumer}"
 
 
-def _server_ms(client: redis.Redis) -> int:
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
-def _claim_issued_ms(client: redis.Redis, namespace: str, consumer: str) -> int | None:
+def _issued_ms(marker: Any) -> int | None:
     """When the claim was made (server ms, kept in its marker): the store refuses a batch older than
     its dedupe window. A marker of the old format ("1") tells nothing; a lost one means older than it."""
-    raw = client.get(fold_marker(namespace, consumer))
-    if raw is None:
+    if marker is None:
         return 0
-    text = _decode(raw)
+    text = _decode(marker)
     return int(text) if text.isdigit() and text != "1" else None
 
 
 def _read_claim(
     client: redis.Redis, namespace: str, consumer: str, max_entries: int | None, claim_ttl_s: int = FOLD_CLAIM_TTL_S
-) -> list[tuple[str, dict]]:
-    """The consumer's pending claim if it has one, else a new claim of up to ``max_entries``.
+) -> tuple[int | None, list[tuple[str, dict]]]:
+    """(issued ms, entries): the consumer's pending claim if it has one, else a new claim of up to
+    ``max_entries`` (``None``: the pending claim only).
 
-    A batch id claims new entries only once in its life (a marker set *before* the claim): a
-    retry after a completed fold must not claim fresh entries under an id the store already
-    applied, or they would be refused as duplicates and lost.
+    A batch id claims new entries only once in its life (a marker set *before* the claim, in the
+    same script, and dropped again when the claim took nothing): a retry after a completed fold
+    must not claim fresh entries under an id the store already applied, or they would be refused
+    as duplicates and lost. The script answers the claim as one JSON string: parsing a RESP reply
+    of six bulk strings per entry was most of a fold's time.
     """
-    stream = feedback_stream(namespace)
-    # No COUNT on the pending read: a retry must see the WHOLE earlier claim, whatever its size.
-    pending: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: "0"})
-    entries: Any = _first_stream(pending)
-    if not entries and max_entries is not None and client.set(
-        fold_marker(namespace, consumer), str(_server_ms(client)), nx=True, ex=claim_ttl_s
-    ):
-        fresh: Any = client.xreadgroup(FOLD_GROUP, consumer, {stream: ">"}, count=max_entries)
-        entries = _first_stream(fresh)
-    return [(_decode(eid), {_decode(k): _decode(v) for k, v in (data or {}).items()}) for eid, data in entries]
+    script = client.register_script(_CLAIM_FEEDBACK)
+    marker, payload = script(
+        keys=[feedback_stream(namespace), fold_marker(namespace, consumer)],
+        args=[FOLD_GROUP, consumer, "" if max_entries is None else int(max_entries), int(claim_ttl_s)],
+    )
+    entries: list[tuple[str, dict]] = []
+    for entry_id, flat in orjson.loads(payload):
+        # A trimmed entry is still pending with no fields (false); an empty field list encodes as {}.
+        pairs = iter(flat if isinstance(flat, list) else ())
+        entries.append((entry_id, dict(zip(pairs, pairs, strict=False))))  # pairs of one iterator
+    return _issued_ms(marker) if entries else None, entries
 
 
 def _entry_context(data: dict, dim: int, shared_dim: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -368,19 +401,23 @@ def _entry_pull(data: dict, kind: str, n_arms: int) -> tuple[int, int, float]:
 
 
 def _apply_claim(
-    store: BanditStore, consumer: str, entries: list[tuple[str, dict]], result: FoldResult,
+    store: BanditStore, consumer: str, claim: tuple[int | None, list[tuple[str, dict]]], result: FoldResult,
     *, dead_maxlen: int = DEFAULT_DEAD_LETTER_MAXLEN,
 ) -> None:
     """Fold a claim; entries that cannot be applied go to the dead-letter stream, the rest are folded.
 
-    The dead-letter writes and the XACK of the whole claim run in ONE transaction, after the
-    applies: a crash before it leaves the claim pending, and the retry re-applies under the same
-    batch ids (refused as duplicates) and writes the dead letters once.
+    The dead-letter writes, the XACK of the whole claim and the removal of the consumer run in ONE
+    script after the applies (``finish_claim.lua``): a crash before it leaves the claim pending,
+    and the retry re-applies under the same batch ids (refused as duplicates) and writes the dead
+    letters once.
     """
+    issued_ms, entries = claim
+    stream = feedback_stream(store.namespace)
+    if not entries:  # the claim script already dropped the empty consumer
+        return
     config = store.config()
     spec = config.context_model
     n_arms = store.state().stats.n_arms
-    issued_ms = _claim_issued_ms(store.client, store.namespace, consumer) if entries else None
     dead: list[tuple[str, dict, str]] = []
     by_epoch: dict[int, list[_Pull]] = {}
     for entry_id, data in entries:
@@ -408,19 +445,14 @@ def _apply_claim(
             result.duplicate += len(arms)
         else:
             result.stale += len(arms)
-    stream = feedback_stream(store.namespace)
-    if entries:
-        pipe = store.client.pipeline(transaction=True)
-        for entry_id, data, reason in dead:
-            pipe.xadd(dead_letter_stream(store.namespace),
-                      {**data, "entry_id": entry_id, "reason": reason, "batch_id": consumer},
-                      maxlen=dead_maxlen, approximate=True)
-        pipe.xack(stream, FOLD_GROUP, *[eid for eid, _ in entries])
-        pipe.execute()
+    letters = [[x for pair in {**data, "entry_id": entry_id, "reason": reason, "batch_id": consumer}.items()
+                for x in pair] for entry_id, data, reason in dead]
+    store.client.register_script(_FINISH_CLAIM)(
+        keys=[stream, dead_letter_stream(store.namespace)],
+        args=[FOLD_GROUP, consumer, dead_maxlen, orjson.dumps(letters)],
+    )
     result.invalid += len(dead)
     result.dead_lettered += len(dead)
-    # A consumer with an empty pending list carries no state: drop it so the group stays small.
-    store.client.xgroup_delconsumer(stream, FOLD_GROUP, consumer)
     result.entries += len(entries)
 
 
@@ -442,6 +474,16 @@ def _linear_batch(n_arms: int, spec: ContextModelSpec, group: list[_Pull]) -> Li
 def dead_letter_count(client: redis.Redis, namespace: str) -> int:
     """Length of the dead-letter stream (the decision service exports it as a gauge)."""
     return int(client.xlen(dead_letter_stream(namespace)))
+
+
+def redis_memory(client: redis.Redis) -> tuple[int, int]:
+    """(``used_memory``, ``maxmemory``) of the server in bytes (0: no cap), for the memory alert.
+
+    The decision service exports both, so Prometheus can alert at 80% of the cap without a Redis
+    exporter: at the cap a ``noeviction`` server refuses the decision log's writes.
+    """
+    info: Any = client.info("memory")
+    return int(info["used_memory"]), int(info.get("maxmemory", 0))
 
 
 def dead_letters(client: redis.Redis, namespace: str, count: int = 1000) -> list[dict[str, Any]]:
@@ -503,7 +545,10 @@ def fold_feedback(
                 continue
             _apply_claim(store, orphan, _read_claim(client, store.namespace, orphan, None), result)
             result.adopted.append(orphan)
-    _apply_claim(store, batch_id, _read_claim(client, store.namespace, batch_id, max_entries), result)
+    # The marker lives as long as the store remembers the batch id: after that a new claim under it
+    # is applied as new, so nothing is lost; before it, a second claim would be refused as duplicate.
+    claim_ttl_s = max(1, math.ceil(store.dedupe_window_s))
+    _apply_claim(store, batch_id, _read_claim(client, store.namespace, batch_id, max_entries, claim_ttl_s), result)
     return result
 
 

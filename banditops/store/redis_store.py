@@ -100,6 +100,8 @@ MAX_ABS_REWARD = 1e100
 
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _STREAM_ID_RE = re.compile(r"^\d+-\d+$")
+#: Keys per SCAN + UNLINK round of :meth:`BanditStore.wipe`.
+WIPE_CHUNK = 500
 _SCRIPTS = (
     "apply_batch", "open_epoch", "set_mode", "reset", "read_state",
     "add_arm", "retire_arm", "append_event", "dump", "restore", "drop",
@@ -297,6 +299,29 @@ class BanditStore:
         """Whether the namespace holds an experiment (``reset`` was called)."""
         return bool(self.client.exists(self._key("state")))
 
+    def wipe(self, *, keep: Sequence[str] = (), count: int = WIPE_CHUNK) -> int:
+        """Delete every key of the namespace (but the suffixes in ``keep``); returns how many.
+
+        In bounded chunks: one ``SCAN ... COUNT count`` then one ``UNLINK`` of what it found, each a
+        command of its own, so Redis is never held for longer than one chunk (well under 50 ms at
+        the default 500; ``UNLINK`` frees big values in a background thread) and the decision API's
+        writes and the liveness probe are served between chunks. A single script collecting the
+        whole namespace held the server for as long as the scan took. Not atomic, by design: a key
+        written during the wipe may survive it (see :meth:`reset`). Other namespaces are never
+        touched (the namespace admits no glob characters).
+        """
+        if count < 1:
+            raise ValueError(f"count must be >= 1; got {count}")
+        kept = {f"{self.namespace}:{suffix}".encode() for suffix in keep}
+        deleted, cursor = 0, 0
+        while True:
+            cursor, found = self.client.scan(cursor, match=f"{self.namespace}:*", count=count)
+            doomed = [k for k in found if (k if isinstance(k, bytes) else str(k).encode()) not in kept]
+            if doomed:
+                deleted += int(self.client.unlink(*doomed))
+            if cursor == 0:
+                return deleted
+
     def reset(self, config: ExperimentConfig) -> int:
         """Wipe this namespace and start: a new epoch, LEARNING, empty posterior, event
         ``experiment_started``. Returns the new experiment's epoch.
@@ -304,9 +329,17 @@ class BanditStore:
         The epoch is the namespace's previous epoch + 1 (1 on an empty namespace), never a restart
         at 1: an agent batch sampled under the previous experiment and applied after the reset then
         always claims an older epoch and is refused as ``stale_epoch`` (see the module docstring).
+
+        The namespace is first wiped in chunks (:meth:`wipe`), keeping only ``state`` (its epoch is
+        the fence); then one script deletes again the few keys a writer may have re-created in the
+        meantime (the fixed ones and the current epoch's) and starts the experiment. A decision
+        record or fold marker written during the wipe can survive it: it belongs to an older epoch,
+        so it is refused as stale at the fold, and it expires with its TTL. Readers may see a
+        half-wiped namespace while the wipe runs.
         """
         if not isinstance(config, ExperimentConfig):
             raise ValueError(f"reset needs an ExperimentConfig; got {type(config).__name__}")
+        self.wipe(keep=("state",))
         epoch = self._run(
             "reset", json.dumps(config.to_dict()), config.n_arms, config.reward_kind,
             self.events_maxlen, config.name,
@@ -720,8 +753,9 @@ class BanditStore:
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Replace the namespace's state with a snapshot (inverse of :meth:`snapshot`).
 
-        The snapshot may come from another namespace; keys are stored relative to it. One script,
-        so readers see the old state or the new one, never a mix.
+        The snapshot may come from another namespace; keys are stored relative to it. The old keys
+        are wiped in chunks (:meth:`wipe`), then one script writes the snapshot's keys (each
+        replaced whole), so readers never see a mix of two snapshots' keys.
         """
         if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"not a store snapshot: expected a dict with format {SNAPSHOT_FORMAT!r}")
@@ -732,6 +766,7 @@ class BanditStore:
         for suffix, entry in keys.items():
             if not isinstance(entry, dict) or entry.get("type") not in valid:
                 raise ValueError(f"snapshot key {suffix!r} has no valid type; valid types: {', '.join(sorted(valid))}")
+        self.wipe()  # in chunks; the script then replaces the snapshot's keys in one go
         self._scripts["restore"](keys=[], args=[self.namespace, json.dumps(keys)])
         self._shape = None
 

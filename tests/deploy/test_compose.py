@@ -173,6 +173,16 @@ def test_airflow_runs_celery_against_a_separate_broker(config: dict[str, Any]) -
     assert "--appendonly yes" in command and "--aclfile /data/users.acl" in command and "requirepass" not in command
 
 
+def test_bandit_redis_has_a_maxmemory_below_its_limit_and_never_evicts(config: dict[str, Any]) -> None:
+    spec = config["services"]["bandit-redis"]
+    command = spec["command"][0].split()
+    maxmemory = command[command.index("--maxmemory") + 1]
+    assert maxmemory.endswith("mb")
+    limit = int(spec["mem_limit"])  # the model gives bytes
+    assert int(maxmemory[:-2]) * 2**20 == limit * 75 // 100
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
 @pytest.mark.parametrize("service", ["bandit-redis", "bandit-redis-acl", "celery-broker", "postgres", "airflow-init"])
 def test_services_refuse_placeholder_secrets(config: dict[str, Any], service: str, tmp_path: Path) -> None:
     """Run the service's own start-up guard (its command up to `exec`) with the example's values."""

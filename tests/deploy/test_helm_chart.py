@@ -169,6 +169,26 @@ def test_redis_is_a_statefulset_with_persistence_and_aof(default_manifests: list
     assert args[args.index("--aclfile") + 1] == "/acl/users.acl" and "--requirepass" not in args
 
 
+_BYTES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "": 1}
+
+
+def _redis_args(manifests: list[dict]) -> list[str]:
+    return kinds(manifests)["StatefulSet"][0]["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_redis_has_a_maxmemory_below_its_limit_and_never_evicts(default_manifests: list[dict], render) -> None:
+    """maxmemory is 75% of the container's memory limit; at it Redis refuses writes, never evicts state."""
+    container = kinds(default_manifests)["StatefulSet"][0]["spec"]["template"]["spec"]["containers"][0]
+    limit = re.fullmatch(r"(\d+)(Ki|Mi|Gi|)", container["resources"]["limits"]["memory"])
+    assert limit is not None
+    args = container["args"]
+    maxmemory = int(args[args.index("--maxmemory") + 1])
+    assert maxmemory == int(limit[1]) * _BYTES[limit[2]] * 75 // 100
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    bigger = _redis_args(render(set_values={"redis.resources.limits.memory": "4Gi", "redis.maxmemoryPercent": 60}))
+    assert int(bigger[bigger.index("--maxmemory") + 1]) == 4 * 2**30 * 60 // 100
+
+
 def test_hpa_scales_the_decision_deployment(default_manifests: list[dict], production_manifests: list[dict]) -> None:
     hpas = kinds(default_manifests)["HorizontalPodAutoscaler"]
     assert [h["spec"]["scaleTargetRef"]["name"] for h in hpas] == ["bo-banditops-decision"]
@@ -235,6 +255,8 @@ def test_production_mlflow_uses_the_external_database(production_manifests: list
         ({"podSecurityContext.runAsNonRoot": False}, "runAsNonRoot"),
         ({"banditops.deployMode": "prod"}, "deployMode"),
         ({"redis.persistence.size": "lots"}, "size"),
+        ({"redis.maxmemoryPolicy": "allkeys-lru"}, "maxmemoryPolicy"),  # would silently evict state
+        ({"redis.maxmemoryPercent": 100}, "maxmemoryPercent"),
     ],
 )
 def test_schema_refuses_bad_values(helm_template, set_values: dict, message: str) -> None:
@@ -252,6 +274,7 @@ def test_schema_refuses_bad_values(helm_template, set_values: dict, message: str
         ({"mlflow.externalDatabase.enabled": True}, "needs mlflow.externalDatabase.existingSecret"),
         ({"decision.autoscaling.minReplicas": 5, "decision.autoscaling.maxReplicas": 3}, "must not exceed"),
         ({"secrets.envAdminToken": "change-me-environment-admin-token"}, "placeholder"),
+        ({"redis.resources.limits.memory": "1.5Gi"}, "to derive maxmemory"),
     ],
 )
 def test_impossible_combinations_fail(helm_template, set_values: dict, message: str) -> None:

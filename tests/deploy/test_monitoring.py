@@ -59,6 +59,13 @@ def test_alerts_cover_fallbacks_staleness_latency_and_drift(rules: list[dict[str
             assert rule["annotations"]["summary"], rule["alert"]
 
 
+def test_an_alert_fires_at_80_percent_of_redis_maxmemory(rules: list[dict[str, Any]]) -> None:
+    rule = next(r for r in rules if r.get("alert") == "RedisMemoryHigh")
+    expr = " ".join(rule["expr"].split())
+    assert expr == "max(banditops_redis_used_memory_bytes) / max(banditops_redis_maxmemory_bytes > 0) > 0.8"
+    assert rule["labels"]["severity"] == "page"
+
+
 def test_every_metric_in_alerts_and_dashboard_is_exposed(rules: list[dict[str, Any]], exposed: set[str]) -> None:
     dashboard = (MONITORING / "grafana" / "dashboard.json").read_text()
     used = {base_name(m) for r in rules for m in METRIC.findall(r["expr"])} | {

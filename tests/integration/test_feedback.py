@@ -18,11 +18,13 @@ from banditops.store.feedback import (
     _read_claim,
     accept_feedback,
     dead_letters,
+    decision_bucket_key,
     ensure_fold_group,
     feedback_lag_seconds,
     feedback_stream,
     fold_feedback,
     orphaned_claims,
+    read_decisions,
     record_decisions,
 )
 
@@ -70,7 +72,7 @@ def test_a_crash_between_claim_and_ack_is_completed_once(redis_client: redis.Red
         accept_feedback(redis_client, namespace, decision_id, 1.0)
     fold_feedback(store, "warmup", max_entries=1)  # creates the group, folds one entry
     # Attempt 1 claims the rest and dies before applying.
-    claimed = _read_claim(redis_client, namespace, "dag/run/3/0", max_entries=10)
+    _, claimed = _read_claim(redis_client, namespace, "dag/run/3/0", max_entries=10)
     assert len(claimed) == 2
     # The retry (same batch id) applies exactly that claim ...
     retry = fold_feedback(store, "dag/run/3/0")
@@ -86,7 +88,7 @@ def test_an_orphaned_claim_is_adopted_under_its_own_batch_id(redis_client: redis
         accept_feedback(redis_client, namespace, decision_id, 1.0)
     fold_feedback(store, "init", max_entries=1)
     # A consumer claims, applies, then dies before acknowledging: adopting it must not double count.
-    claim = _read_claim(redis_client, namespace, "dead/run/0/0", max_entries=10)
+    _, claim = _read_claim(redis_client, namespace, "dead/run/0/0", max_entries=10)
     store.apply_batch("dead/run/0/0#e1", 1, [2], [1.0])
     assert len(claim) == 1 and orphaned_claims(redis_client, namespace, min_idle_ms=0) == ["dead/run/0/0"]
     result = fold_feedback(store, "alive/run/0/0", adopt_after_ms=0)
@@ -123,13 +125,27 @@ def test_accept_feedback_validates_and_is_idempotent(redis_client: redis.Redis, 
 
 
 def test_decision_records_expire_with_their_ttl(redis_client: redis.Redis, namespace: str) -> None:
+    """A bucket expires ttl_s after its last second; a decision already past its TTL gets no record."""
     new_store(redis_client, namespace)
-    decision_id = new_decision_id()
-    record_decisions(redis_client, namespace, [Decision(decision_id, "u", (0,), 1.0, 1, True, 0, "bernoulli")], ttl_s=1)
-    assert 0 < redis_client.ttl(f"{namespace}:decision:{decision_id}") <= 1
-    time.sleep(1.2)
-    with pytest.raises(UnknownDecisionError):
-        accept_feedback(redis_client, namespace, decision_id, 1.0)
+    now = int(redis_client.time()[0])
+    last = now - 1 - (now - 1 - 59) % 60  # the last second of the latest bucket that has ended
+    ttl_s = now - last + 1
+    decision_id = f"{last:08x}" + new_decision_id()[8:]
+    written = record_decisions(redis_client, namespace, [Decision(decision_id, "u", (0,), 1.0, 1, True, 0)],
+                               ttl_s=ttl_s)
+    assert written == 1
+    assert redis_client.expiretime(decision_bucket_key(namespace, decision_id)) == last + 1 + ttl_s
+    stale_id = f"{now - ttl_s - 1:08x}" + new_decision_id()[8:]
+    assert record_decisions(redis_client, namespace, [Decision(stale_id, "u", (0,), 1.0, 1, True, 0)],
+                            ttl_s=ttl_s) == 0
+    assert read_decisions(redis_client, namespace)[-1]["decision_id"] == stale_id  # logged all the same
+    for _ in range(50):  # expires 2 s from `now`
+        if not redis_client.exists(decision_bucket_key(namespace, decision_id)):
+            break
+        time.sleep(0.1)
+    for expired in (decision_id, stale_id):
+        with pytest.raises(UnknownDecisionError):
+            accept_feedback(redis_client, namespace, expired, 1.0)
 
 
 def test_decision_log_buffers_while_redis_is_unreachable(redis_client: redis.Redis, namespace: str) -> None:
@@ -198,7 +214,7 @@ def test_a_claim_older_than_the_dedupe_window_is_dead_lettered_not_refolded(
     for decision_id in decide(redis_client, namespace, [0, 1]):
         accept_feedback(redis_client, namespace, decision_id, 1.0)
     ensure_fold_group(redis_client, namespace)
-    assert len(_read_claim(redis_client, namespace, "crashed/0/0/0", 10)) == 2  # claimed, then the task died
+    assert len(_read_claim(redis_client, namespace, "crashed/0/0/0", 10)[1]) == 2  # claimed, then the task died
     time.sleep(1.1)  # its apply, had it happened, is no longer remembered
     result = fold_feedback(store, "crashed/0/0/0")
     assert (result.applied, result.dead_lettered) == (0, 2)

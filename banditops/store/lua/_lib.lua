@@ -41,7 +41,8 @@ local function publish(p, what, epoch, mode)
 end
 
 -- Every key of the namespace (SCAN, so the server is never blocked by a KEYS over a big keyspace
--- shared with e.g. a Celery broker).
+-- shared with e.g. a Celery broker). Used by the snapshot (dump.lua) only: wiping is done in
+-- chunks by BanditStore.wipe, never by one script.
 local function namespace_keys(p)
   local keys, cursor = {}, '0'
   repeat
@@ -50,8 +51,4 @@ local function namespace_keys(p)
     for _, k in ipairs(r[2]) do keys[#keys + 1] = k end
   until cursor == '0'
   return keys
-end
-
-local function wipe(p)
-  for _, k in ipairs(namespace_keys(p)) do redis.call('UNLINK', k) end
 end

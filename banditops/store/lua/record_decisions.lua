@@ -1,27 +1,42 @@
-local ttl = tonumber(ARGV[2])
-local maxlen = ARGV[3]
+-- Record a batch of decisions. KEYS[1]: the decision log stream.
+-- ARGV: bucket key prefix, ttl_s, stream maxlen, decisions JSON, bucket width (s).
+-- Each record is ONE hash field "{epoch}:{slate}" (contextual: ":{ctx}[:{actx}]" appended) in its time bucket (see _decisions.lua); the
+-- bucket expires ttl_s after its last second, so records cost no key, no expiry entry and no field
+-- names of their own. An id whose second is more than ttl_s in the past (already expired) or more
+-- than an hour ahead of the server's clock is not recorded (feedback for it is refused as unknown);
+-- the decision log entry is written for every decision. Returns the number of records written.
+local prefix, ttl, maxlen, width = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[5])
 local decisions = cjson.decode(ARGV[4])
+local now = tonumber(redis.call('TIME')[1])
+local written, expiry = 0, {}
 for _, d in ipairs(decisions) do
-  local key = ARGV[1] .. d.decision_id
+  local slate = table.concat(d.arms, ',')
+  local key, field, sec = decision_slot(prefix, d.decision_id, width)
+  if key and sec + ttl >= now and sec <= now + 3600 then
+    local value = d.epoch .. ':' .. slate
+    if d.context and d.context ~= '' then
+      -- base64 and commas only: ':' stays a safe separator ({epoch}:{slate}:{ctx}[:{actx}])
+      value = value .. ':' .. d.context
+      if d.arm_context and d.arm_context ~= '' then value = value .. ':' .. d.arm_context end
+    end
+    redis.call('HSET', key, field, value)
+    expiry[key] = (math.floor(sec / width) + 1) * width + ttl
+    written = written + 1
+  end
   local fallback = d.fallback and 1 or 0
   local ts = string.format('%d', d.ts_ms)
-  redis.call('HSET', key, 'arm', d.arms[1], 'epoch', d.epoch, 'kind', d.reward_kind, 'fallback', fallback, 'ts', ts,
-             'slate', table.concat(d.arms, ','))
   local entry = {'decision_id', d.decision_id, 'user_id', d.user_id,
-             'arms', table.concat(d.arms, ','), 'arm', d.arms[1], 'propensity', string.format('%.6g', d.propensity),
-             'epoch', d.epoch, 'fallback', fallback, 'ts', ts,
-             'slate', table.concat(d.arms, ',')}
+             'arms', slate, 'arm', d.arms[1], 'propensity', string.format('%.6g', d.propensity),
+             'epoch', d.epoch, 'fallback', fallback, 'ts', ts, 'slate', slate}
   -- Contextual decisions only (optional fields, absent otherwise): the encoded context the model saw,
   -- and each slate arm's encoded features (comma-joined, slate order).
   if d.context and d.context ~= '' then
-    redis.call('HSET', key, 'ctx', d.context)
     entry[#entry + 1] = 'ctx'; entry[#entry + 1] = d.context
     if d.arm_context and d.arm_context ~= '' then
-      redis.call('HSET', key, 'actx', d.arm_context)
       entry[#entry + 1] = 'actx'; entry[#entry + 1] = d.arm_context
     end
   end
-  redis.call('EXPIRE', key, ttl)
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(entry))
 end
-return #decisions
+for key, at in pairs(expiry) do redis.call('EXPIREAT', key, string.format('%d', at)) end
+return written

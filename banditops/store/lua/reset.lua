@@ -1,11 +1,21 @@
--- Wipe the namespace and start an experiment: LEARNING, empty posterior, in a NEW epoch.
+-- Start an experiment on a wiped namespace (see below): LEARNING, empty posterior, in a NEW epoch.
 -- ARGV: prefix, config_json, n_arms, reward_kind, events_maxlen, name
 -- Returns the experiment's first epoch: the namespace's previous epoch + 1 (1 on an empty namespace).
 -- Epochs never restart within a namespace, so an agent batch sampled under any epoch of the
 -- previous experiment (still in flight while the store is reset) is refused as 'stale_epoch'.
 local p, config_json, n_arms, kind, events_maxlen, name = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local epoch = (tonumber(redis.call('HGET', p .. ':state', 'epoch')) or 0) + 1
-wipe(p)
+local previous = tonumber(redis.call('HGET', p .. ':state', 'epoch')) or 0
+local epoch = previous + 1
+-- The namespace was wiped in chunks before this script (BanditStore.wipe, keeping 'state'): only
+-- the keys a writer may have re-created meanwhile are left, the fixed ones and the current epoch's
+-- (older epochs' writes are refused as stale). UNLINK frees big values in the background.
+for _, suffix in ipairs({'config', 'counters', 'events', 'summaries', 'meta', 'cursors', 'retired', 'decisions',
+                         'feedback', 'feedback:dead', 'epoch:' .. previous, 'posterior:' .. previous,
+                         'last_pulled:' .. previous, 'seen:' .. previous, 'seen_floor:' .. previous,
+                         'epoch:' .. epoch, 'posterior:' .. epoch, 'last_pulled:' .. epoch, 'seen:' .. epoch,
+                         'seen_floor:' .. epoch}) do
+  redis.call('UNLINK', p .. ':' .. suffix)
+end
 redis.call('SET', p .. ':config', config_json)
 redis.call('HSET', p .. ':state', 'mode', 'LEARNING', 'epoch', int(epoch), 'first_epoch', int(epoch),
   'n_arms', n_arms, 'kind', kind, 'explore_remaining', 0)

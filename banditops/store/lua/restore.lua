@@ -1,9 +1,11 @@
--- Replace the namespace with a snapshot, atomically. ARGV: prefix, keys_json
+-- Replace the namespace's keys with a snapshot's, atomically. ARGV: prefix, keys_json
 -- keys_json: {"<suffix>": {"type": ..., "expire_at_ms": int, "value": ...}, ...} as built by snapshot();
 -- streams also carry "last_id" and "groups" ([[name, last_delivered_id], ...]).
 local p = ARGV[1]
 local keys = cjson.decode(ARGV[2])
-wipe(p)
+-- The namespace was wiped in chunks before this script (BanditStore.wipe); a key written since is
+-- replaced whole here if the snapshot has it.
+for suffix, _ in pairs(keys) do redis.call('UNLINK', p .. ':' .. suffix) end
 for suffix, entry in pairs(keys) do
   local k = p .. ':' .. suffix
   local t, v = entry['type'], entry['value']

@@ -145,3 +145,18 @@ random one. Refuses the .env.example placeholders. Call with (list $ "secretObje
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+maxmemory of the bundled Redis in bytes: redis.maxmemoryPercent of resources.limits.memory
+(an integer with a binary or decimal suffix, e.g. 1Gi or 1500M).
+*/}}
+{{- define "banditops.redis.maxmemory" -}}
+{{- $limit := toString .Values.redis.resources.limits.memory -}}
+{{- $digits := regexFind "^[0-9]+" $limit -}}
+{{- $unit := trimPrefix $digits $limit -}}
+{{- $scale := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
+{{- if or (not $digits) (not (hasKey $scale $unit)) -}}
+{{- fail (printf "redis.resources.limits.memory must be an integer with a suffix of Ki, Mi, Gi, Ti, k, M, G or T (e.g. 1Gi) to derive maxmemory; got %q" $limit) -}}
+{{- end -}}
+{{- div (mul (atoi $digits) (get $scale $unit) (int .Values.redis.maxmemoryPercent)) 100 -}}
+{{- end -}}

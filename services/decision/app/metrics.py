@@ -108,6 +108,10 @@ class DecisionMetrics:
         self.feedback_dead = Gauge("banditops_feedback_dead_letters",
                                    "Feedback entries the fold could not apply, kept with their reason in the "
                                    "dead-letter stream.", registry=r)
+        self.redis_used_memory = Gauge("banditops_redis_used_memory_bytes",
+                                       "Memory the state store's Redis uses (INFO memory used_memory).", registry=r)
+        self.redis_maxmemory = Gauge("banditops_redis_maxmemory_bytes",
+                                     "The state store's maxmemory (0: no cap); at it, writes are refused.", registry=r)
         self.lifecycle_events = Counter("banditops_lifecycle_events",
                                         "Lifecycle events of the experiment seen in the store (drift_detected, "
                                         "converged, epoch_opened, ...).", ["kind"], registry=r)

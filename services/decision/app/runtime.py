@@ -23,7 +23,7 @@ from banditops.serving.decision_log import DecisionLog
 from banditops.serving.posterior_cache import PosteriorCache
 from banditops.serving.recommender import Recommender
 from banditops.store import BanditStore
-from banditops.store.feedback import dead_letter_count, feedback_lag_seconds
+from banditops.store.feedback import dead_letter_count, feedback_lag_seconds, redis_memory
 from services.decision.app.core.config import Settings
 from services.decision.app.metrics import DecisionMetrics
 
@@ -70,7 +70,7 @@ class Runtime:
             hooks=[self._observe_store],
         )
         self.log = DecisionLog(self.client, settings.namespace, ttl_s=settings.decision_ttl_s,
-                               flush_interval_s=settings.log_flush_interval_s)
+                               maxlen=settings.decisions_maxlen, flush_interval_s=settings.log_flush_interval_s)
         self.recommender = Recommender(
             lambda: self.cache.current,
             np.random.default_rng(settings.seed),
@@ -118,6 +118,9 @@ class Runtime:
         self._last_observed = now
         self.metrics.feedback_lag.set(feedback_lag_seconds(self.client, self.settings.namespace))
         self.metrics.feedback_dead.set(dead_letter_count(self.client, self.settings.namespace))
+        used, cap = redis_memory(self.client)
+        self.metrics.redis_used_memory.set(used)
+        self.metrics.redis_maxmemory.set(cap)
         while True:
             events = self.store.events(since=self._events_cursor, count=1000)
             for event in events:

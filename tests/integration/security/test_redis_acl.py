@@ -74,8 +74,16 @@ def _refused(call: Callable[[], Any]) -> str:
     raise AssertionError("the server ran a command outside the user's grant")
 
 
+_NOW_S = int(time.time())
+
+
+def _id(i: int) -> str:
+    """A decision id as the service makes them: its Unix second (8 hex digits), then 24 more."""
+    return f"{_NOW_S:08x}{i:024x}"
+
+
 def _decision(i: int, epoch: int) -> Decision:
-    return Decision(decision_id=f"{i:032x}", user_id=f"u{i}", arms=(i % 3,), propensity=0.5, epoch=epoch,
+    return Decision(decision_id=_id(i), user_id=f"u{i}", arms=(i % 3,), propensity=0.5, epoch=epoch,
                     fallback=False, ts_ms=1_700_000_000_000 + i, reward_kind="bernoulli")
 
 
@@ -169,7 +177,7 @@ def test_decision_service_serves_as_the_decision_user(
 
 def _state_keys(store: BanditStore) -> dict[str, Any]:
     """The snapshot without what the decision user may write (its records, the decision log, feedback)."""
-    own = ("decision:", "decisions", "feedback")
+    own = ("decision:", "decision_bucket:", "decisions", "feedback")
     return {k: v for k, v in store.snapshot()["keys"].items() if not k.startswith(own) or k == "feedback:dead"}
 
 
@@ -193,7 +201,7 @@ def test_decision_store_calls(server: RedisServer, passwords: dict[str, str], cl
             await client.aclose()
 
     assert asyncio.run(write_async()) == 1
-    assert accept_feedback(clients["decision"], NS, f"{100:032x}", 0.0).status == "accepted"
+    assert accept_feedback(clients["decision"], NS, _id(100), 0.0).status == "accepted"
     pubsub = clients["decision"].pubsub()
     pubsub.subscribe(store.changed_channel)
     pubsub.close()
@@ -240,7 +248,7 @@ def _attacks(c: dict[str, redis.Redis], epoch: int) -> list[tuple[str, str, Call
         ("dashboard", "`add_arm` (the old direct store write)", dash.add_arm),
         ("dashboard", "`set_mode`", lambda: dash.set_mode(Mode.MONITORING, reason="converged")),
         ("dashboard", "`record_decisions`", lambda: record_decisions(c["dashboard"], NS, [_decision(7, epoch)])),
-        ("dashboard", "`accept_feedback`", lambda: accept_feedback(c["dashboard"], NS, f"{1:032x}", 1.0)),
+        ("dashboard", "`accept_feedback`", lambda: accept_feedback(c["dashboard"], NS, _id(1), 1.0)),
         ("dashboard", f"`SET {NS}:config x`", lambda: c["dashboard"].set(f"{NS}:config", "x")),
         ("dashboard", "`HGETALL other:state` (another namespace)", lambda: c["dashboard"].hgetall("other:state")),
         ("airflow", "`reset` of another namespace", lambda: other.reset(ExperimentConfig(name="x", n_arms=2))),

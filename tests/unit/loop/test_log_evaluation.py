@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from banditops import cli
 from banditops.bandit.ope import evaluate
 from banditops.loop.evaluation import action_probabilities, as_action_dist
+from banditops.serving.recommender import new_decision_id
 from banditops.store import connection as redis
 from banditops.store.feedback import Decision, accept_feedback, decisions_stream, feedback_stream, record_decisions
 from banditops.store.log_feedback import LogBanditFeedback
@@ -26,7 +26,7 @@ def _write_log(client: redis.Redis, ns: str, n: int, propensity: float, seed: in
     decisions, rewards = [], []
     for _ in range(n):
         arm = int(rng.integers(0, 2)) * 4 + 3  # arms 3 and 7, uniformly: propensity 0.5
-        decisions.append(Decision(uuid.uuid4().hex, "u", (arm,), propensity, 1, False, now_ms))
+        decisions.append(Decision(new_decision_id(), "u", (arm,), propensity, 1, False, now_ms))
         rewards.append(float(rng.random() < (0.7 if arm == 7 else 0.2)))
     record_decisions(client, ns, decisions)
     for d, r in zip(decisions, rewards, strict=True):

@@ -7,7 +7,14 @@ import fnmatch
 import pytest
 
 from banditops.store.acl import USERS, acl_file, acl_rules, password_env, passwords_from_env, roles
-from banditops.store.feedback import dead_letter_stream, decision_key, decisions_stream, feedback_stream, fold_marker
+from banditops.store.feedback import (
+    dead_letter_stream,
+    decision_bucket_prefix,
+    decision_key,
+    decisions_stream,
+    feedback_stream,
+    fold_marker,
+)
 from banditops.store.redis_store import changed_channel
 
 
@@ -18,7 +25,8 @@ def _patterns(rules: str, prefix: str) -> list[str]:
 def test_write_patterns_come_from_the_key_builders() -> None:
     rules = acl_rules("prod")
     writes = _patterns(rules["decision"], "~")
-    assert writes == [decision_key("prod", "*"), decisions_stream("prod"), feedback_stream("prod")]
+    assert writes == [decision_bucket_prefix("prod") + "*", decision_key("prod", "*"), decisions_stream("prod"),
+                      feedback_stream("prod")]
     assert _patterns(rules["decision"], "%R~") == ["prod:*"]
     assert _patterns(rules["dashboard"], "~") == [] and _patterns(rules["dashboard"], "%R~") == ["prod:*"]
     assert _patterns(rules["airflow"], "~") == ["prod:*"]

@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from banditops.settings import PLACEHOLDER_PREFIX
-from banditops.store.feedback import DEFAULT_DECISION_TTL_S
+from banditops.store.feedback import DEFAULT_DECISION_TTL_S, DEFAULT_DECISIONS_MAXLEN, DEFAULT_FEEDBACK_MAXLEN
 
 
 def _alias(name: str) -> AliasChoices:
@@ -46,8 +46,12 @@ class Settings(BaseSettings):
     #: Monte Carlo rows per refresh behind a CONTEXTUAL decision's propensities, reused by every
     #: request (each costs an (M x arms) multiply-add); error <= 0.5/sqrt(M + 1) = 0.031 at 256.
     context_propensity_draws: int = Field(default=256, ge=16, le=100_000)
-    #: Feedback later than this after its decision is refused (the decision record has expired).
+    #: Feedback later than this after its decision is refused (the decision record has expired;
+    #: records live in one-minute buckets, so the refusal comes between this and 60 s later).
     decision_ttl_s: int = Field(default=DEFAULT_DECISION_TTL_S, ge=1)
+    #: Caps (``MAXLEN ~``) of the decision log and feedback streams: their share of the memory budget.
+    decisions_maxlen: int = Field(default=DEFAULT_DECISIONS_MAXLEN, ge=1000)
+    feedback_maxlen: int = Field(default=DEFAULT_FEEDBACK_MAXLEN, ge=1000)
     #: Longest time a decision waits in memory before the background writer logs it to Redis.
     log_flush_interval_s: float = Field(default=0.01, gt=0, le=5)
     #: Largest request body accepted; larger ones get a 413 before they are read.

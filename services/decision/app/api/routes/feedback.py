@@ -29,14 +29,14 @@ def feedback(body: FeedbackRequest, runtime: RuntimeDep) -> FeedbackResponse:
     ns = runtime.settings.namespace
     try:
         try:
-            receipt = accept_feedback(
-                runtime.client, ns, body.decision_id, body.reward, arm=body.arm, position=body.position)
+            receipt = accept_feedback(runtime.client, ns, body.decision_id, body.reward, arm=body.arm,
+                                      position=body.position, maxlen=runtime.settings.feedback_maxlen)
         except UnknownDecisionError:
             # The decision may still sit in this replica's write buffer (or be in flight): flushing
             # writes it out, or waits for the in-flight batch; then ask again.
             runtime.log.flush()
-            receipt = accept_feedback(
-                runtime.client, ns, body.decision_id, body.reward, arm=body.arm, position=body.position)
+            receipt = accept_feedback(runtime.client, ns, body.decision_id, body.reward, arm=body.arm,
+                                      position=body.position, maxlen=runtime.settings.feedback_maxlen)
     except UnknownDecisionError as exc:
         count("unknown").inc()
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
