@@ -23,6 +23,8 @@ key                            type    content
 ``ns:seen:{e}``                zset    batch ids applied in epoch e, scored by server time
 ``ns:retired``                 set     retired arm indices
 ``ns:meta``                    hash    small metadata (MLflow run ids, ...)
+``ns:mlflow_phase_runs``       hash    ``{epoch}`` -> the epoch's MLflow phase run id
+``ns:mlflow_phase_claim:{e}``  string  who is opening epoch e's phase run (expires after 120 s)
 ``ns:cursors``                 hash    named stream positions (the drift sensor's, ...)
 ``ns:summaries``               stream  one entry per applied batch: ``epoch``, ``mode``,
                                        ``batch_id``, ``pulls_before``, ``stats`` (ArmStats JSON),
@@ -244,6 +246,21 @@ class BanditStore:
     def release_phase_run(self, epoch: int) -> None:
         """Drop the phase-run claim (a failed opener), so the next call retries."""
         self.client.delete(self._key(f"mlflow_phase_claim:{epoch}"))
+
+    def record_phase_run(self, epoch: int, run_id: str) -> None:
+        """Remember epoch ``epoch``'s MLflow phase run for as long as the experiment lives.
+
+        Why a hash and not the claim: the claim expires (it only orders concurrent openers);
+        this record is what every later caller (a late logger, a retried archive) finds, so an
+        epoch gets one run whatever the order of the tasks. ``reset`` wipes it with the rest.
+        """
+        if not run_id:
+            raise ValueError("record_phase_run needs a run id")
+        self.client.hset(self._key("mlflow_phase_runs"), str(int(epoch)), run_id)
+
+    def phase_run(self, epoch: int) -> str:
+        """The recorded MLflow phase run of ``epoch`` ("" when none is recorded yet)."""
+        return _text(self.client.hget(self._key("mlflow_phase_runs"), str(int(epoch))) or "")
 
     def _run(self, name: str, *args: Any) -> Any:
         reply = self._scripts[name](keys=[], args=[self.namespace, *args])
