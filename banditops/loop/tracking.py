@@ -70,6 +70,8 @@ META_ERROR = "mlflow_error"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 CLASSIC_ML = "custom_model_development"
 NAMESPACE_TAG = "banditops.namespace"
+#: Meta field counting live-policy changes (``banditops.loop.promotion``); each opens a new phase.
+META_POLICY_GENERATION = "policy_generation"
 
 
 def parent_run_name(scenario: str, start_ts: float) -> str:
@@ -246,37 +248,47 @@ class Tracker:
 
         self._guard("end_experiment", end)
 
-    def _find_phase(self, exp_id: str, parent: str, epoch: int) -> str:
-        """Epoch ``epoch``'s phase run in MLflow, if an opener created it but never recorded it."""
+    def _generation(self) -> int:
+        """How many times the live policy changed (promotions, rollbacks): each change opens a phase."""
+        return int(self.store.get_meta().get(META_POLICY_GENERATION) or 0)
+
+    def _find_phase(self, exp_id: str, parent: str, epoch: int, generation: int) -> str:
+        """The phase's run in MLflow, if an opener created it but never recorded it."""
         runs = self.client.search_runs(
             [exp_id], filter_string=f"tags.mlflow.parentRunId = '{parent}' and tags.kind = 'phase' and "
-                                    f"tags.epoch = '{int(epoch)}'", order_by=["attributes.start_time ASC"],
-            max_results=1)  # fmt: skip
+                                    f"tags.epoch = '{int(epoch)}' and tags.policy_generation = '{int(generation)}'",
+            order_by=["attributes.start_time ASC"], max_results=1)  # fmt: skip
         return str(runs[0].info.run_id) if runs else ""
 
-    def _open_phase(self, epoch: int, reason: str, tags: dict[str, Any]) -> str:
+    def _open_phase(self, epoch: int, reason: str, tags: dict[str, Any], generation: int = 0) -> str:
         parent = self._ensure_parent()
         exp_id = self.store.get_meta().get(META_EXPERIMENT) or self._experiment_id()
-        found = self._find_phase(exp_id, parent, epoch)
+        found = self._find_phase(exp_id, parent, epoch, generation)
         if found:
             return found
         state = self.store.state()
+        name = phase_run_name(epoch, str(state.mode)) + (f" · policy {generation}" if generation else "")
         run = self.client.create_run(
-            exp_id, run_name=phase_run_name(epoch, str(state.mode)),
+            exp_id, run_name=name,
             tags={"mlflow.parentRunId": parent, "kind": "phase", "phase": str(state.mode), "epoch": str(epoch),
-                  "opened_by": reason, NAMESPACE_TAG: self.store.namespace,
+                  "policy_generation": str(generation), "opened_by": reason, NAMESPACE_TAG: self.store.namespace,
                   **{k: str(v) for k, v in tags.items() if v is not None}},
         )
         run_id = str(run.info.run_id)
         self.client.log_batch(run_id, params=_params(state.config))
-        # an earlier phase still RUNNING (its archive failed, or was never run) is over now
+        # an earlier phase still RUNNING (its archive failed or never ran, or the policy changed) is over now
+        here = (int(epoch), int(generation))
+
+        def later_or_same(run: Any) -> bool:
+            tags_ = run.data.tags
+            return (int(tags_.get("epoch", epoch)), int(tags_.get("policy_generation", generation))) >= here
+
         self._close_running(exp_id, f"tags.mlflow.parentRunId = '{parent}' and tags.kind = 'phase'",
-                            ended_by="next_phase_opened",
-                            keep=lambda r: int(r.data.tags.get("epoch", epoch)) >= int(epoch))  # fmt: skip
+                            ended_by="next_phase_opened", keep=later_or_same)  # fmt: skip
         return run_id
 
     def start_phase(self, *, epoch: int, reason: str, **tags: Any) -> str | None:
-        """Open the child run of a learning phase (one per epoch); an open one is reused (retries)."""
+        """Open the child run of a learning phase (one per epoch and live policy); an open one is reused (retries)."""
 
         def start() -> str:
             run_id = self._phase_for(epoch, reason, tags)
@@ -292,24 +304,26 @@ class Tracker:
         return self._phase_for(epoch, "catch_up", {})
 
     def _phase_for(self, epoch: int, reason: str, tags: dict[str, Any], wait_s: float = 15.0) -> str:
-        """The epoch's phase run, opened ONCE whatever the order or concurrency of the callers.
+        """The phase's run, opened ONCE whatever the order or concurrency of the callers.
 
-        The store's record (``phase_run``) answers every caller after the first. The first
-        openers race for the claim ``mlflow_phase_claim:<epoch>``; the winner searches MLflow for
-        the epoch's run (a previous opener may have died before recording it), opens it if absent,
-        records it. A failed opener drops its claim, so the next call retries.
+        A phase is an epoch under one live policy (``policy_generation``, bumped by each
+        promotion or rollback). The store's record (``phase_run``) answers every caller after the
+        first. The first openers race for the claim ``mlflow_phase_claim:<epoch>``; the winner
+        searches MLflow for the phase's run (a previous opener may have died before recording it),
+        opens it if absent, records it. A failed opener drops its claim, so the next call retries.
         """
+        generation = self._generation()
         deadline = time.monotonic() + wait_s
         while True:
-            known = self.store.phase_run(epoch)
+            known = self.store.phase_run(epoch, generation)
             if known:
                 return str(known)
-            if self.store.claim_phase_run(epoch, reason):
+            if self.store.claim_phase_run(epoch, reason, generation=generation):
                 try:
-                    run_id = self._open_phase(epoch, reason, tags)
-                    self.store.record_phase_run(epoch, run_id)
+                    run_id = self._open_phase(epoch, reason, tags, generation)
+                    self.store.record_phase_run(epoch, run_id, generation)
                 except BaseException:
-                    self.store.release_phase_run(epoch)
+                    self.store.release_phase_run(epoch, generation)
                     raise
                 if int(epoch) >= int(self.store.get_meta().get(META_PHASE_EPOCH) or 0):
                     self.store.set_meta(**{META_PHASE: run_id, META_PHASE_EPOCH: str(epoch)})
@@ -385,7 +399,108 @@ class Tracker:
         self._guard("end_phase", end)
 
 
+    # -- off-policy evaluation ----------------------------------------------------------------------
+    def log_evaluation(self, report: dict[str, Any], *, request: dict[str, Any] | None = None,
+                       gate: dict[str, Any] | None = None) -> str | None:  # fmt: skip
+        """ONE parent run for an evaluation, one child per policy (live and candidates); returns the parent id.
+
+        Each child carries ``<estimator>_estimate``, ``_lo``, ``_hi`` as metrics, ``ess`` and
+        ``max_weight``, the policy's config as params and a figure of its estimates with their
+        intervals against the live policy's; the parent carries the request as params, the
+        gate's decision as tags and metrics, and the figure comparing every policy. Runs end
+        FINISHED, so MLflow's compare view lines the candidates up side by side.
+        """
+        from mlflow.entities import Metric, Param
+
+        policies: dict[str, Any] = report["policies"]
+        req = dict(request or {})
+
+        def log() -> str:
+            exp_id = self._experiment_id()
+            ts = int(time.time() * 1000)
+            parent = self.client.create_run(
+                exp_id, run_name=f"evaluation · {datetime.fromtimestamp(ts / 1000, UTC):%Y-%m-%d %H:%M} UTC",
+                tags={"kind": "evaluation", NAMESPACE_TAG: self.store.namespace,
+                      **({"gate_candidate": str(gate["candidate"]), "gate_promote": str(gate["promote"]).lower()}
+                         if gate and gate.get("candidate") else {})},
+            )  # fmt: skip
+            parent_id = str(parent.info.run_id)
+            params = {"window_s": req.get("window_s"), "estimators": ",".join(req.get("estimators") or []),
+                      "gate_estimator": req.get("gate_estimator"), "margin": req.get("margin"),
+                      "candidates": ",".join(p for p in policies if p != "live"), "n_rows": report["n_rows"],
+                      "arms": json.dumps(report["arms"])}  # fmt: skip
+            metrics = {"n_rows": float(report["n_rows"]), "logged_mean_reward": float(report["logged_mean_reward"])}
+            if gate and gate.get("candidate"):
+                metrics.update(gate_live_estimate=float(gate["live_estimate"]),
+                               gate_candidate_lo=float(gate["candidate_lo"]), gate_promote=float(bool(gate["promote"])))
+            self.client.log_batch(parent_id, params=[Param(k, str(v)) for k, v in params.items() if v is not None],
+                                  metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()])  # fmt: skip
+            live = policies.get("live", {}).get("estimators", {})
+            for name, result in policies.items():
+                child = self.client.create_run(
+                    exp_id, run_name=name,
+                    tags={"mlflow.parentRunId": parent_id, "kind": "evaluation_policy", "policy_name": name,
+                          "is_live": str(name == "live").lower(), NAMESPACE_TAG: self.store.namespace},
+                )  # fmt: skip
+                child_id = str(child.info.run_id)
+                values: dict[str, float] = {}
+                for est, r in result["estimators"].items():
+                    values.update({f"{est}_estimate": r["estimate"], f"{est}_lo": r["lo"], f"{est}_hi": r["hi"]})
+                    values.update(ess=r["ess"], max_weight=r["max_weight"])
+                    if name != "live" and est in live:
+                        values[f"{est}_lo_minus_live"] = r["lo"] - live[est]["estimate"]
+                config = {f"config.{k}": v if isinstance(v, str) else json.dumps(v)
+                          for k, v in result["config"].items()}  # fmt: skip
+                self.client.log_batch(
+                    child_id, params=[Param(k, str(v)[:6000]) for k, v in config.items()],
+                    metrics=[Metric(k, float(v), ts, 0) for k, v in values.items() if np.isfinite(v)],
+                )
+                figure = evaluation_figure({name: result, **({"live": policies["live"]} if name != "live" else {})},
+                                           title=f"{name}: estimates, 95% bootstrap intervals")  # fmt: skip
+                if figure is not None:
+                    self.client.log_figure(child_id, figure, "evaluation/estimates.png")
+                self.client.set_terminated(child_id, status="FINISHED")
+            self.client.log_dict(parent_id, {"report": report, "gate": gate, "request": req}, "evaluation/report.json")
+            figure = evaluation_figure(policies, title="policy value: estimates, 95% bootstrap intervals")
+            if figure is not None:
+                self.client.log_figure(parent_id, figure, "evaluation/estimates.png")
+            self.client.set_terminated(parent_id, status="FINISHED")
+            return parent_id
+
+        return self._guard("log_evaluation", log)
+
+
 # -- pure helpers -------------------------------------------------------------------------------
+def evaluation_figure(policies: dict[str, Any], *, title: str = "") -> Any:
+    """Each policy's estimate per estimator with its interval (error bars); ``None`` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    names = list(policies)
+    estimators = sorted({e for p in policies.values() for e in p["estimators"]})
+    figure = Figure(figsize=(7, 3.5))
+    ax = figure.subplots()
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        ests = policies[name]["estimators"]
+        xs = [j + (i - (len(names) - 1) / 2) * width for j, e in enumerate(estimators) if e in ests]
+        mid = [ests[e]["estimate"] for e in estimators if e in ests]
+        err = [[ests[e]["estimate"] - ests[e]["lo"] for e in estimators if e in ests],
+               [ests[e]["hi"] - ests[e]["estimate"] for e in estimators if e in ests]]  # fmt: skip
+        ax.errorbar(xs, mid, yerr=np.clip(np.asarray(err), 0, None), fmt="o", capsize=3, color=f"C{i % 10}",
+                    label=name)  # fmt: skip
+    ax.set_xticks(range(len(estimators)), estimators)
+    ax.set_ylabel("estimated mean reward")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
 def _params(config: ExperimentConfig, seed: int | None = None) -> list[Any]:
     from mlflow.entities import Param
 
