@@ -124,3 +124,13 @@ def test_a_log_without_propensities_is_refused_and_nothing_is_logged_or_promoted
     exp = MlflowClient(mlflow_env["uri"]).get_experiment_by_name(mlflow_env["experiment"])
     if exp is not None:
         assert MlflowClient(mlflow_env["uri"]).search_runs([exp.experiment_id], "tags.kind = 'evaluation'") == []
+
+
+def test_the_form_offers_exactly_the_library_s_policies_and_estimators(load_dag: Any) -> None:
+    from banditops.bandit.ope import ESTIMATORS
+    from banditops.loop import evaluation
+
+    params = load_dag("bandit_policy_evaluation").params
+    assert params["estimators"].schema["items"]["enum"] == [e for e in ESTIMATORS if e != "dm"]
+    assert params["estimators"].value == list(evaluation.DEFAULT_ESTIMATORS)
+    assert "|".join(evaluation.POLICIES) in params["candidates"].description
