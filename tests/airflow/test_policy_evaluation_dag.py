@@ -131,6 +131,6 @@ def test_the_form_offers_exactly_the_library_s_policies_and_estimators(load_dag:
     from banditops.loop import evaluation
 
     params = load_dag("bandit_policy_evaluation").params
-    assert params["estimators"].schema["items"]["enum"] == [e for e in ESTIMATORS if e != "dm"]
-    assert params["estimators"].value == list(evaluation.DEFAULT_ESTIMATORS)
-    assert "|".join(evaluation.POLICIES) in params["candidates"].description
+    assert params.get_param("estimators").schema["items"]["enum"] == [e for e in ESTIMATORS if e != "dm"]
+    assert params["estimators"] == list(evaluation.DEFAULT_ESTIMATORS)
+    assert "|".join(evaluation.POLICIES) in params.get_param("candidates").description
