@@ -60,6 +60,9 @@ class ObdLog:
     n_positions: int
     policy: str
     campaign: str
+    #: Each item's features (n_actions, 4), encoded as OBP's ``OpenBanditDataset.action_context``:
+    #: the three categorical ones label-encoded, then the numerical ``item_feature_0``.
+    action_context: FloatArray
 
 
 def _read_csv(archive: zipfile.ZipFile, member: str) -> list[dict[str, str]]:
@@ -75,6 +78,11 @@ def load(wheel: Path, policy: str, campaign: str = "all") -> ObdLog:
         raise ValueError(f"unknown OBD campaign {campaign!r}; valid: {', '.join(CAMPAIGNS)}")
     with zipfile.ZipFile(wheel) as archive:
         rows = _read_csv(archive, f"obp/dataset/obd/{policy}/{campaign}/{campaign}.csv")
+        items = _read_csv(archive, f"obp/dataset/obd/{policy}/{campaign}/item_context.csv")
+    items.sort(key=lambda r: int(r["item_id"]))
+    item_columns = [np.unique([r[c] for r in items], return_inverse=True)[1].astype(np.float64)
+                    for c in ("item_feature_1", "item_feature_2", "item_feature_3")]  # fmt: skip
+    item_columns.append(np.array([float(r["item_feature_0"]) for r in items]))
     order = np.argsort(np.array([r["timestamp"] for r in rows]), kind="stable")
     rows = [rows[i] for i in order]
     raw_position = np.array([int(r["position"]) for r in rows])
@@ -92,7 +100,7 @@ def load(wheel: Path, policy: str, campaign: str = "all") -> ObdLog:
         position=position,
         context=np.hstack(blocks),
     )
-    return ObdLog(log, N_ACTIONS[campaign], int(position.max()) + 1, policy, campaign)
+    return ObdLog(log, N_ACTIONS[campaign], int(position.max()) + 1, policy, campaign, np.stack(item_columns, axis=1))
 
 
 def zozotown_prior(wheel: Path, campaign: str = "all") -> tuple[FloatArray, FloatArray]:

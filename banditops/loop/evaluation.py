@@ -13,7 +13,11 @@ probabilities are estimated by Monte Carlo, as OBP does for its BTS policy (Sait
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +96,7 @@ def evaluate_candidates(store: BanditStore, candidates: Mapping[str, Mapping[str
     whose arms the log never played.
     """
     from banditops.bandit.ope import evaluate
+    from banditops.loop.promotion import live_policy
 
     log = LogBanditFeedback.read(store.client, store.namespace, window_s=window_s)
     state = store.state()
@@ -100,7 +105,11 @@ def evaluate_candidates(store: BanditStore, candidates: Mapping[str, Mapping[str
     prior = state.config.prior or {}
     live_prior = [float(prior.get("alpha", 1.0)), float(prior.get("beta", 1.0))]
     q_hat = arm_mean_q_hat(log.feedback, len(log.arms))
-    policies = {"live": {**LIVE, "prior": live_prior}, **candidates}
+    live = live_policy(store)
+    policies = {"live": {**live, "prior": live.get("prior", live_prior)} if live.get("policy") in ("thompson", "greedy")
+                else dict(live), **candidates}  # fmt: skip
+    if "live" in candidates:
+        raise ValueError("'live' names the live policy; give the candidate another name")
     dists = {name: action_probabilities(cfg, log.arms, successes=successes, failures=failures,
                                         rng=np.random.default_rng(seed)) for name, cfg in policies.items()}  # fmt: skip
     results: dict[str, object] = {}
@@ -112,3 +121,109 @@ def evaluate_candidates(store: BanditStore, candidates: Mapping[str, Mapping[str
                          "estimators": {k: v.to_dict() for k, v in out.items()}}  # fmt: skip
     return {"n_rows": log.feedback.n_rows, "arms": list(log.arms),
             "logged_mean_reward": float(log.feedback.reward.mean()), "policies": results}  # fmt: skip
+
+
+DEFAULT_ESTIMATORS = ("ipw", "snipw", "dr", "dros")
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """What ``bandit_policy_evaluation`` evaluates, and how the gate decides (JSON-able for XCom)."""
+
+    candidates: dict[str, dict[str, Any]]
+    estimators: list[str]
+    gate_estimator: str = "dros"
+    window_s: float | None = None
+    margin: float = 0.0
+    promote: bool = False
+    n_boot: int = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> EvaluationRequest:
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+def evaluation_request(params: Mapping[str, Any]) -> EvaluationRequest:
+    """The ``bandit_policy_evaluation`` request, validated in full (ValueError naming the valid values).
+
+    >>> evaluation_request({"candidates": {"u": {"policy": "uniform"}}}).estimators
+    ['ipw', 'snipw', 'dr', 'dros']
+    """
+    from banditops.bandit.ope import ESTIMATORS
+    from banditops.loop.promotion import GATE_ESTIMATORS
+
+    candidates = params.get("candidates")
+    if not isinstance(candidates, Mapping) or not candidates:
+        raise ValueError('candidates must be a non-empty object {"name": {"policy": ...}}; valid policies: '
+                         + ", ".join(POLICIES))  # fmt: skip
+    for name, cfg in candidates.items():
+        if name == "live":
+            raise ValueError("'live' names the live policy; give the candidate another name")
+        if not isinstance(cfg, Mapping) or cfg.get("policy") not in POLICIES:
+            raise ValueError(f"candidate {name!r} needs a 'policy' among {', '.join(POLICIES)}; got {cfg!r}")
+    estimators = [str(e) for e in (params.get("estimators") or DEFAULT_ESTIMATORS)]
+    valid = [e for e in ESTIMATORS if e != "dm"]  # the decision log has no features for DM's model to use
+    unknown = [e for e in estimators if e not in valid]
+    if unknown:
+        raise ValueError(f"unknown estimators {unknown}; valid: {', '.join(valid)}")
+    gate_estimator = str(params.get("gate_estimator") or "dros")
+    if gate_estimator not in GATE_ESTIMATORS:
+        raise ValueError(f"gate_estimator {gate_estimator!r}; valid: {', '.join(GATE_ESTIMATORS)}")
+    if gate_estimator not in estimators:
+        estimators.append(gate_estimator)
+    window = params.get("window_s")
+    window_s = None if window is None else float(window)
+    if window_s is not None and not window_s > 0:
+        raise ValueError(f"window_s must be > 0 seconds (or null for the whole log); got {window}")
+    margin = float(params.get("margin") or 0.0)
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0; got {margin}")
+    n_boot = int(params.get("n_boot") or 500)
+    if not 100 <= n_boot <= 10_000:
+        raise ValueError(f"n_boot must be in 100..10000; got {n_boot}")
+    return EvaluationRequest({str(k): dict(v) for k, v in candidates.items()}, estimators, gate_estimator,
+                             window_s, margin, bool(params.get("promote", False)), n_boot)  # fmt: skip
+
+
+def run_evaluation(store: BanditStore, request: EvaluationRequest) -> dict[str, Any]:
+    """Evaluate the live policy and the candidates, and the gate's decision for each candidate.
+
+    ``best`` is the candidate whose gate lower bound is highest; :func:`apply_gate` promotes it
+    only when the gate passed and the request asks for it.
+    """
+    from banditops.loop.promotion import gate
+
+    report = evaluate_candidates(store, request.candidates, window_s=request.window_s,
+                                 estimators=request.estimators, n_boot=request.n_boot)  # fmt: skip
+    decisions = [gate(report, name, margin=request.margin, estimator=request.gate_estimator)
+                 for name in request.candidates]  # fmt: skip
+    best = max(decisions, key=lambda d: float(d["candidate_lo"]))  # type: ignore[arg-type]
+    return {"report": report, "decisions": decisions, "best": best}
+
+
+def apply_gate(store: BanditStore, request: EvaluationRequest, outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """Promote the best candidate when its gate passed and ``promote`` was asked; keep the summary for the dashboard."""
+    from banditops.loop.promotion import live_policy, promote
+
+    best = dict(outcome["best"])
+    promoted = bool(best["promote"]) and request.promote
+    event = promote(store, request.candidates[str(best["candidate"])], best) if promoted else ""
+    report = outcome["report"]
+    est = request.gate_estimator
+    summary = {
+        "ts": time.time(), "n_rows": report["n_rows"], "gate_estimator": est, "margin": request.margin,
+        "policies": {name: {k: r["estimators"][est][k] for k in ("estimate", "lo", "hi")}
+                     for name, r in report["policies"].items()},
+        "decision": best, "promoted": promoted, "event": event, "live_policy": live_policy(store),
+    }  # fmt: skip
+    store.set_meta(last_evaluation=json.dumps(summary, default=float))
+    return summary
+
+
+def last_evaluation(store: BanditStore) -> dict[str, Any] | None:
+    """The last evaluation's summary (what the dashboard shows), or ``None``."""
+    raw = store.get_meta().get("last_evaluation")
+    return json.loads(raw) if raw else None

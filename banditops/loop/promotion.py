@@ -4,7 +4,8 @@ Rule: promote iff the candidate's DR (or DRos) interval lower bound exceeds the 
 estimate by ``margin``. The DM interval is not used: its bootstrap holds the reward model fixed,
 so it is too narrow to gate on. The live config and the one before it are kept in the store's
 meta hash, and each change is an event in the store's event stream, so one call rolls back.
-Not yet read by the decision service (see docs/evaluation.md).
+Each change bumps the meta field ``policy_generation``, which opens a new MLflow phase
+(:mod:`banditops.loop.tracking`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,14 @@ def live_policy(store: BanditStore) -> dict[str, object]:
 def promote(store: BanditStore, config: Mapping[str, object], decision: Mapping[str, object]) -> str:
     """Make ``config`` the live policy, keep the previous one, record a ``policy_promoted`` event."""
     previous = live_policy(store)
-    store.set_meta(live_policy=json.dumps(dict(config)), previous_policy=json.dumps(previous))
+    store.set_meta(live_policy=json.dumps(dict(config)), previous_policy=json.dumps(previous),
+                   policy_generation=str(generation(store) + 1))  # fmt: skip
     return store.append_event("policy_promoted", config=dict(config), previous=previous, decision=dict(decision))
+
+
+def generation(store: BanditStore) -> int:
+    """How many times the live policy changed in this experiment (0: never)."""
+    return int(store.get_meta().get("policy_generation") or 0)
 
 
 def rollback(store: BanditStore) -> str:
@@ -48,5 +55,5 @@ def rollback(store: BanditStore) -> str:
     if not raw:
         raise ValueError("no previous policy to roll back to: nothing was promoted in this namespace")
     current = live_policy(store)
-    store.set_meta(live_policy=raw, previous_policy=json.dumps(current))
+    store.set_meta(live_policy=raw, previous_policy=json.dumps(current), policy_generation=str(generation(store) + 1))
     return store.append_event("policy_rolled_back", config=json.loads(raw), previous=current)

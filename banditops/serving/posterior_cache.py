@@ -42,6 +42,7 @@ from banditops.bandit.posteriors import make_posterior
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
 from banditops.serving.contextual import DEFAULT_PROPENSITY_DRAWS, ContextualSnapshot
+from banditops.serving.live_policy import LivePolicy
 from banditops.store import connection as redis
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from banditops.store.types import StoreState
 
 log = logging.getLogger(__name__)
+#: The store's meta field holding the promoted policy's config (written by ``banditops.loop.promotion``).
+LIVE_POLICY_META = "live_policy"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,12 @@ class CachedPosterior:
     #: The LinTS snapshot that answers requests with a context (contextual experiments only).
     contextual: ContextualSnapshot | None = None
     _candidate_prob: dict[frozenset[int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    #: The live policy (the promoted config) whose scores ``theta`` holds and decisions rank by.
+    policy: LivePolicy = field(default_factory=LivePolicy)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` rows of the live policy's scores (a Thompson draw of the posterior by default)."""
+        return self.policy.scores(self.posterior, rng, n)
 
     @property
     def n_arms(self) -> int:
@@ -97,7 +106,9 @@ class CachedPosterior:
         linear: LinearGaussianStats | None = None,
         context_model: ContextModelSpec | None = None,
         context_draws: int = DEFAULT_PROPENSITY_DRAWS,
+        policy: LivePolicy | None = None,
     ) -> CachedPosterior:
+        live = policy or LivePolicy()
         posterior = make_posterior(reward_kind, stats, prior or None)
         contextual = None
         if context_model is not None and linear is not None:
@@ -107,10 +118,10 @@ class CachedPosterior:
         for arm in retired_set:
             if 0 <= arm < posterior.n_arms:
                 active[arm] = False
-        theta = posterior.sample(rng, draws)
+        theta = live.scores(posterior, rng, draws)
         prob_best = _prob_best(theta, active)
         return cls(epoch, mode, reward_kind, posterior, retired_set, active, prob_best, theta,
-                   time.monotonic() if refreshed_at is None else refreshed_at, contextual)
+                   time.monotonic() if refreshed_at is None else refreshed_at, contextual, policy=live)
 
     def propensity(self, arm: int, candidates: frozenset[int] | None) -> float:
         """Estimated P(one Thompson draw ranks ``arm`` first) among the allowed arms.
@@ -131,11 +142,12 @@ class CachedPosterior:
         return float(probs[arm])
 
 
-def _same(snap: CachedPosterior, state: StoreState) -> bool:
-    """Whether ``state`` holds exactly what ``snap`` was built from (nothing learned since)."""
+def _same(snap: CachedPosterior, state: StoreState, policy: LivePolicy) -> bool:
+    """Whether ``state`` and ``policy`` are exactly what ``snap`` was built from (nothing learned or promoted since)."""
     old, stats, config = snap.posterior.stats, state.stats, state.config
     return (
-        snap.epoch == state.epoch and snap.mode == str(state.mode) and snap.reward_kind == config.reward_kind
+        snap.policy == policy
+        and snap.epoch == state.epoch and snap.mode == str(state.mode) and snap.reward_kind == config.reward_kind
         and snap.retired == state.retired and snap.posterior.prior == {**snap.posterior.prior, **config.prior}
         and old.n_arms == stats.n_arms
         and np.array_equal(old.n, stats.n) and np.array_equal(old.sum, stats.sum)
@@ -215,7 +227,8 @@ class PosteriorCache:
         state = self.store.state()
         config = state.config
         prev = self._current
-        if prev is not None and _same(prev, state):
+        policy = self._live_policy(prev)
+        if prev is not None and _same(prev, state, policy):
             # Nothing learned since: keep the draws (and memoised propensities), renew the age.
             snap = replace(prev, refreshed_at=time.monotonic())
             self._current = snap
@@ -229,12 +242,24 @@ class PosteriorCache:
             state = self.store.state(with_linear=True)
         snap = CachedPosterior.build(
             epoch=state.epoch, mode=str(state.mode), reward_kind=config.reward_kind, prior=dict(config.prior),
-            stats=state.stats, retired=state.retired, rng=self._rng, draws=self.draws,
+            stats=state.stats, retired=state.retired, rng=self._rng, draws=self.draws, policy=policy,
             linear=state.linear, context_model=state.config.context_model, context_draws=self.context_draws,
         )
         self._current = snap
         self.refreshes += 1
         return snap
+
+    def _live_policy(self, prev: CachedPosterior | None) -> LivePolicy:
+        """The promoted policy; an unreadable config keeps the one served (logged), never stops serving."""
+        raw = self.store.get_meta().get(LIVE_POLICY_META)
+        try:
+            policy = LivePolicy.parse(raw)
+            if prev is not None and policy != prev.policy:
+                policy.scores(prev.posterior, np.random.default_rng(0), 1)  # refuse one it cannot serve here
+            return policy
+        except ValueError as exc:
+            log.warning("live policy %r cannot be served (%s); keeping the current one", raw, exc)
+            return prev.policy if prev is not None else LivePolicy()
 
     def request_refresh(self) -> None:
         """Ask the background thread to refresh now (e.g. after this process added an arm)."""

@@ -174,7 +174,8 @@ class Recommender:
 
     def _adopt(self, snap: CachedPosterior) -> None:
         previous, self._last_seen = self._last_seen, snap
-        if previous is not None and previous.posterior is snap.posterior and previous.retired == snap.retired:
+        if (previous is not None and previous.posterior is snap.posterior and previous.retired == snap.retired
+                and previous.policy == snap.policy):
             return  # a refresh that found nothing new: the remaining draws are still valid
 
         self._active = snap.active_arms
@@ -186,7 +187,7 @@ class Recommender:
 
     def _draw(self, snap: CachedPosterior) -> list[float]:
         if self._next >= len(self._rows):
-            self._rows = snap.posterior.sample(self.rng, self.block_size)
+            self._rows = snap.sample(self.rng, self.block_size)  # the live policy's scores
             self._next = 0
         row: list[float] = self._rows[self._next].tolist()  # K Python floats: the sort key below
         self._next += 1

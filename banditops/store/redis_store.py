@@ -27,6 +27,9 @@ key                            type    content
 ``ns:seen:{e}``                zset    batch ids applied in epoch e, scored by server time
 ``ns:retired``                 set     retired arm indices
 ``ns:meta``                    hash    small metadata (MLflow run ids, ...)
+``ns:mlflow_phase_runs``       hash    ``{epoch}`` (``{epoch}.{g}`` after the g-th promotion) -> the
+                                       phase's MLflow run id
+``ns:mlflow_phase_claim:{e}``  string  who is opening that phase's run (expires after 120 s)
 ``ns:cursors``                 hash    named stream positions (the drift sensor's, ...)
 ``ns:summaries``               stream  one entry per applied batch: ``epoch``, ``mode``,
                                        ``batch_id``, ``pulls_before``, ``stats`` (ArmStats JSON),
@@ -278,13 +281,33 @@ class BanditStore:
         return f"{self.namespace}:{suffix}"
 
     # -- claims ------------------------------------------------------------------------------
-    def claim_phase_run(self, epoch: int, holder: str, ttl_s: int = 120) -> bool:
-        """Claim ``mlflow_phase_claim:<epoch>`` (SET NX EX): the first caller opens the phase run."""
-        return bool(self.client.set(self._key(f"mlflow_phase_claim:{epoch}"), holder, nx=True, ex=ttl_s))
+    @staticmethod
+    def _phase_field(epoch: int, generation: int) -> str:
+        return str(int(epoch)) if not generation else f"{int(epoch)}.{int(generation)}"
 
-    def release_phase_run(self, epoch: int) -> None:
+    def claim_phase_run(self, epoch: int, holder: str, ttl_s: int = 120, generation: int = 0) -> bool:
+        """Claim ``mlflow_phase_claim:<epoch>[.<generation>]`` (SET NX EX): the first caller opens the phase run."""
+        key = self._key(f"mlflow_phase_claim:{self._phase_field(epoch, generation)}")
+        return bool(self.client.set(key, holder, nx=True, ex=ttl_s))
+
+    def release_phase_run(self, epoch: int, generation: int = 0) -> None:
         """Drop the phase-run claim (a failed opener), so the next call retries."""
-        self.client.delete(self._key(f"mlflow_phase_claim:{epoch}"))
+        self.client.delete(self._key(f"mlflow_phase_claim:{self._phase_field(epoch, generation)}"))
+
+    def record_phase_run(self, epoch: int, run_id: str, generation: int = 0) -> None:
+        """Remember the MLflow phase run of ``epoch`` (under live-policy ``generation``) while the experiment lives.
+
+        Why a hash and not the claim: the claim expires (it only orders concurrent openers);
+        this record is what every later caller (a late logger, a retried archive) finds, so a
+        phase gets one run whatever the order of the tasks. ``reset`` wipes it with the rest.
+        """
+        if not run_id:
+            raise ValueError("record_phase_run needs a run id")
+        self.client.hset(self._key("mlflow_phase_runs"), self._phase_field(epoch, generation), run_id)
+
+    def phase_run(self, epoch: int, generation: int = 0) -> str:
+        """The recorded MLflow phase run of ``epoch`` under ``generation`` ("" when none is recorded yet)."""
+        return _text(self.client.hget(self._key("mlflow_phase_runs"), self._phase_field(epoch, generation)) or "")
 
     def _run(self, name: str, *args: Any) -> Any:
         reply = self._scripts[name](keys=[], args=[self.namespace, *args])

@@ -136,12 +136,15 @@ def archive_phase(conf: dict[str, Any]) -> dict[str, Any]:
     """Final snapshot and figure of the phase in MLflow, its run closed with the drift tags."""
     store = _store()
     state = store.state()
+    epoch = int(conf["epoch"]) if conf.get("epoch") is not None else state.epoch
+    delay = conf.get("pulls_since_change")
     _tracker(store).end_phase(
-        state, arm_choice.posterior_of(state), truth=_truth(),
+        state, arm_choice.posterior_of(state), truth=_truth(), epoch=epoch,
+        detection_delay=None if delay is None else float(delay),
         ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
         drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
     )
-    return {"epoch": state.epoch, "total_pulls": state.total_pulls}
+    return {"epoch": epoch, "total_pulls": state.total_pulls}
 
 
 def open_relearning_epoch(conf: dict[str, Any]) -> int | None:
@@ -242,3 +245,49 @@ def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
     env.update_arm(int(arm), **change)
     truth = env.truth()
     return {"arm": int(arm), **change, "means": truth["means"], "best_arm": truth["best_arm"]}
+
+
+# -- bandit_policy_evaluation -------------------------------------------------------------------
+def validate_evaluation(params: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation request, validated in full before anything is read (``BadRequestError``)."""
+    from banditops.loop.evaluation import evaluation_request
+
+    try:
+        return evaluation_request(params).to_dict()
+    except (ValueError, TypeError) as exc:
+        raise BadRequestError(f"bad evaluation parameters: {exc}") from exc
+
+
+def evaluate_policies(request: dict[str, Any]) -> dict[str, Any]:
+    """The live policy and the candidates on the decision log's window, with the gate's decisions.
+
+    A log that cannot be evaluated (empty window, missing propensities, a candidate's arms never
+    played) fails the task without retries: the message says what is missing.
+    """
+    from banditops.loop.evaluation import EvaluationRequest, run_evaluation
+
+    try:
+        return run_evaluation(_store(), EvaluationRequest.from_dict(request))
+    except ValueError as exc:
+        raise BadRequestError(f"the decision log cannot be evaluated: {exc}") from exc
+
+
+def log_evaluation(request: dict[str, Any], outcome: dict[str, Any]) -> str | None:
+    """ONE MLflow parent run for the evaluation, a child per policy; returns the parent's id."""
+    store = _store()
+    return _tracker(store).log_evaluation(outcome["report"], request=request, gate=outcome["best"])
+
+
+def apply_gate(request: dict[str, Any], outcome: dict[str, Any], mlflow_run_id: str | None) -> dict[str, Any]:
+    """The gate: promote the best candidate if it passed (and promotion was asked); a promotion opens a phase."""
+    from banditops.loop.evaluation import EvaluationRequest
+    from banditops.loop.evaluation import apply_gate as gate
+
+    store = _store()
+    summary = gate(store, EvaluationRequest.from_dict(request), outcome)
+    if summary["promoted"]:
+        _tracker(store).start_phase(epoch=store.epoch(), reason="policy_promoted",
+                                    policy=summary["decision"]["candidate"])  # fmt: skip
+    if mlflow_run_id:
+        store.set_meta(last_evaluation_run_id=mlflow_run_id)
+    return {**summary, "mlflow_run_id": mlflow_run_id}

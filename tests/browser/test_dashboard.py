@@ -219,3 +219,26 @@ def test_banner_names_the_stopped_environment_and_the_store_data_stays(
     assert "MONITORING" in text_of(browser, "#status")
     shoot(browser, "04-environment-unreachable")
     assert httpx.get(f"{dashboard.url}/healthz").json() == {"status": "ok"}
+
+
+def test_the_evaluation_panel_shows_the_last_evaluation_and_the_gate_decision(
+    browser: Any, dashboard: Dashboard, store: BanditStore
+) -> None:
+    """What ``bandit_policy_evaluation``'s gate task records (apply_gate) is what the panel shows."""
+    from banditops.loop.evaluation import EvaluationRequest, apply_gate
+    from banditops.loop.promotion import gate
+
+    def policy(estimate: float, lo: float, hi: float) -> dict[str, Any]:
+        return {"config": {}, "estimators": {"dros": {"estimate": estimate, "lo": lo, "hi": hi}}}
+
+    report = {"n_rows": 1500, "policies": {"live": policy(0.24, 0.21, 0.27), "always_7": policy(0.69, 0.66, 0.72)}}
+    request = EvaluationRequest({"always_7": {"policy": "static", "ranking": [7]}}, ["dros"], margin=0.05)
+    decision = gate(report, "always_7", margin=0.05)
+    apply_gate(store, request, {"report": report, "best": decision})  # promote not asked: the live policy stays
+    browser.get(dashboard.url)
+    panel = wait_for(lambda: text_of(browser, "#evaluation-panel") if "always_7" in
+                     text_of(browser, "#evaluation-panel") else None)  # fmt: skip
+    assert "0.690 [0.660, 0.720]" in panel and "0.240 [0.210, 0.270]" in panel
+    assert "kept the live policy" in panel and "passed but promotion not asked" in panel
+    assert "1500 logged decisions" in panel
+    shoot(browser, "06-evaluation-panel")

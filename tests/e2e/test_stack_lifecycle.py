@@ -115,7 +115,9 @@ def test_lifecycle_learn_converge_drift_relearn(stack: localstack.StackConfig, t
 
     # MLflow holds the parent and one child run per phase, with metrics and a snapshot artifact.
     phase_runs = [link for link in summary["mlflow_runs"] if link["run"].startswith("phase")]
-    assert len(phase_runs) >= 2, summary["mlflow_runs"]
+    # exactly one run per epoch: the experiment's and the relearned one, no duplicate, no orphan
+    assert [link["run"] for link in phase_runs] == [f"phase epoch {epoch1}", f"phase epoch {epoch1 + 1}"], \
+        summary["mlflow_runs"]
     mlflow = stack.url("mlflow")
     for link in phase_runs[:2]:
         run = httpx.get(f"{mlflow}/api/2.0/mlflow/runs/get", params={"run_id": link["run_id"]}).json()["run"]

@@ -109,7 +109,7 @@ def test_a_second_experiment_opens_its_phase_in_the_epoch_the_reset_opened(
                       artifact_location=str(tmp_path / "artifacts"))
     assert tracker.start_experiment(store.config(), scenario="seed")
     run = MlflowClient(mlflow_tracking_uri).get_run(store.get_meta()[META_PHASE])
-    assert epoch == 2 and run.data.tags["epoch"] == "2" and run.info.run_name == "phase-2"
+    assert epoch == 2 and run.data.tags["epoch"] == "2" and run.info.run_name == "epoch 2 · learning"
 
 
 def test_concurrent_tasks_open_one_phase_run_per_epoch(

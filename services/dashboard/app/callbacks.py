@@ -8,6 +8,7 @@ with ``debug=False`` and every callback catches what it does not expect.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -137,6 +138,33 @@ def runs_children(data: DashboardData, settings: Settings) -> list[Any]:
     return [html.Table(html.Tbody(rows))]
 
 
+def evaluation_children(data: DashboardData) -> list[Any]:
+    """The last ``bandit_policy_evaluation``: each policy's estimate [interval] and the gate's decision."""
+    raw = data.meta.get("last_evaluation")
+    try:
+        summary = json.loads(raw) if raw else None
+    except ValueError:
+        summary = None
+    if not summary:
+        return [html.Span("no evaluation yet (trigger bandit_policy_evaluation)", className="muted")]
+    est = str(summary.get("gate_estimator", ""))
+    rows = [html.Tr([html.Th("policy"), html.Th(f"{est} estimate [95%]")])]
+    for name, r in summary.get("policies", {}).items():
+        rows.append(html.Tr([html.Td(name), html.Td(f"{r['estimate']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]")]))
+    decision = summary.get("decision") or {}
+    when = datetime.fromtimestamp(float(summary.get("ts", 0)), tz=UTC)
+    verdict = (f"promoted {decision.get('candidate')}" if summary.get("promoted") else
+               f"kept the live policy ({decision.get('candidate')}: lower bound {decision.get('candidate_lo', 0):.3f} "
+               f"vs live {decision.get('live_estimate', 0):.3f} + margin {decision.get('margin', 0):g}"
+               + (", passed but promotion not asked)" if decision.get("promote") else ")"))  # fmt: skip
+    return [
+        html.Table(html.Tbody(rows)),
+        html.P(f"Gate: {verdict}", id="evaluation-decision",
+               **_data_attrs(promoted=str(bool(summary.get("promoted"))).lower())),
+        html.Span(f"{summary.get('n_rows', 0)} logged decisions · {when:%Y-%m-%d %H:%M} UTC", className="muted"),
+    ]
+
+
 def build_figures(data: DashboardData, settings: Settings) -> list[go.Figure]:
     """The six figures, in :data:`.layout.GRAPHS` order."""
     state = data.state
@@ -195,7 +223,8 @@ def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
     @app.callback(
         [Output("status", "children"), Output("links", "children"), Output("banner", "children")]
         + [Output(g, "figure") for g in GRAPHS]
-        + [Output("drift-arm", "options"), Output("airflow-runs", "children"), Output("footer", "children")],
+        + [Output("drift-arm", "options"), Output("airflow-runs", "children"), Output("footer", "children"),
+           Output("evaluation-panel", "children")],
         Input("tick", "n_intervals"),
     )
     def refresh(_n: int) -> list[Any]:
@@ -218,11 +247,12 @@ def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
                 arm_options,
                 runs_children(data, settings),
                 footer,
+                evaluation_children(data),
             ]
         except Exception as exc:  # the page must keep working: say what failed, keep the last figures
             log.exception("dashboard refresh failed")
             banner = banner_children([Notice("Dashboard", f"refresh failed: {type(exc).__name__}: {str(exc)[:200]}")])
-            return [no_update, no_update, banner] + [no_update] * len(GRAPHS) + [no_update, no_update, no_update]
+            return [no_update, no_update, banner] + [no_update] * len(GRAPHS) + [no_update] * 4
 
     @app.callback(
         Output("action-result", "children"),

@@ -103,6 +103,7 @@ def controls() -> html.Div:
             ),
             html.Div(id="action-result", className="action-result", role="status"),
             _card("Recent DAG runs", html.Div(id="airflow-runs", className="runs")),
+            _card("Policy evaluation", html.Div(id="evaluation-panel", className="runs")),
         ],
         className="sidebar",
     )
