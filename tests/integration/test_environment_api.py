@@ -217,7 +217,7 @@ def test_health_docs_and_metrics(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = set(client.get("/openapi.json").json()["paths"])
     assert paths == {"/pulls", "/pull/{arm}", "/arms", "/arms/{arm}", "/update_arm/{arm}", "/scenario",
-                     "/events", "/healthz", "/metrics"}
+                     "/events", "/ledger", "/healthz", "/metrics"}
     client.post("/pulls", json={"arms": [1, 1, 1, 0]})
     client.post("/pull/1")
     client.post("/update_arm/1", json={"mean": 0.0})
@@ -304,6 +304,8 @@ def test_settings_refuse_unsafe_or_unknown_configuration() -> None:
         Settings(deploy_mode="deployed")
     with pytest.raises(ValueError, match="placeholder"):
         Settings(deploy_mode="deployed", admin_token="change-me-please")
+    with pytest.raises(ValueError, match="BANDITOPS_REDIS_URL must be set"):  # a restart would lose the world
+        Settings(deploy_mode="deployed", admin_token="a-real-token")
     with pytest.raises(ValueError, match="valid scenarios: seed, banners, problem1"):
         Settings(scenario="casino")
     with pytest.raises(ValueError, match="invalid arms"):
