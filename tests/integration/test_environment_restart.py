@@ -9,8 +9,6 @@ take is refused (503) with the world unchanged.
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +25,6 @@ from stack.env_server import EnvServer
 from stack.redis_server import RedisServer
 
 GROUND_TRUTH = ("arms", "means", "best_arm", "scenario")
-
-
-def crash(server: EnvServer) -> None:
-    """SIGKILL: the process gets no chance to write anything on its way out."""
-    assert server.process is not None
-    os.kill(server.process.pid, signal.SIGKILL)
-    server.process.wait()
-    server.process = None
 
 
 def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_server: RedisServer, namespace: str,
@@ -61,7 +51,7 @@ def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_serve
             assert refused.value.status == 409
             assert rounds.run_agent_round(store, env, None, "d/r/0/0", np.random.default_rng(0)).status == "applied"
             truth, events = env.truth(), env.events()
-        crash(server)
+        server.kill()  # SIGKILL
         # Restarted with its default settings (``seed``): the record wins.
         server = EnvServer(port=server.port, scenario="seed", seed=3, redis_url=redis_server.url,
                            namespace=namespace, admin_token=server.admin_token, log_path=tmp_path / "env.log").start()
@@ -85,13 +75,13 @@ def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_serve
 
 def test_a_change_the_record_cannot_take_is_refused_and_redis_crash_keeps_the_world(tmp_path: Path,
                                                                                  namespace: str) -> None:
-    redis = RedisServer(data_dir=tmp_path / "redis", appendonly=True).start()
-    server = EnvServer(scenario="problem1", seed=1, redis_url=redis.url, namespace=namespace).start()
+    valkey = RedisServer(data_dir=tmp_path / "redis", appendonly=True).start()
+    server = EnvServer(scenario="problem1", seed=1, redis_url=valkey.url, namespace=namespace).start()
     try:
         with EnvClient(server.url, token=server.admin_token) as env:
             env.update_arm(1, p=0.75)
             truth = env.truth()
-            redis.kill()  # SIGKILL: the AOF holds what Redis acknowledged
+            valkey.kill()  # SIGKILL: the AOF holds what Redis acknowledged
             with pytest.raises(EnvError) as refused:
                 env.update_arm(1, p=0.1)
             assert refused.value.status == 503 and "not applied" in refused.value.message
@@ -100,11 +90,11 @@ def test_a_change_the_record_cannot_take_is_refused_and_redis_crash_keeps_the_wo
             assert refused.value.status == 503
             assert env.truth() == truth  # nothing changed; pulls still served from memory
             assert len(env.pulls([0, 1]).rewards) == 2
-        crash(server)
+        server.kill()  # SIGKILL
         with pytest.raises(RuntimeError, match="exited"):  # no record to read: it refuses to start a world
-            EnvServer(port=server.port, scenario="seed", redis_url=redis.url, namespace=namespace).start(60)
-        redis.start()
-        server = EnvServer(port=server.port, scenario="seed", redis_url=redis.url, namespace=namespace,
+            EnvServer(port=server.port, scenario="seed", redis_url=valkey.url, namespace=namespace).start(60)
+        valkey.start()
+        server = EnvServer(port=server.port, scenario="seed", redis_url=valkey.url, namespace=namespace,
                            admin_token=server.admin_token).start()
         with EnvClient(server.url, token=server.admin_token) as env:
             after = env.truth()
@@ -112,7 +102,7 @@ def test_a_change_the_record_cannot_take_is_refused_and_redis_crash_keeps_the_wo
             assert after["scenario"] == "problem1" and after["means"][1] == 0.75
     finally:
         server.stop()
-        redis.stop()
+        valkey.stop()
 
 
 def test_a_problem1_schedule_resumes_from_its_last_switch(redis_client: redis.Redis, namespace: str) -> None:
