@@ -430,7 +430,12 @@ def test_reset_keeps_epochs_monotonic_so_batches_in_flight_are_refused(
 
 
 def test_aof_persistence_survives_a_crash(tmp_path: Path) -> None:
-    """SIGKILL (no flush, no fsync on the way out) under the deployments' fsync policy: all acknowledged is kept."""
+    """SIGKILL (no flush, no fsync on the way out) under the deployments' fsync policy: all acknowledged is kept.
+
+    ``everysec`` writes each command to the kernel before Redis replies, so a process crash keeps it
+    (docs/reliability.md, "Durability": the exceptions are a machine crash, ≤ ~1-2 s, and a write Redis
+    postponed behind a stalled fsync; what is replayed is always a consistent prefix).
+    """
     server = RedisServer(data_dir=tmp_path / "aof", appendonly=True).start()
     assert server.appendfsync == APPENDFSYNC
     try:
