@@ -31,7 +31,7 @@ def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_serve
                                                                      tmp_path: Path) -> None:
     store = BanditStore(redis_server.client(), namespace)
     server = EnvServer(scenario="seed", seed=3, redis_url=redis_server.url, namespace=namespace,
-                       log_path=tmp_path / "env.log").start()
+                       log_path=tmp_path / "env.log").start(120)
     try:
         with EnvClient(server.url, token=server.admin_token) as env:
             config, _ = transitions.experiment_config(scenario_name="banners", pulls_per_round=50)
@@ -54,7 +54,7 @@ def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_serve
         server.kill()  # SIGKILL
         # Restarted with its default settings (``seed``): the record wins.
         server = EnvServer(port=server.port, scenario="seed", seed=3, redis_url=redis_server.url,
-                           namespace=namespace, admin_token=server.admin_token, log_path=tmp_path / "env.log").start()
+                           namespace=namespace, admin_token=server.admin_token, log_path=tmp_path / "env.log").start(120)
         with EnvClient(server.url, token=server.admin_token) as env:
             after = env.truth()
             assert {k: after[k] for k in GROUND_TRUTH} == {k: truth[k] for k in GROUND_TRUTH}
@@ -76,7 +76,7 @@ def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_serve
 def test_a_change_the_record_cannot_take_is_refused_and_redis_crash_keeps_the_world(tmp_path: Path,
                                                                                  namespace: str) -> None:
     valkey = RedisServer(data_dir=tmp_path / "redis", appendonly=True).start()
-    server = EnvServer(scenario="problem1", seed=1, redis_url=valkey.url, namespace=namespace).start()
+    server = EnvServer(scenario="problem1", seed=1, redis_url=valkey.url, namespace=namespace).start(120)
     try:
         with EnvClient(server.url, token=server.admin_token) as env:
             env.update_arm(1, p=0.75)
@@ -88,6 +88,9 @@ def test_a_change_the_record_cannot_take_is_refused_and_redis_crash_keeps_the_wo
             with pytest.raises(EnvError) as refused:
                 env.add_arm({"kind": "bernoulli", "p": 0.5})
             assert refused.value.status == 503
+            with pytest.raises(EnvError) as refused:  # nor can it tell which experiment runs
+                env.reset("problem1")
+            assert refused.value.status == 503 and "nothing was changed" in refused.value.message
             assert env.truth() == truth  # nothing changed; pulls still served from memory
             assert len(env.pulls([0, 1]).rewards) == 2
         server.kill()  # SIGKILL
@@ -95,7 +98,7 @@ def test_a_change_the_record_cannot_take_is_refused_and_redis_crash_keeps_the_wo
             EnvServer(port=server.port, scenario="seed", redis_url=valkey.url, namespace=namespace).start(60)
         valkey.start()
         server = EnvServer(port=server.port, scenario="seed", redis_url=valkey.url, namespace=namespace,
-                           admin_token=server.admin_token).start()
+                           admin_token=server.admin_token).start(120)
         with EnvClient(server.url, token=server.admin_token) as env:
             after = env.truth()
             assert {k: after[k] for k in GROUND_TRUTH} == {k: truth[k] for k in GROUND_TRUTH}

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 
 from banditops.bandit.arms import reward_kind
+from banditops.store.connection import RedisError
 from services.environment.app.api.deps import ADMIN_RESPONSES, AdminDep, MetricsDep, SettingsDep, WorldDep, world_errors
 from services.environment.app.models import ScenarioIn, TruthOut
 from services.environment.app.world import resolve
@@ -24,11 +25,17 @@ router = APIRouter(prefix="/scenario", tags=["scenario"])
 
 def check_experiment_world(store: Any, body: ScenarioIn) -> None:
     """409 when ``body`` would give the running experiment another world (see the module docstring)."""
-    if store is None or body.new_experiment or not store.exists():
+    if store is None or body.new_experiment:
         return
     with world_errors():
         arms, _ = resolve(body.name, body.arms)
-    config = store.config()
+    try:
+        if not store.exists():
+            return
+        config = store.config()
+    except RedisError as exc:
+        message = f"cannot read the running experiment from Redis ({exc}); nothing was changed, retry"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, message) from exc
     kind = reward_kind(arms)
     if (body.name, kind, len(arms)) == (config.name, config.reward_kind, config.n_arms):
         return
