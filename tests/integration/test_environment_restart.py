@@ -53,8 +53,8 @@ def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_serve
             truth, events = env.truth(), env.events()
         server.kill()  # SIGKILL
         # Restarted with its default settings (``seed``): the record wins.
-        server = EnvServer(port=server.port, scenario="seed", seed=3, redis_url=redis_server.url,
-                           namespace=namespace, admin_token=server.admin_token, log_path=tmp_path / "env.log").start(120)
+        server = EnvServer(port=server.port, scenario="seed", seed=3, redis_url=redis_server.url, namespace=namespace,
+                           admin_token=server.admin_token, log_path=tmp_path / "env.log").start(120)
         with EnvClient(server.url, token=server.admin_token) as env:
             after = env.truth()
             assert {k: after[k] for k in GROUND_TRUTH} == {k: truth[k] for k in GROUND_TRUTH}
