@@ -33,7 +33,7 @@ import redis
 
 from banditops.store.acl import acl_file
 from stack.private_file import write_private
-from stack.redis_server import DataDirError, acl_config, free_port, server_for, unreadable_hint
+from stack.redis_server import APPENDFSYNC, DataDirError, acl_config, free_port, server_for, unreadable_hint
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -267,8 +267,8 @@ def components(cfg: StackConfig) -> dict[str, Component]:
                 # hashes, not on the command line (`ps` shows that).
                 "redis-server", "--aclfile", str(redis_acl(cfg)),
                 "--bind", HOST, "--port", str(p["redis"]),
-                "--dir", str(cfg.root / "redis"), "--appendonly", "yes", "--save", "",
-                "--protected-mode", "yes",
+                "--dir", str(cfg.root / "redis"), "--appendonly", "yes", "--appendfsync", APPENDFSYNC,
+                "--save", "", "--protected-mode", "yes",
             ],
             _redis_ok(redis_url(cfg)),
             timeout_s=15,
@@ -542,11 +542,20 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def stop(cfg: StackConfig, name: str) -> None:
-    """Stop one component (fault tests stop the environment or MLflow and start them again)."""
+def stop(cfg: StackConfig, name: str, *, crash: bool = False) -> None:
+    """Stop one component (fault tests stop the environment or MLflow and start them again).
+
+    ``crash`` kills its process group with SIGKILL: no clean shutdown, no flush (a crash test).
+    """
     state = load_state(cfg)
     proc = state["processes"].pop(name, None)
-    if proc:
+    if proc and crash:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(int(proc["pid"])), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while _alive(int(proc["pid"])) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    elif proc:
         _stop_group(int(proc["pid"]))
     save_state(cfg, state)
 

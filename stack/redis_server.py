@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -142,18 +143,31 @@ def acl_config(path: Path, acl: str) -> Path:
     return path
 
 
+#: The AOF fsync policy of every deployment (compose, the Helm chart, the local stack), and so of
+#: the crash tests: ``tests/deploy`` checks that compose and the chart pass the same value. Redis
+#: writes the AOF to the kernel before it replies, so a crash of the Redis *process* (SIGKILL,
+#: OOM kill, container restart) loses nothing it acknowledged under this policy; only a crash of
+#: the machine itself can lose the last second not yet fsynced (docs/reliability.md).
+APPENDFSYNC = "everysec"
+
+
 @dataclass
 class RedisServer:
     """A server process bound to 127.0.0.1; ``appendonly`` turns on AOF persistence.
 
     ``password`` alone sets ``requirepass``; with ``acl`` (an ACL file's text) the server loads
     those users instead, and ``username``/``password`` are the user this object connects as.
+
+    ``appendfsync`` defaults to the deployments' policy (:data:`APPENDFSYNC`). ``stop()`` is a
+    clean shutdown (SIGTERM: Redis flushes and fsyncs the AOF first); crash tests use ``kill()``
+    (SIGKILL: nothing is flushed, exactly like a crash of the process).
     """
 
     data_dir: Path
     port: int = field(default_factory=free_port)
     appendonly: bool = False
     password: str | None = None
+    appendfsync: str = APPENDFSYNC
     process: subprocess.Popen[bytes] | None = None
     acl: str | None = None
     username: str | None = None
@@ -177,7 +191,7 @@ class RedisServer:
             "--dir", str(self.data_dir),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--daemonize", "no",
             "--protected-mode", "yes",
             "--logfile", str(self.data_dir / "redis.log"),
@@ -214,9 +228,21 @@ class RedisServer:
                 self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """Crash the server: SIGKILL, so it gets no chance to flush or fsync anything."""
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
     def restart(self) -> RedisServer:
-        """Stop and start on the same port and data folder (AOF replays the state)."""
+        """Stop cleanly and start on the same port and data folder (AOF replays the state)."""
         self.stop()
+        return self.start()
+
+    def crash_restart(self) -> RedisServer:
+        """SIGKILL, then start on the same port and data folder: what survives is what the AOF held."""
+        self.kill()
         return self.start()
 
     def client(self) -> redis.Redis:

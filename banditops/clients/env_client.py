@@ -94,9 +94,9 @@ class EnvClient:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, json: Any = None) -> Any:
+    def _call(self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
         try:
-            response = self._http.request(method, path, json=json)
+            response = self._http.request(method, path, json=json, headers=headers)
         except httpx.HTTPError as exc:
             raise EnvError(None, f"{method} {self.base_url}{path} failed: {exc!r}") from exc
         if response.status_code >= 400:
@@ -105,10 +105,20 @@ class EnvClient:
 
     # -- agents -------------------------------------------------------------------------------
 
-    def pulls(self, arms: Sequence[int] | np.ndarray) -> PullResult:
-        """Pull a batch of arms in one HTTP call."""
+    def pulls(self, arms: Sequence[int] | np.ndarray, *, epoch: int | None = None,
+              batch_id: str | None = None) -> PullResult:
+        """Pull a batch of arms in one HTTP call.
+
+        An agent names the ``epoch`` it sampled under and its ``batch_id``: the service books the
+        batch under both in its ledger (``GET /ledger``), the other side of the store's books.
+        """
         indices = np.asarray(arms).tolist()
-        body = self._call("POST", "/pulls", {"arms": indices})
+        headers = {}
+        if epoch is not None:
+            headers["X-BanditOps-Epoch"] = str(int(epoch))
+        if batch_id is not None:
+            headers["X-BanditOps-Batch"] = batch_id
+        body = self._call("POST", "/pulls", {"arms": indices}, headers=headers)
         return PullResult(np.asarray(body["rewards"], dtype=np.float64), float(body["regret"]),
                           int(body["total_pulls"]))
 
@@ -132,6 +142,11 @@ class EnvClient:
         events: list[dict[str, Any]] = self._call("GET", "/events")["events"]
         return events
 
+    def ledger(self, epoch: int | None = None) -> dict[str, Any]:
+        """``GET /ledger``: pulls and reward sums served per epoch, and per batch (of ``epoch`` when given)."""
+        ledger: dict[str, Any] = self._call("GET", "/ledger" if epoch is None else f"/ledger?epoch={int(epoch)}")
+        return ledger
+
     def health(self) -> bool:
         """True when the service answers ``/healthz`` with 200; never raises."""
         try:
@@ -152,9 +167,14 @@ class EnvClient:
         return int(self._call("POST", "/arms", body)["arm"])
 
     def reset(self, scenario: str, seed: int | None = None,
-              arms: Sequence[BernoulliArm | GaussianArm | dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Start over in a named scenario, or with ``arms`` labelled ``scenario``; returns the new truth."""
-        body: dict[str, Any] = {"name": scenario}
+              arms: Sequence[BernoulliArm | GaussianArm | dict[str, Any]] | None = None, *,
+              new_experiment: bool = False) -> dict[str, Any]:
+        """Start over in a named scenario, or with ``arms`` labelled ``scenario``; returns the new truth.
+
+        While an experiment runs, the service refuses (409) a reset to another world unless
+        ``new_experiment`` says the caller starts a new experiment (and resets the store next).
+        """
+        body: dict[str, Any] = {"name": scenario, "new_experiment": new_experiment}
         if seed is not None:
             body["seed"] = seed
         if arms is not None:

@@ -36,7 +36,7 @@ from banditops.store.types import ExperimentConfig, StoreState
 class PullsClient(Protocol):
     """What an agent needs from the environment (``banditops.clients.env_client.EnvClient``)."""
 
-    def pulls(self, arms: Sequence[int]) -> Any: ...
+    def pulls(self, arms: Sequence[int], *, epoch: int | None = None, batch_id: str | None = None) -> Any: ...
 
 
 # -- one round, one batch -----------------------------------------------------------------------
@@ -88,7 +88,7 @@ def run_agent_round(
     n = int(pulls or state.config.pulls_per_round)
     chooser: Callable[..., np.ndarray] = policy or choose_arms
     arms = np.asarray(chooser(state, n, rng, agent=agent), dtype=np.int64)
-    outcome = env.pulls(arms.tolist())
+    outcome = env.pulls(arms.tolist(), epoch=state.epoch, batch_id=batch_id)  # booked in the env's ledger
     applied = store.apply_batch(batch_id, state.epoch, arms, np.asarray(outcome.rewards), regret=float(outcome.regret))
     counts = np.bincount(arms, minlength=state.config.n_arms).tolist()
     return RoundResult(

@@ -170,7 +170,7 @@ def start_experiment(
     seed: int | None = None, arms: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Reset the environment to the scenario, then the store (a new epoch, LEARNING, empty posterior)."""
-    env.reset(scenario_name or config.name, seed=seed, arms=arms)
+    env.reset(scenario_name or config.name, seed=seed, arms=arms, new_experiment=True)
     epoch = store.reset(config)  # previous epoch + 1: batches in flight from before are refused
     return {"scenario": scenario_name or config.name, "seed": seed, "epoch": int(epoch),
             "mode": str(store.mode()), "config": config.to_dict()}

@@ -102,7 +102,8 @@ class SimulatedWorld:
     def remaining(self) -> int:
         return self.instance.horizon - self.t
 
-    def pulls(self, arms: Sequence[int]) -> PullResult:
+    def pulls(self, arms: Sequence[int], *, epoch: int | None = None, batch_id: str | None = None) -> PullResult:
+        """The next rewards of the seeded table (``epoch``/``batch_id``: the environment's ledger labels, unused)."""
         a = np.asarray(arms, dtype=np.int64)
         if a.size > self.remaining:
             raise ValueError(f"{a.size} pulls asked, {self.remaining} left in the horizon")

@@ -39,6 +39,10 @@ key                            type    content
 ``ns:events``                  stream  lifecycle events: ``kind``, ``ts``, ``fields`` (JSON);
                                        capped with ``MAXLEN ~ events_maxlen``
 ``ns:changed``                 pubsub  a small JSON note ``{"what", "epoch", "mode"}`` after each change
+``ns.world:state``             string  the environment's world now (scenario, seed, arms, schedule);
+                                       written by ``banditops.store.world_journal``, not by this
+                                       class, and outside ``ns:*`` so a reset never erases it
+``ns.world:events``            list    the environment's changes (reset, drift, arm added), in order
 =============================  ======  ===========================================================
 
 Why epochs never restart in a namespace: ``reset`` opens epoch *previous epoch + 1* (1 only on

@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
+from stack.redis_server import APPENDFSYNC
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -171,6 +173,7 @@ def test_airflow_runs_celery_against_a_separate_broker(config: dict[str, Any]) -
         assert config["services"][name]["user"] == "50000:0", name
     command = config["services"]["bandit-redis"]["command"][0].replace("$$", "$")  # the model keeps $$ escaped
     assert "--appendonly yes" in command and "--aclfile /data/users.acl" in command and "requirepass" not in command
+    assert f"--appendfsync {APPENDFSYNC}" in command  # the policy the crash tests run under
 
 
 def test_bandit_redis_has_a_maxmemory_below_its_limit_and_never_evicts(config: dict[str, Any]) -> None:

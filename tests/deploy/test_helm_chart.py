@@ -21,6 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from stack.redis_server import APPENDFSYNC
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "banditops"
 PRODUCTION_VALUES = ROOT / "helm" / "values-production.yaml"
@@ -167,6 +169,7 @@ def test_redis_is_a_statefulset_with_persistence_and_aof(default_manifests: list
     args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
     assert args[args.index("--aclfile") + 1] == "/acl/users.acl" and "--requirepass" not in args
+    assert args[args.index("--appendfsync") + 1] == APPENDFSYNC  # the policy the crash tests run under
 
 
 _BYTES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "": 1}

@@ -152,7 +152,7 @@ def test_redis_restart_keeps_state_and_drift_sensor_resumes(stack: localstack.St
     store, env, _airflow = clients(stack)
     before = store.state()
     assert before.mode == Mode.MONITORING
-    localstack.stop(stack, "redis")
+    localstack.stop(stack, "redis", crash=True)  # SIGKILL: only what the AOF holds comes back
     localstack.up(stack)  # starts only what is missing: the same server, same AOF folder
     after = store.state()
     assert (after.epoch, after.mode) == (before.epoch, before.mode)
@@ -182,9 +182,15 @@ def test_mlflow_down_learning_goes_on_and_says_so(stack: localstack.StackConfig)
         localstack.up(stack)
 
 
+def server_ms(store: BanditStore) -> int:
+    seconds, micros = store.client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
 def test_environment_killed_tasks_retry_and_nothing_counts_twice(stack: localstack.StackConfig) -> None:
-    store, _env, airflow = clients(stack)
-    localstack.stop(stack, "environment")
+    store, env, airflow = clients(stack)
+    world = env.truth()  # drifted by the tests before: the world record must bring this one back
+    localstack.stop(stack, "environment", crash=True)  # SIGKILL
     try:
         def retried() -> list[dict[str, Any]]:
             found = []
@@ -199,7 +205,14 @@ def test_environment_killed_tasks_retry_and_nothing_counts_twice(stack: localsta
         wait_for("an agent task failing and retrying without the environment", retried, timeout_s=180, every_s=2)
         pulls_while_down = store.state().total_pulls
     finally:
+        # Nothing can be served while the environment is down: every batch applied after this
+        # instant was served by the restarted service, whose ledger starts empty.
+        down_ms = server_ms(store)
+        refused_at_restart = store.counters()
         localstack.up(stack)
+    back = env.truth()
+    assert {k: back[k] for k in ("arms", "means", "best_arm", "scenario")} == {
+        k: world[k] for k in ("arms", "means", "best_arm", "scenario")}
     wait_for("agents pulling again once the environment is back",
              lambda: store.state().total_pulls > pulls_while_down + 100)
 
@@ -220,3 +233,34 @@ def test_environment_killed_tasks_retry_and_nothing_counts_twice(stack: localsta
     if current:
         assert current[0].pulls_before == 0
         assert state.epoch_pulls >= current[-1].pulls_before + int(current[-1].stats.n.sum())
+
+    # The two books agree. The environment's ledger (what it served, per epoch and batch, since
+    # its restart) against the store's (what it applied): every applied batch was served with
+    # exactly those pulls and that reward sum, per epoch the totals match, and every serving the
+    # store did not apply is one it refused (a retried round's duplicate, a stale epoch).
+    served_before = env.ledger()
+    time.sleep(5)  # every round served before the first reading has been applied or refused by now
+    applied = {s.batch_id: s for s in store.summaries(count=100_000) if int(s.id.split("-")[0]) > down_ms}
+    refused = sum(store.counters()[k] - refused_at_restart[k] for k in ("batches_duplicate", "batches_stale"))
+    served_after = env.ledger()
+    batches = {b["batch_id"]: b for b in served_after["batches"]}
+    assert applied, "no batch applied since the environment came back"
+    served_pulls: dict[int, int] = {}
+    served_rewards: dict[int, float] = {}
+    for batch_id, summary in applied.items():
+        served = batches.get(batch_id)
+        assert served is not None and served["epoch"] == summary.epoch, f"applied but never served: {batch_id}"
+        n, total = int(summary.stats.n.sum()), float(summary.stats.sum.sum())
+        match = [a for a in served["attempts"] if a[0] == n and a[1] == pytest.approx(total, rel=1e-9, abs=1e-9)]
+        assert match, f"{batch_id}: applied {n} pulls summing {total}, served {served['attempts']}"
+        served_pulls[summary.epoch] = served_pulls.get(summary.epoch, 0) + match[0][0]
+        served_rewards[summary.epoch] = served_rewards.get(summary.epoch, 0.0) + match[0][1]
+    for epoch, pulls in served_pulls.items():
+        in_epoch = [s for s in applied.values() if s.epoch == epoch]
+        assert pulls == sum(int(s.stats.n.sum()) for s in in_epoch)
+        assert served_rewards[epoch] == pytest.approx(sum(float(s.stats.sum.sum()) for s in in_epoch), rel=1e-9)
+
+    def not_applied(ledger: dict[str, Any]) -> int:
+        return sum(len(b["attempts"]) - (b["batch_id"] in applied) for b in ledger["batches"] if b["epoch"] is not None)
+
+    assert not_applied(served_before) <= refused <= not_applied(served_after)

@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 
 from banditops.store import BanditStore, ExperimentConfig
-from banditops.store.feedback import feedback_entries
+from banditops.store.feedback import dead_letter_count, feedback_entries, fold_feedback
 from stack.decision_server import DecisionServer
 from stack.redis_server import RedisServer
 
@@ -62,7 +62,7 @@ def test_store_outage_falls_back_without_errors_and_recovers(tmp_path: Path) -> 
         "static_ranking": "0,1,2,3,4", "max_staleness_s": MAX_STALENESS_S, "refresh_interval_s": 0.2,
         "redis_timeout_s": 0.2, "seed": 5,
     })
-    load = Load(service.start().url)
+    load = Load(service.start(120).url)
     workers = [threading.Thread(target=load.run, args=(w,), daemon=True) for w in range(3)]
     try:
         service.wait_live()
@@ -70,7 +70,7 @@ def test_store_outage_falls_back_without_errors_and_recovers(tmp_path: Path) -> 
             w.start()
         time.sleep(1.5)
         stopped_at = time.monotonic()
-        server.stop()
+        server.kill()  # SIGKILL: a crash, not a clean shutdown that flushes the AOF
         time.sleep(MAX_STALENESS_S + 2.0)
         restarted_at = time.monotonic()
         server.start()
@@ -121,4 +121,97 @@ def test_store_outage_falls_back_without_errors_and_recovers(tmp_path: Path) -> 
         assert in_stream - accepted <= refused
     finally:
         service.stop()
+        server.stop()
+
+
+@dataclass
+class Users:
+    """Users behind a load balancer over two replicas: a request that gets no answer is retried on the other.
+
+    ``acked`` maps each decision to the reward its feedback was acknowledged with (a 2xx). The
+    retry of a feedback that reached the dying replica but got no answer may find it already
+    written: ``duplicate``, also a 2xx, and it must not count twice.
+    """
+
+    urls: list[str]
+    acked: dict[str, float] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)  # 404: the decision died in the killed replica's buffer
+    transport_errors: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def _post(self, clients: list[httpx.Client], first: int, path: str, body: dict) -> httpx.Response | None:
+        for attempt in range(6):
+            try:
+                return clients[(first + attempt) % len(clients)].post(path, json=body)
+            except httpx.TransportError:
+                self.transport_errors += 1
+        return None
+
+    def run(self, worker: int) -> None:
+        clients = [httpx.Client(base_url=url, timeout=5.0) for url in self.urls]
+        rng = np.random.default_rng(worker)
+        try:
+            i = 0
+            while not self.stop.is_set():
+                i += 1
+                r = self._post(clients, i, "/recommend", {"user_id": f"w{worker}-{i}", "k": 1})
+                if r is None or r.status_code != 200:
+                    continue
+                reward = float(rng.random() < 0.3)
+                f = self._post(clients, i + 1, "/feedback", {"decision_id": r.json()["decision_id"], "reward": reward})
+                if f is not None and f.status_code == 200:
+                    self.acked[r.json()["decision_id"]] = reward
+                elif f is not None and f.status_code == 404:
+                    self.unknown.append(r.json()["decision_id"])
+        finally:
+            for c in clients:
+                c.close()
+
+
+def test_a_replica_killed_mid_load_loses_no_acknowledged_feedback(tmp_path: Path) -> None:
+    """Two replicas on one Redis, users on both, one replica SIGKILLed: every 2xx feedback is folded exactly once."""
+    server = RedisServer(data_dir=tmp_path / "redis", appendonly=True).start()
+    store = BanditStore(server.client(), "replicas")
+    store.reset(ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=5, source="production"))
+    store.apply_batch("seed/0/0/0", 1, np.arange(5), np.zeros(5))  # a posterior, so decisions are live
+    settings = {"refresh_interval_s": 0.2, "seed": 5}
+    replicas = [DecisionServer(server.url, namespace="replicas", settings=settings,
+                               log_path=tmp_path / f"decision{i}.log") for i in range(2)]
+    users = Users([r.start(120).url for r in replicas])
+    workers = [threading.Thread(target=users.run, args=(w,), daemon=True) for w in range(4)]
+    try:
+        for r in replicas:
+            r.wait_live(30)
+        for w in workers:
+            w.start()
+        deadline = time.monotonic() + 60
+        while len(users.acked) < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        acked_before_kill = len(users.acked)
+        replicas[0].kill()  # SIGKILL, traffic still running
+        while len(users.acked) < acked_before_kill + 300 and time.monotonic() < deadline + 60:
+            time.sleep(0.05)
+    finally:
+        users.stop.set()
+        for w in workers:
+            w.join(30)
+    try:
+        assert acked_before_kill >= 300 and len(users.acked) >= acked_before_kill + 300
+        assert users.transport_errors > 0  # the kill did land mid-load
+        # Fold everything, as the production agents do, in claims of 500.
+        before = store.stats()
+        for i in range(1000):
+            if not fold_feedback(store, f"fold/{i}/0/0", max_entries=500).applied and i > 0:
+                break
+        after = store.stats()
+        folded_n = int(after.n.sum() - before.n.sum())
+        folded_clicks = float(after.sum.sum() - before.sum.sum())
+        # Exactly once: every acknowledged feedback, no more (a retried duplicate is not counted again).
+        assert folded_n == len(users.acked)
+        assert folded_clicks == sum(users.acked.values())
+        in_stream = [e["decision_id"] for e in feedback_entries(server.client(), "replicas")]
+        assert sorted(in_stream) == sorted(users.acked)
+        assert dead_letter_count(server.client(), "replicas") == 0
+    finally:
+        replicas[1].stop()
         server.stop()

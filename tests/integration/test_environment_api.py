@@ -217,7 +217,7 @@ def test_health_docs_and_metrics(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = set(client.get("/openapi.json").json()["paths"])
     assert paths == {"/pulls", "/pull/{arm}", "/arms", "/arms/{arm}", "/update_arm/{arm}", "/scenario",
-                     "/events", "/healthz", "/metrics"}
+                     "/events", "/ledger", "/healthz", "/metrics"}
     client.post("/pulls", json={"arms": [1, 1, 1, 0]})
     client.post("/pull/1")
     client.post("/update_arm/1", json={"mean": 0.0})
@@ -304,6 +304,8 @@ def test_settings_refuse_unsafe_or_unknown_configuration() -> None:
         Settings(deploy_mode="deployed")
     with pytest.raises(ValueError, match="placeholder"):
         Settings(deploy_mode="deployed", admin_token="change-me-please")
+    with pytest.raises(ValueError, match="BANDITOPS_REDIS_URL must be set"):  # a restart would lose the world
+        Settings(deploy_mode="deployed", admin_token="a-real-token")
     with pytest.raises(ValueError, match="valid scenarios: seed, banners, problem1"):
         Settings(scenario="casino")
     with pytest.raises(ValueError, match="invalid arms"):
@@ -356,3 +358,24 @@ def test_world_docstring_example_holds() -> None:
     from services.environment.app import world
 
     assert doctest.testmod(world, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_the_ledger_books_each_batch_under_its_epoch_and_refuses_bad_headers(client: TestClient) -> None:
+    booked = {"X-BanditOps-Epoch": "4", "X-BanditOps-Batch": "d/r/0/0"}
+    r = client.post("/pulls", json={"arms": [0, 1, 1]}, headers=booked)
+    again = client.post("/pulls", json={"arms": [0, 1, 1]}, headers=booked)  # a retried round pulls again
+    client.post("/pull/2")
+    truth = client.get("/arms").json()
+    for headers in ({"X-BanditOps-Epoch": "-1"}, {"X-BanditOps-Epoch": "four"}, {"X-BanditOps-Batch": "x" * 257}):
+        refused = client.post("/pulls", json={"arms": [0]}, headers=headers)
+        assert refused.status_code == 422 and "X-BanditOps-" in refused.json()["detail"]
+    assert client.get("/arms").json() == truth  # nothing pulled
+    ledger = client.get("/ledger").json()
+    sums = [sum(r.json()["rewards"]), sum(again.json()["rewards"])]
+    assert [(e["epoch"], e["pulls"], e["batches"]) for e in ledger["epochs"]] == [(None, 1, 1), (4, 6, 2)]
+    assert ledger["epochs"][1]["reward_sum"] == pytest.approx(sum(sums), rel=1e-12)
+    [batch] = ledger["batches"]
+    assert batch["batch_id"] == "d/r/0/0" and batch["epoch"] == 4
+    assert [a[0] for a in batch["attempts"]] == [3, 3]
+    assert [a[1] for a in batch["attempts"]] == pytest.approx(sums, rel=1e-12)
+    assert client.get("/ledger", params={"epoch": 5}).json()["batches"] == []

@@ -72,8 +72,8 @@ class RelearnMidRound:
     def __init__(self, env: EnvClient, store: BanditStore) -> None:
         self.env, self.store = env, store
 
-    def pulls(self, arms: Any) -> Any:
-        result = self.env.pulls(arms)
+    def pulls(self, arms: Any, **ledger: Any) -> Any:
+        result = self.env.pulls(arms, **ledger)
         self.store.open_epoch(reason="relearning", explore_budget=10)
         return result
 

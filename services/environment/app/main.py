@@ -1,7 +1,13 @@
 """The environment service: a simulated slot machine with drift injection, ground truth and metrics.
 
 Run it with ``python -m uvicorn services.environment.app.main:app --host 127.0.0.1 --port 8000``
-(one process: the world lives in memory, so several workers would be several worlds).
+(one process: the world is served from memory, so several workers would be several worlds).
+
+With ``BANDITOPS_REDIS_URL`` set (always, when deployed) the world is durable: it is written to
+its record in Redis before any change is answered, and a restarted service rebuilds the
+recorded world — the running experiment's scenario, drifts and added arms — not the one its
+settings name (``banditops.store.world_journal``). A start that cannot read the record fails,
+rather than serve a world the experiment is not about.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from banditops.bandit.arms import SCENARIOS, parse_arms
+from banditops.store import BanditStore
+from banditops.store.world_journal import WorldJournal
 from services.common.body_limit import BodyLimitMiddleware
 from services.environment.app.api.main import api_router
 from services.environment.app.core.config import Settings, get_settings
+from services.environment.app.ledger import Ledger
 from services.environment.app.metrics import EnvMetrics, LatencyMiddleware
 from services.environment.app.world import World
 
@@ -41,13 +50,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # posted arms keep a label of their own; a named scenario's label would misdescribe them
     name = "custom" if settings.arms is not None and settings.scenario in SCENARIOS else settings.scenario
-    world = World.create(
-        name,
-        seed=settings.seed,
-        arms=parse_arms(settings.arms) if settings.arms is not None else None,
-        max_batch=settings.max_batch,
-        max_events=settings.max_events,
-    )
+    arms = parse_arms(settings.arms) if settings.arms is not None else None
+    store: BanditStore | None = None
+    if settings.redis_url:
+        journal = WorldJournal.from_url(settings.redis_url, settings.namespace, max_events=settings.max_events)
+        store = BanditStore(journal.client, settings.namespace)  # read only: which experiment runs
+        world = World.open(journal, name, seed=settings.seed, arms=arms, max_batch=settings.max_batch,
+                           max_events=settings.max_events)
+    else:
+        world = World.create(name, seed=settings.seed, arms=arms, max_batch=settings.max_batch,
+                             max_events=settings.max_events)
     metrics = EnvMetrics()
     metrics.observe_truth(world.truth())
     app = FastAPI(
@@ -63,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.world = world
     app.state.metrics = metrics
+    app.state.store = store
+    app.state.ledger = Ledger(settings.ledger_batches)
     app.include_router(api_router)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, unreadable_body)

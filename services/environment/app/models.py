@@ -85,6 +85,33 @@ class ScenarioIn(BaseModel):
     name: str = Field(min_length=1, max_length=64, description="seed, banners, problem1, or a label for arms")
     seed: int | None = Field(default=None, ge=0, lt=2**63, description="reward seed; default: the service's")
     arms: list[Arm] | None = Field(default=None, min_length=1, max_length=10_000)
+    new_experiment: bool = Field(
+        default=False,
+        description="this reset starts a new experiment (the store is reset next), so the world may change "
+                    "scenario, reward kind or arm count; without it such a reset is refused (409) while an "
+                    "experiment runs",
+    )
+
+
+class LedgerEpoch(BaseModel):
+    epoch: int | None = Field(description="the epoch the agents named (None: pulls that named none)")
+    pulls: int
+    reward_sum: float
+    batches: int = Field(description="batches served, retries included")
+
+
+class LedgerBatch(BaseModel):
+    batch_id: str
+    epoch: int | None
+    attempts: list[tuple[int, float]] = Field(description="(pulls, reward sum) each time the batch was served")
+
+
+class LedgerOut(BaseModel):
+    """What the environment served, per epoch and per batch (the other side of the store's books)."""
+
+    epochs: list[LedgerEpoch]
+    batches: list[LedgerBatch]
+    max_batches: int = Field(description="how many batches are remembered (oldest dropped first)")
 
 
 class Health(BaseModel):

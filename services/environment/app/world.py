@@ -9,6 +9,14 @@ distinct arm of a batch, so the service and the offline simulator share one defi
 ``PROBLEM1_PERIOD`` pulls (splitting a batch that straddles a breakpoint) and logs each switch
 as a drift event, until someone changes the arms by hand (which ends the schedule).
 
+With a :class:`Journal` (the service passes :class:`banditops.store.world_journal.WorldJournal`
+when it has a Redis URL) the world is durable: every change is written to the journal *before* it
+is applied (a change the journal refuses raises :class:`WorldNotSavedError` and leaves the world
+as it was), and :meth:`World.open` rebuilds the journal's world on start. Pull counters and the
+reward generator are not journaled (a write per batch would put Redis on the agents' hot path):
+after a restart they count from zero and the generator starts again from its seed; a
+``problem1`` schedule resumes from its last switch.
+
 Examples
 --------
 >>> world = World.create("seed", seed=0)
@@ -23,11 +31,12 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +51,8 @@ from banditops.bandit.arms import (
     scenario,
 )
 
+log = logging.getLogger(__name__)
+
 ArmModel = BernoulliArm | GaussianArm
 EVENT_KINDS: tuple[str, ...] = ("drift", "arm_added", "scenario_reset")
 #: Most arms a world holds (bounds what ``add_arm`` and a posted scenario can grow).
@@ -52,6 +63,18 @@ ARM_PARAMS: dict[str, tuple[str, ...]] = {"gaussian": ("mean", "sd"), "bernoulli
 
 class UnknownArmError(LookupError):
     """An arm index outside ``0..K-1`` (the HTTP layer answers 404)."""
+
+
+class WorldNotSavedError(RuntimeError):
+    """The journal did not take a change, so the change was not applied (the HTTP layer answers 503)."""
+
+
+class Journal(Protocol):
+    """Where a durable world writes itself (:class:`banditops.store.world_journal.WorldJournal`)."""
+
+    def load(self) -> Any: ...
+
+    def save(self, state: dict[str, Any], *events: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -98,12 +121,14 @@ class World:
         max_batch: int = 100_000,
         max_events: int = 10_000,
         schedule: list[tuple[int, tuple[float, ...]]] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         if max_batch <= 0:
             raise ValueError(f"max_batch must be > 0, got {max_batch}")
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._events: deque[dict[str, Any]] = deque(maxlen=max_events)
+        self._journal = journal
         self._install(arms, scenario_name, seed, schedule or [])
 
     @classmethod
@@ -117,9 +142,44 @@ class World:
         max_events: int = 10_000,
     ) -> World:
         """A world in scenario ``name`` (or with ``arms``, labelled ``name``)."""
-        resolved, schedule = _resolve(name, arms)
+        resolved, schedule = resolve(name, arms)
         return cls(resolved, scenario_name=name, seed=seed, max_batch=max_batch, max_events=max_events,
                    schedule=schedule)
+
+    @classmethod
+    def open(
+        cls,
+        journal: Journal,
+        name: str,
+        *,
+        seed: int | None = None,
+        arms: list[ArmModel] | list[dict[str, Any]] | None = None,
+        max_batch: int = 100_000,
+        max_events: int = 10_000,
+    ) -> World:
+        """The journal's world; on a first start (empty journal) the world of ``name``/``arms``, journaled.
+
+        The journal is the one source of truth: a restart during an experiment on ``banners``
+        brings back ``banners`` with its drifts and added arms, whatever ``name`` says.
+        """
+        record = journal.load()
+        if record is None:
+            resolved, schedule = resolve(name, arms)
+            world = cls(resolved, scenario_name=name, seed=seed, max_batch=max_batch, max_events=max_events,
+                        schedule=schedule, journal=journal)
+            with world._lock:
+                event = world._event("scenario_reset", None, None,
+                                     {"scenario": name, "arms": [_arm_dict(a) for a in resolved], "seed": seed})
+                journal.save(world._state(), event)
+                world._events.append(event)
+            return world
+        state = record.state
+        saved_at = int(state.get("total_pulls", 0))
+        world = cls(parse_arms(state["arms"]), scenario_name=str(state["scenario"]), seed=state.get("seed"),
+                    max_batch=max_batch, max_events=max_events, journal=journal,
+                    schedule=[(int(at) - saved_at, tuple(means)) for at, means in state.get("schedule", [])])
+        world._events.extend(record.events)
+        return world
 
     # -- state (callers hold the lock) ---------------------------------------------------------
 
@@ -140,12 +200,36 @@ class World:
         self._means = np.array([a.mean for a in self._arms], dtype=np.float64)
         self._best_mean = float(self._means.max())
 
+    def _event(self, kind: str, arm: int | None, before: dict[str, Any] | None,
+               after: dict[str, Any] | None) -> dict[str, Any]:
+        return {"kind": kind, "t": time.time(), "total_pulls": self._total_pulls, "arm": arm,
+                "before": before, "after": after}
+
     def _log(self, kind: str, arm: int | None, before: dict[str, Any] | None,
              after: dict[str, Any] | None) -> dict[str, Any]:
-        event = {"kind": kind, "t": time.time(), "total_pulls": self._total_pulls, "arm": arm,
-                 "before": before, "after": after}
+        event = self._event(kind, arm, before, after)
         self._events.append(event)
         return event
+
+    def _state(self, arms: list[ArmModel] | None = None, schedule: list[tuple[int, tuple[float, ...]]] | None = None,
+               scenario_name: str | None = None, seed: int | None = None, fresh: bool = False) -> dict[str, Any]:
+        """What the journal keeps: the world as it is (or as it is about to be, when given)."""
+        return {
+            "scenario": scenario_name if scenario_name is not None else self._scenario,
+            "seed": seed if fresh else self._seed,
+            "arms": [_arm_dict(a) for a in (arms if arms is not None else self._arms)],
+            "schedule": [[at, list(means)] for at, means in (schedule if schedule is not None else self._schedule)],
+            "total_pulls": 0 if fresh else self._total_pulls,
+        }
+
+    def _write_ahead(self, event: dict[str, Any], *, fresh: bool = False, **after: Any) -> None:
+        """Journal the world as it will be after ``event``, before it is applied; raise if refused."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.save(self._state(fresh=fresh, **after), event)
+        except Exception as exc:  # the journal's own error type lives in banditops.store
+            raise WorldNotSavedError(f"{exc}; the change was not applied") from exc
 
     def _check_arm(self, arm: int) -> None:
         if not 0 <= arm < len(self._arms):
@@ -174,6 +258,12 @@ class World:
                     self._arms[arm] = self._arms[arm].with_mean(value)
                     events.append(self._log("drift", arm, before, _arm_dict(self._arms[arm])))
             self._refresh_means()
+        if events and self._journal is not None:
+            try:  # the switch is the world's own and already drawn from: record it, never fail the batch
+                self._journal.save(self._state(), *events)
+            except Exception:
+                log.warning("problem1 switch at %d pulls not journaled; a restart resumes from the previous one",
+                            self._total_pulls, exc_info=True)
         return events
 
     # -- the API ------------------------------------------------------------------------------
@@ -252,10 +342,13 @@ class World:
                 values["p"] = mean
             before = _arm_dict(current)
             updated = parse_arms([{**before, **values}])[0]
+            event = self._event("drift", arm, before, _arm_dict(updated))
+            self._write_ahead(event, arms=[*self._arms[:arm], updated, *self._arms[arm + 1:]], schedule=[])
             self._arms[arm] = updated
             self._schedule.clear()
             self._refresh_means()
-            return self._log("drift", arm, before, _arm_dict(updated))
+            self._events.append(event)
+            return event
 
     def add_arm(self, arm: ArmModel | dict[str, Any]) -> dict[str, Any]:
         """Append an arm of the world's reward kind (a new banner); ends a schedule. Returns the event."""
@@ -266,26 +359,31 @@ class World:
                 raise ValueError(f"this world already holds the maximum of {MAX_ARMS} arms")
             if new.kind != kind:
                 raise ValueError(f"this world's arms are {kind}; a new arm must be {kind} too, got {new.kind}")
+            event = self._event("arm_added", len(self._arms), None, _arm_dict(new))
+            self._write_ahead(event, arms=[*self._arms, new], schedule=[])
             self._arms.append(new)
             self._pulls = np.append(self._pulls, 0)
             self._schedule.clear()
             self._refresh_means()
-            return self._log("arm_added", len(self._arms) - 1, None, _arm_dict(new))
+            self._events.append(event)
+            return event
 
     def reset(self, name: str, *, seed: int | None = None,
               arms: list[ArmModel] | list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Start over in scenario ``name`` (or with ``arms``): counters to zero, generator reseeded."""
-        resolved, schedule = _resolve(name, arms)
+        resolved, schedule = resolve(name, arms)
         with self._lock:
             before = {"scenario": self._scenario, "arms": [_arm_dict(a) for a in self._arms],
                       "total_pulls": self._total_pulls}
+            event = self._event("scenario_reset", None, before,
+                                {"scenario": name, "arms": [_arm_dict(a) for a in resolved], "seed": seed})
+            self._write_ahead(event, fresh=True, arms=resolved, schedule=schedule, scenario_name=name, seed=seed)
             self._install(resolved, name, seed, schedule)
-            self._log("scenario_reset", None, before,
-                      {"scenario": name, "arms": [_arm_dict(a) for a in resolved], "seed": seed})
+            self._events.append(event)
         return self.truth()
 
 
-def _resolve(
+def resolve(
     name: str, arms: list[ArmModel] | list[dict[str, Any]] | None
 ) -> tuple[list[ArmModel], list[tuple[int, tuple[float, ...]]]]:
     """The arms and the schedule of a reset; ``ValueError`` naming what is valid."""

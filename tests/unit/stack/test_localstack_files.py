@@ -87,7 +87,7 @@ def test_data_folder_stays_with_the_server_that_wrote_it(tmp_path: Path, monkeyp
     monkeypatch.setenv("BANDITOPS_REDIS_SERVER", valkey)  # the first run found only the wheel's server
     first = RedisServer(data_dir=data, appendonly=True).start()
     first.client().set("posterior", "kept")
-    first.stop()
+    first.kill()  # SIGKILL: what survives is what the AOF holds
     monkeypatch.delenv("BANDITOPS_REDIS_SERVER")
     assert shutil.which("redis-server")  # now the OS server would be the first choice...
     assert server_for(data) == valkey  # ...but the folder's own server is used
@@ -106,7 +106,7 @@ def test_unreadable_data_folder_is_explained_and_kept(tmp_path: Path, monkeypatc
     monkeypatch.setenv("BANDITOPS_REDIS_SERVER", valkey)
     first = RedisServer(data_dir=data, appendonly=True).start()
     first.client().set("posterior", "kept")
-    first.stop()
+    first.kill()  # SIGKILL: what survives is what the AOF holds
     before = {p.relative_to(data): p.read_bytes() for p in (data / "appendonlydir").iterdir()}
     monkeypatch.setenv("BANDITOPS_REDIS_SERVER", str(shutil.which("redis-server")))  # forced: Redis 7
     with pytest.raises(DataDirError, match=r"cannot read the data in .*Nothing was deleted.*mv "):

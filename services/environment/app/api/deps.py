@@ -16,7 +16,7 @@ from services.common.auth import ADMIN_RESPONSES as AUTH_RESPONSES
 from services.common.auth import bearer_admin
 from services.environment.app.core.config import Settings
 from services.environment.app.metrics import EnvMetrics
-from services.environment.app.world import UnknownArmError, World
+from services.environment.app.world import UnknownArmError, World, WorldNotSavedError
 
 
 async def get_world(request: Request) -> World:
@@ -51,9 +51,11 @@ AdminDep = Annotated[None, bearer_admin("BANDITOPS_ENV_ADMIN_TOKEN", _admin_toke
 
 @contextmanager
 def world_errors() -> Iterator[None]:
-    """The world's refusals as HTTP answers: unknown arm → 404, bad value → 422 (state unchanged)."""
+    """The world's refusals as HTTP answers: unknown arm → 404, bad value → 422, record down → 503 (state unchanged)."""
     try:
         yield
+    except WorldNotSavedError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     except UnknownArmError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except ValueError as exc:
@@ -67,5 +69,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
     **ERROR_RESPONSES,
+    409: {"description": "the change would give the running experiment a different world; the message says what to do"},
+    503: {"description": "the world record in Redis could not be written; nothing was changed, retry"},
     **AUTH_RESPONSES,
 }

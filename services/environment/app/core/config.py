@@ -40,13 +40,23 @@ class Settings(BaseSettings):
     max_body_bytes: int | None = Field(default=None, ge=256, le=1 << 30)
     #: How many events ``GET /events`` keeps (oldest dropped first).
     max_events: int = Field(default=10_000, gt=0)
+    #: Redis holding the world record (``banditops.store.world_journal``), so a restart brings the
+    #: world back; the same server and namespace as the experiment's store. Unset (tests, benchmarks
+    #: of the HTTP layer): the world lives in memory only. Required in ``deployed`` mode.
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("BANDITOPS_ENV_REDIS_URL", "BANDITOPS_REDIS_URL", "redis_url")
+    )
+    #: The experiment's namespace (``BANDITOPS_NAMESPACE``): the world record is ``<namespace>.world:*``.
+    namespace: str = Field(default="bo", validation_alias=AliasChoices("BANDITOPS_NAMESPACE", "namespace"))
+    #: How many batches ``GET /ledger`` remembers, each with its epoch, pulls and reward sum.
+    ledger_batches: int = Field(default=100_000, gt=0, le=10_000_000)
 
     @property
     def body_cap(self) -> int:
         """The body limit in bytes: ``max_body_bytes``, or what the largest batch needs."""
         return self.max_body_bytes or 1024 + 12 * self.max_batch
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "redis_url")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -64,6 +74,11 @@ class Settings(BaseSettings):
             if not self.admin_token:
                 raise ValueError("BANDITOPS_ENV_ADMIN_TOKEN must be set when BANDITOPS_DEPLOY_MODE=deployed")
             refuse_placeholder("BANDITOPS_ENV_ADMIN_TOKEN", self.admin_token)
+            if not self.redis_url:
+                raise ValueError(
+                    "BANDITOPS_REDIS_URL must be set when BANDITOPS_DEPLOY_MODE=deployed: without it a restart "
+                    "would bring back the default world in the middle of an experiment"
+                )
         return self
 
 

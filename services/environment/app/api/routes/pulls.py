@@ -27,6 +27,25 @@ def _unprocessable(message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
 
 
+#: Headers an agent sends with its pulls, so the ledger can book them (``app/ledger.py``).
+EPOCH_HEADER, BATCH_HEADER = "x-banditops-epoch", "x-banditops-batch"
+MAX_BATCH_ID = 256
+
+
+def ledger_keys(request: Request) -> tuple[int | None, str | None]:
+    """The epoch and batch id the agent named (``None`` when absent); 422 when malformed."""
+    raw_epoch, batch_id = request.headers.get(EPOCH_HEADER), request.headers.get(BATCH_HEADER)
+    epoch = None
+    if raw_epoch is not None:
+        if not raw_epoch.isdigit() or len(raw_epoch) > 18:
+            raise _unprocessable(f"header X-BanditOps-Epoch must be the epoch the batch was sampled under, an "
+                                 f"integer >= 0; got {raw_epoch[:40]!r}")
+        epoch = int(raw_epoch)
+    if batch_id is not None and not 1 <= len(batch_id) <= MAX_BATCH_ID:
+        raise _unprocessable(f"header X-BanditOps-Batch must be a batch id of 1..{MAX_BATCH_ID} characters")
+    return epoch, batch_id
+
+
 def parse_batch(body: bytes, max_batch: int) -> np.ndarray:
     """The arm indices of a ``POST /pulls`` body as an int64 array; ``HTTPException`` 422 otherwise."""
     try:
@@ -70,21 +89,28 @@ def parse_batch(body: bytes, max_batch: int) -> np.ndarray:
     summary="Pull a batch of arms",
 )
 async def post_pulls(request: Request, world: WorldDep, metrics: MetricsDep) -> NumpyJSONResponse:
-    """Rewards of a batch of arm indices, the batch's expected pseudo-regret and the total pull count."""
+    """Rewards of a batch of arm indices, the batch's expected pseudo-regret and the total pull count.
+
+    Agents name the epoch they sampled under and their batch id in the headers ``X-BanditOps-Epoch``
+    and ``X-BanditOps-Batch``; the batch is then booked in ``GET /ledger`` under both.
+    """
+    epoch, batch_id = ledger_keys(request)
     indices = parse_batch(await request.body(), world.max_batch)
     with world_errors():
         outcome = world.pulls(indices)
     metrics.observe_pulls(outcome)
+    request.app.state.ledger.book(epoch, batch_id, int(indices.size), float(outcome.reward_per_arm.sum()))
     return NumpyJSONResponse({"rewards": outcome.rewards, "regret": outcome.regret,
                               "total_pulls": outcome.total_pulls})
 
 
 @router.post("/pull/{arm}", response_model=PullOut, response_class=NumpyJSONResponse, responses=ERROR_RESPONSES,
              summary="Pull one arm")
-async def post_pull(arm: int, world: WorldDep, metrics: MetricsDep) -> NumpyJSONResponse:
+async def post_pull(arm: int, request: Request, world: WorldDep, metrics: MetricsDep) -> NumpyJSONResponse:
     """One pull of ``arm`` (the origin documents' example; agents use ``POST /pulls``)."""
     with world_errors():
         outcome = world.pull(arm)
     metrics.observe_pulls(outcome)
+    request.app.state.ledger.book(None, None, 1, float(outcome.rewards[0]))
     return NumpyJSONResponse({"arm": arm, "reward": float(outcome.rewards[0]), "regret": outcome.regret,
                               "total_pulls": outcome.total_pulls})
