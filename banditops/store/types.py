@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from banditops.bandit.arms import REWARD_KINDS, RewardKind
+from banditops.bandit.policies.registry import check_policy
 from banditops.bandit.stats import ArmStats
 
 
@@ -55,8 +56,11 @@ class ExperimentConfig:
     drift_delta: float = 0.01
     #: Largest share of pulls the staleness exploration floor may take in MONITORING.
     exploration_floor: float = 0.01
-    #: Forced round-robin exploration pulls after a drift (RELEARNING), before LEARNING resumes.
-    relearn_budget: int = 500
+    #: Forced round-robin pulls of a relearning a person asks for (RELEARNING), before LEARNING resumes.
+    #: 0 (default): a new epoch is learnt by the policy itself, as after the agents' own restart.
+    relearn_budget: int = 0
+    #: The agents' policy, a name from ``banditops.bandit.policies.registry.POLICIES``.
+    policy: str = "system"
     #: ``simulation`` pulls the environment service; ``production`` folds the decision API's feedback.
     source: Literal["simulation", "production"] = "simulation"
 
@@ -74,6 +78,7 @@ class ExperimentConfig:
         for name in ("agents", "pulls_per_round", "rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        check_policy(self.policy)
         if self.relearn_budget < 0 or self.min_pulls_per_arm < 0:
             raise ValueError("relearn_budget and min_pulls_per_arm must be >= 0")
         if not math.isfinite(self.value_remaining_threshold) or self.value_remaining_threshold <= 0:

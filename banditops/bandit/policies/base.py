@@ -32,7 +32,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -40,6 +40,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from banditops.bandit.posteriors.arrays import PosteriorArrays
+    from banditops.bandit.stats import ArmStats
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,43 @@ class Policy(Protocol):
 
     def run(self, rewards: np.ndarray, blocks: Iterable[int] | None = None) -> np.ndarray:
         """:func:`play` on this policy."""
+        ...
+
+    # -- what a stateless agent keeps in the store between rounds ----------------------------
+    retired: frozenset[int]
+    #: Since the last :meth:`load`: whether the policy restarted, and the arms it reset alone.
+    restarted: bool
+    reset_arms: set[int]
+
+    @property
+    def floor_forced(self) -> int:
+        """Forced pulls on the staleness floor's clock (its budget counts them)."""
+        ...
+
+    def load(
+        self,
+        *,
+        stats: ArmStats,
+        streams: Sequence[tuple[np.ndarray, np.ndarray]],
+        t: int,
+        last_pulled: np.ndarray | None = None,
+        floor_forced: int = 0,
+        control: Mapping[str, Any] | None = None,
+        retired: Iterable[int] = (),
+    ) -> list[Alarm]:
+        """Become the policy the stored state describes at pull ``t``; the alarms that raises."""
+        ...
+
+    def stream(self, arm: int) -> tuple[np.ndarray, np.ndarray]:
+        """``arm``'s rewards and pull positions since its last reset."""
+        ...
+
+    def control_state(self) -> dict[str, Any]:
+        """Small JSON-able state :meth:`load` takes back as ``control``."""
+        ...
+
+    def set_round_robin(self, pulls: int, start: int = 0) -> None:
+        """Force the next ``pulls`` pulls round-robin (a relearning budget a person asked for)."""
         ...
 
 

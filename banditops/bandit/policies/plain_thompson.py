@@ -20,13 +20,15 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from banditops.bandit.policies.base import Alarm, play
 from banditops.bandit.policies.thompson import thompson_choice
 from banditops.bandit.posteriors.arrays import PosteriorArrays
+from banditops.bandit.stats import ArmStats
 
 
 class PlainThompson:
@@ -45,6 +47,10 @@ class PlainThompson:
         self.explored = 0
         #: Arms never chosen (retired at runtime).
         self.retired: frozenset[int] = frozenset()
+        self.restarted = False
+        self.reset_arms: set[int] = set()
+        self.floor_forced = 0
+        self._streams: list[tuple[np.ndarray, np.ndarray]] = []
 
     def draw(self, size: int) -> np.ndarray:
         draws = self.posterior.draw(self.rng) if size == 1 else self.posterior.draw(self.rng, size)
@@ -59,3 +65,29 @@ class PlainThompson:
 
     def run(self, rewards: np.ndarray, blocks: Iterable[int] | None = None) -> np.ndarray:
         return play(self, rewards, blocks)
+
+    def set_round_robin(self, pulls: int, start: int = 0) -> None:
+        """Plain TS never forces a pull: a round-robin budget is ignored (its share stays 0)."""
+
+    def load(
+        self,
+        *,
+        stats: ArmStats,
+        streams: Sequence[tuple[np.ndarray, np.ndarray]],
+        t: int,
+        last_pulled: np.ndarray | None = None,
+        floor_forced: int = 0,
+        control: Mapping[str, Any] | None = None,
+        retired: Iterable[int] = (),
+    ) -> list[Alarm]:
+        """The posterior the store holds; streams are kept as they are (there is no test)."""
+        self.posterior.set_stats(stats)
+        self._streams = [(np.asarray(v, np.float64), np.asarray(p, np.int64)) for v, p in streams]
+        self.retired = frozenset(int(a) for a in retired)
+        return []
+
+    def stream(self, arm: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._streams[arm] if arm < len(self._streams) else (np.empty(0), np.empty(0, np.int64))
+
+    def control_state(self) -> dict[str, Any]:
+        return {}
