@@ -355,9 +355,15 @@ class BanditStore:
             retired=frozenset(int(_text(a)) for a in retired),
         )
 
-    def state(self) -> StoreState:
-        """One consistent read (a single round trip) of mode, epoch, stats, counters."""
-        return self._read(None)
+    def state(self, epoch: int | None = None) -> StoreState:
+        """One consistent read (a single round trip) of mode, epoch, stats, counters.
+
+        With ``epoch``: that epoch's posterior, pulls and last-pulled positions (e.g. a phase the
+        agents closed by a restart, archived after the fact); mode and counters are the current ones.
+        """
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1):
+            raise ValueError(f"epoch must be an integer >= 1; got {epoch!r}")
+        return self._read(None if epoch is None else int(epoch))
 
     def stats(self, epoch: int | None = None) -> ArmStats:
         """Posterior statistics of ``epoch`` (default: the current one), over the current arms."""
