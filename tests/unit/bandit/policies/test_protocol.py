@@ -79,14 +79,14 @@ def test_a_policy_rebuilt_from_its_stored_state_is_the_same_policy(detector: str
     first.run(table[:1500])
     second = DriftAwarePolicy(MEANS.size, kind, np.random.default_rng(2), detector=detector)
     raised = second.load(stats=first.posterior.stats(), streams=[first.stream(a) for a in range(MEANS.size)],
-                         t=1500, last_pulled=first.floor._last.copy() if first.floor else None,  # noqa: SLF001
+                         t=1500, last_pulled=first.floor._last.copy() if first.floor else None,
                          floor_forced=first.floor_forced, control=first.control_state())
     assert raised == []  # the first policy reacted to whatever it saw: nothing is pending
     np.testing.assert_allclose(second.posterior.means(), first.posterior.means(), rtol=1e-9)
     assert second.control_state() == first.control_state() and second.floor_forced == first.floor_forced
     for arm in range(MEANS.size):
         np.testing.assert_array_equal(second.stream(arm)[0], first.stream(arm)[0])
-        assert second._detectors[arm].n_seen == first._detectors[arm].n_seen  # noqa: SLF001
+        assert second._detectors[arm].n_seen == first._detectors[arm].n_seen
 
 
 @pytest.mark.parametrize("detector", DETECTORS)
