@@ -3,7 +3,8 @@
 Every mode plays the experiment's policy (``ExperimentConfig.policy``, the drift-aware ``system``
 policy by default) — the very object the simulator plays, from
 :func:`banditops.bandit.policies.registry.make_policy`. The mode only adds the forced pulls the
-loop needs: in LEARNING a top-up to the convergence rule's ``min_pulls_per_arm``; in RELEARNING
+loop needs: in LEARNING a top-up to the convergence rule's ``min_pulls_per_arm`` (shared among the
+``agents`` that read the same posterior, so together they top each arm up once); in RELEARNING
 (a relearning a person asked for, with a ``relearn_budget``) round-robin pulls until the budget is
 spent. The staleness floor's budget is ``exploration_floor`` (0 turns the floor off).
 """
@@ -34,6 +35,7 @@ def deployed_policy(config: ExperimentConfig, mode: Mode, rng: np.random.Generat
         "delta": config.drift_delta,
         "prior": config.prior or None,
         "min_pulls": config.min_pulls_per_arm if mode == Mode.LEARNING else 0,
+        "players": config.agents,
     }
     if config.exploration_floor > 0 and base == "system":
         params["floor_params"] = {"budget": config.exploration_floor}

@@ -101,7 +101,7 @@ def run_agent_round(
     read: RoundState = store.round_state()
     state = read.state
     config = replace(state.config, policy=policy) if policy else state.config
-    n = int(pulls or config.pulls_per_round)
+    n = int(pulls or round_size(config, state))
     if n < 1:
         raise ValueError(f"a round needs at least one pull; got {n}")
     player = _rebuilt(config, read, rng)
@@ -147,6 +147,29 @@ def run_agent_round(
         reaction=reaction,
         epoch_after=int(applied.epoch),
     )
+
+
+def round_size(config: ExperimentConfig, state: StoreState) -> int:
+    """Pulls of the next round: ``pulls_per_round``, or with ``growing_rounds`` the schedule below.
+
+    A round is drawn from one posterior read, so its pulls are blind to each other; on a posterior
+    holding ``m`` pulls, a round of ``ceil(m / agents)`` per agent at most doubles the evidence per
+    wave of rounds: 1, 2, 4, ... pulls, then ``pulls_per_round`` (the simulator's growing refresh
+    schedule, :func:`banditops.sim.simulation.refresh_blocks`, applied to round sizes).
+
+    >>> from banditops.bandit.stats import ArmStats
+    >>> from banditops.store.types import ExperimentConfig
+    >>> import numpy as np
+    >>> cfg = ExperimentConfig(agents=4, pulls_per_round=50, growing_rounds=True)
+    >>> class S:
+    ...     stats = ArmStats(np.array([0, 6]), np.zeros(2), np.zeros(2))
+    >>> round_size(cfg, S()), round_size(ExperimentConfig(pulls_per_round=50), S())
+    (2, 50)
+    """
+    if not config.growing_rounds:
+        return int(config.pulls_per_round)
+    held = int(np.asarray(state.stats.n).sum())
+    return int(min(config.pulls_per_round, max(1, -(-held // config.agents))))
 
 
 #: Re-reads after a ``conflict`` before a round gives up (each costs one read, no pull).

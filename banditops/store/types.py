@@ -61,6 +61,10 @@ class ExperimentConfig:
     relearn_budget: int = 0
     #: The agents' policy, a name from ``banditops.bandit.policies.registry.POLICIES``.
     policy: str = "system"
+    #: Grow the rounds of a fresh posterior: an agent's round is at most the posterior's pulls shared
+    #: among the agents (1, 2, 4, ... per wave of rounds), up to ``pulls_per_round``; so the first rounds
+    #: of an epoch are not drawn blind from the prior. Off: every round has ``pulls_per_round`` pulls.
+    growing_rounds: bool = False
     #: ``simulation`` pulls the environment service; ``production`` folds the decision API's feedback.
     source: Literal["simulation", "production"] = "simulation"
 

@@ -101,6 +101,9 @@ class DriftAwarePolicy:
         Passed to :class:`StalenessFloor` and to the detector.
     min_pulls : int, default 0
         Pulls every active arm gets first (per epoch, counting what the posterior holds).
+    players : int, default 1
+        Players sharing the posterior at once (parallel agents): each gives an arm only its share,
+        ``ceil((min_pulls - n) / players)``, of the pulls it lacks, so together they top it up once.
     """
 
     def __init__(
@@ -119,6 +122,7 @@ class DriftAwarePolicy:
         floor_params: Mapping[str, Any] | None = None,
         detector_params: Mapping[str, Any] | None = None,
         min_pulls: int = 0,
+        players: int = 1,
     ) -> None:
         if reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
@@ -137,6 +141,7 @@ class DriftAwarePolicy:
         self.confirm_at = float(confirm_at)
         self.confirm_rounds = int(confirm_rounds)
         self.min_pulls = int(min_pulls)
+        self.players = max(int(players), 1)
         self.detector_params = dict(detector_params or {})
         self.posterior = PosteriorArrays(reward_kind, self.n_arms, prior)
         self.floor = StalenessFloor(self.n_arms, rng, **dict(floor_params or {})) if floor else None
@@ -224,8 +229,8 @@ class DriftAwarePolicy:
 
     # -- forced pulls the deployed loop may ask for -----------------------------------------------
     def _short_arm(self) -> int | None:
-        have = self.posterior.n + self._pending
-        for arm in np.flatnonzero(have < self.min_pulls).tolist():
+        share = -(-np.maximum(self.min_pulls - self.posterior.n, 0) // self.players)
+        for arm in np.flatnonzero(self._pending < share).tolist():
             if arm not in self.retired:
                 return int(arm)
         return None
