@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from banditops.bandit.arms import REWARD_KINDS, RewardKind
-from banditops.bandit.policies.registry import check_policy
+from banditops.bandit.names import check_policy
 from banditops.bandit.stats import ArmStats
 
 

@@ -21,21 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from banditops.bandit.drift import DETECTORS
+from banditops.bandit.names import POLICIES, POLICY_BASES, check_policy
 from banditops.bandit.policies.base import Policy
 from banditops.bandit.policies.drift_aware import DriftAwarePolicy
 from banditops.bandit.policies.plain_thompson import PlainThompson
 
-POLICY_BASES: tuple[str, ...] = ("system", "ts")
-POLICIES: tuple[str, ...] = ("system", "ts", *(f"{b}:{d}" for b in POLICY_BASES for d in DETECTORS))
-
-
-def check_policy(spec: str) -> str:
-    """``spec`` if it names a policy, else ``ValueError`` naming the valid ones."""
-    base, _, detector = str(spec).partition(":")
-    if base not in POLICY_BASES or (detector and detector not in DETECTORS):
-        raise ValueError(f"unknown policy {spec!r}; valid policies: {', '.join(POLICIES)}")
-    return str(spec)
+__all__ = ["POLICIES", "POLICY_BASES", "check_policy", "make_policy"]
 
 
 def make_policy(spec: str, n_arms: int, kind: str, rng: np.random.Generator, **params: Any) -> Policy:
