@@ -78,8 +78,11 @@ def test_the_lifecycle_runs_by_itself_through_the_dags(
     kinds = [e.kind for e in store.events() if e.kind in (
         "experiment_started", "converged", "epoch_opened", "drift_recorded", "relearning_done")
         or (e.kind == "drift_detected" and e.fields.get("reaction") == "restart")]
-    assert kinds == ["experiment_started", "converged", "drift_detected", "epoch_opened", "drift_recorded",
-                     "converged"]
+    # the store's own milestones, in order; the record comes after the reaction, once (the second
+    # convergence may come before it: the learning run that restarted can converge in epoch 2)
+    assert [k for k in kinds if k != "drift_recorded"] == ["experiment_started", "converged", "drift_detected",
+                                                           "epoch_opened", "converged"]
+    assert kinds.count("drift_recorded") == 1 and kinds.index("drift_recorded") > kinds.index("epoch_opened")
     modes = [e.fields["to"] for e in store.events() if e.kind == "mode_changed"]
     assert modes == ["MONITORING", "LEARNING", "MONITORING"]
 
