@@ -92,7 +92,9 @@ def test_the_lifecycle_runs_by_itself_through_the_dags(
     assert first.data.tags["drift_arm"] == str(drift["arm"]) and first.data.tags["converged"] == "true"
     assert "pulls_to_converge" in first.data.metrics
     steps = [m.step for m in client.get_metric_history(phase1, "cumulative_regret")]
-    assert steps == sorted(steps) and len(steps) >= 3
+    # one point per learning run of epoch 1: the run that met the change logs into phase 2 (the agents
+    # restarted before its logging task, which closed phase 1 first)
+    assert steps == sorted(steps) and len(steps) >= 2 and steps[-1] <= converged.total_pulls + 1000
     assert {a.path for a in client.list_artifacts(phase1, "posterior")} >= {
         "posterior/converged.json", "posterior/final.json", "posterior/final.png"}
     phase2 = store.get_meta()["mlflow_phase_run_id"]
