@@ -105,19 +105,23 @@ def test_relearning_explores_round_robin_until_the_budget_is_spent(store: Bandit
     assert kinds.index("epoch_opened") < kinds.index("relearning_done")
 
 
-def _round_arms(state: Any, n: int, seed: int) -> np.ndarray:
+def _round_arms(state: Any, n: int, seed: int, *, forced: bool = False) -> np.ndarray:
     """The arms the deployed policy chooses for a round of ``n`` pulls from ``state`` (no pull)."""
     player = arm_choice.deployed_policy(state.config, state.mode, np.random.default_rng(seed))
     k = state.config.n_arms
     player.load(stats=state.stats, streams=[(np.empty(0), np.empty(0, np.int64))] * k, t=state.total_pulls,
                 last_pulled=np.where(state.last_pulled >= 0, state.last_pulled, 0), retired=state.retired)
-    return np.array([player.choose(int(c), state.total_pulls + i)[0] for i, c in enumerate(player.draw(n))])
+    chosen = [player.choose(int(c), state.total_pulls + i) for i, c in enumerate(player.draw(n))]
+    return np.array([a for a, f in chosen if f or not forced])
 
 
 def test_learning_tops_up_every_arm_to_its_minimum_first(store: BanditStore) -> None:
     state = replace(_state(store), mode=Mode.LEARNING)
-    arms = _round_arms(state, 100, 0)
-    assert np.bincount(arms, minlength=5)[:5].tolist() == [20] * 5  # exactly the minimum: TS has no evidence
+    assert state.config.agents == 4 and state.config.min_pulls_per_arm == 20
+    # the 4 agents reading this empty posterior each give every arm its share: 20 / 4 forced pulls
+    top_up = _round_arms(state, 100, 0, forced=True)
+    assert np.bincount(top_up, minlength=5)[:5].tolist() == [5] * 5 and top_up.size == 25
+    assert top_up[:25].tolist() == sorted(top_up[:25].tolist())  # first, arm by arm
 
 
 def test_monitoring_spends_the_floor_on_stale_arms_only(store: BanditStore) -> None:
