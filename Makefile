@@ -56,6 +56,7 @@ smoke-compose: $(STAMP) ## build and run the compose stack through the lifecycle
 
 bench: $(STAMP) system-deps ## benchmarks side by side with MABWiser, River, a bare FastAPI app -> benchmarks/RESULTS.md
 	@$(PY) -m benchmarks.run --only core
+	@$(PY) -m benchmarks.deployed_bench
 	@$(PY) -m benchmarks.contextual_bench
 	@$(PY) -m benchmarks.store_bench
 	@$(PY) -m benchmarks.env_bench

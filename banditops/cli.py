@@ -3,16 +3,26 @@
     banditops simulate --arms '[{"kind":"gaussian","mean":1},{"kind":"gaussian","mean":2}]' \\
         --changes '[{"t":5000,"arm":1,"mean":0}]' --horizon 10000 --seeds 20 --policy system --json
     banditops simulate --scenario seed --horizon 20000        # a built-in instance
+    banditops simulate --scenario slowly_varying --policy ts  # means drifting by many small steps
     banditops simulate --scenario contextual --policy lin_ts  # the contextual world (JSON report)
+    banditops simulate --deployed --agents 4 --pulls-per-round 50 --redis-url redis://127.0.0.1:6379/0
     banditops bench [--quick] [--only core]                   # benchmarks/RESULTS.md
     banditops status                                          # mode, epoch, pulls, leader (Redis)
     banditops demo                                            # the local-stack demo
     banditops ope obd --json                                  # off-policy estimators on the Open Bandit Dataset
+    banditops redis-acl --out /acl/users.acl                  # the Redis ACL file (users per service)
 
 Policies: ``system`` (the drift-aware default), ``ts`` (plain Thompson Sampling),
 ``system:<detector>`` / ``ts:<detector>`` with detector one of glr, page_hinkley, adwin,
 river_page_hinkley. ``--refresh N`` refreshes the posterior on the growing schedule
 1, 2, 4, ... then every N pulls.
+
+``simulate --deployed --agents N --pulls-per-round B`` runs the loop users deploy instead of the
+sequential simulator: N agents per round step, each reading the shared state from Redis, choosing
+B arms and applying them through the store's atomic script, then convergence, the drift monitor and
+relearning, with no scheduler latency (:mod:`banditops.sim.deployed`). It needs a server
+(``--redis-url`` or ``BANDITOPS_REDIS_URL``); from a checkout, ``python -m stack.deployed_sim``
+takes the same options and starts a throwaway one. Same JSON report, labelled ``code_path``.
 """
 
 from __future__ import annotations
@@ -21,33 +31,74 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from banditops.bandit.arms import SCENARIOS, scenario
 from banditops.sim.simulation import POLICIES, Instance, SeedResult, simulate
+from banditops.sim.worlds import WORLD_HORIZONS, WORLDS
+
+#: Where ``simulate --deployed`` is told to look for a server when none is given.
+NO_SERVER = (
+    "--deployed runs the agents' rounds against a real Redis-compatible server: give --redis-url or set "
+    "BANDITOPS_REDIS_URL (each seed uses a throwaway namespace, deleted afterwards), or from a checkout run "
+    "`python -m stack.deployed_sim <the same options>`, which starts and stops a throwaway server"
+)
+
+
+def _deployed_setup(args: argparse.Namespace) -> Any:
+    from banditops.sim.deployed import DeployedSetup
+
+    if args.refresh != 1:
+        raise ValueError("--refresh does not apply to --deployed: the agents refresh every round "
+                         "(set --pulls-per-round)")
+    return DeployedSetup(agents=args.agents, pulls_per_round=args.pulls_per_round, policy=args.policy)
 
 
 def _simulate(args: argparse.Namespace) -> int:
     if args.scenario == "contextual":
+        if args.deployed:
+            print("banditops simulate: --deployed runs the multi-armed loop; the contextual world has no "
+                  "deployed agents", file=sys.stderr)
+            return 2
         return _simulate_contextual(args)
-    args.policy, args.horizon = args.policy or "system", args.horizon or 10_000
+    args.policy = args.policy or "system"
+    args.horizon = args.horizon or WORLD_HORIZONS.get(args.scenario, 10_000)
+    redis_url = args.redis_url or os.environ.get("BANDITOPS_REDIS_URL")
     try:
-        arms: Any = args.arms if args.arms else scenario(args.scenario)
-        instance = Instance.build(arms, args.changes, args.horizon)
+        if args.scenario in WORLDS and (args.arms or args.changes):
+            raise ValueError(f"--scenario {args.scenario} brings its own arms and changes; drop --arms/--changes")
+        if args.scenario in WORLDS and not args.arms:
+            instance = WORLDS[args.scenario](args.horizon)
+        else:
+            arms: Any = args.arms if args.arms else scenario(args.scenario)
+            instance = Instance.build(arms, args.changes, args.horizon)
         if args.refresh < 1:
             raise ValueError(f"--refresh must be >= 1 pull; got {args.refresh}")
         if args.seeds < 1:
             raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
-        if args.policy not in POLICIES:
+        setup = _deployed_setup(args) if args.deployed else None
+        if setup is None and args.policy not in POLICIES:
             raise ValueError(f"unknown policy {args.policy!r}; valid policies: {', '.join(POLICIES)}")
+        if setup is not None and not redis_url:
+            raise ValueError(NO_SERVER)
     except ValueError as exc:
         print(f"banditops simulate: {exc}", file=sys.stderr)
         return 2
     seeds = list(range(args.seed0, args.seed0 + args.seeds))
+    run: Any
+    if setup is not None:
+        from banditops.sim.deployed import simulate_deployed
+
+        def run(progress: Any = None) -> Any:
+            return simulate_deployed(instance, seeds, str(redis_url), setup, progress=progress)
+    else:
+        def run(progress: Any = None) -> Any:
+            return simulate(instance, seeds, args.policy, args.refresh, progress=progress)
     if args.json:
-        report = simulate(instance, seeds, args.policy, args.refresh)
+        report = run()
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -60,7 +111,7 @@ def _simulate(args: argparse.Namespace) -> int:
                 label = f"{args.policy}: seed {result.seed} regret {result.regret:.1f}"
                 progress.update(task, advance=1, description=label)
 
-            report = simulate(instance, seeds, args.policy, args.refresh, progress=advance)
+            report = run(progress=advance)
     payload = report.to_dict()
     if not args.runs:
         for run in payload["runs"]:
@@ -165,23 +216,59 @@ def _demo(args: argparse.Namespace, rest: list[str]) -> int:
     return int(demo.main(rest) or 0)
 
 
+def _redis_acl(args: argparse.Namespace) -> int:
+    """Write the ACL file of the deployment's Redis users (passwords from BANDITOPS_REDIS_<USER>_PASSWORD)."""
+    import os
+    from pathlib import Path
+
+    from banditops.store.acl import acl_file, passwords_from_env
+
+    namespace = args.namespace or os.environ.get("BANDITOPS_NAMESPACE", "bo")
+    try:
+        text = acl_file(namespace, passwords_from_env(os.environ))
+    except ValueError as exc:
+        print(f"banditops redis-acl: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # hashes only, but still private
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, out)
+    print(f"banditops redis-acl: {len(text.splitlines()) - 1} users of namespace {namespace!r} -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="banditops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="run a policy on any instance over many seeds")
     sim.add_argument("--arms", help='JSON list of reward models, e.g. [{"kind":"gaussian","mean":1,"sd":1}]')
-    sim.add_argument("--scenario", default="seed", choices=(*SCENARIOS, "contextual"),
-                     help="built-in arms when --arms is absent; contextual: the K=20, d=10 world")
+    sim.add_argument("--scenario", default="seed", choices=(*SCENARIOS, *WORLDS, "contextual"),
+                     help="built-in arms when --arms is absent; slowly_varying: means drifting by many small "
+                          "steps (T=20,000 by default); contextual: the K=20, d=10 world")
     sim.add_argument("--changes", help='JSON list of {"t": pull, "arm": i, "mean" or "p": x}')
     sim.add_argument("--horizon", type=int, help="pulls per run (default 10,000; contextual 50,000)")
     sim.add_argument("--seeds", type=int, default=20, help="number of seeds")
     sim.add_argument("--seed0", type=int, default=0, help="first seed")
-    sim.add_argument("--policy", help=f"one of: {', '.join(POLICIES)} (default system); contextual: lin_ts, ts")
+    sim.add_argument("--policy", help=f"one of: {', '.join(POLICIES)} (default system); "
+                     "contextual: lin_ts, lin_ts_noise, ts")
     sim.add_argument("--refresh", type=int, default=1, help="posterior refresh interval in pulls (growing schedule)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.add_argument("--compact", action="store_true", help="one-line JSON")
     sim.add_argument("--runs", action="store_true", help="include every alarm of every run in the JSON")
+    sim.add_argument("--deployed", action="store_true",
+                     help="run the deployed loop's own code (agents' rounds through the store's atomic script, "
+                          "convergence, drift monitor, relearning) on a real Redis, with no scheduler latency; "
+                          "policies: system, ts")
+    sim.add_argument("--agents", type=int, default=4, help="--deployed: parallel agents per round step (default 4)")
+    sim.add_argument("--pulls-per-round", type=int, default=50,
+                     help="--deployed: pulls of each agent's round (default 50)")
+    sim.add_argument("--redis-url", help="--deployed: the server (default BANDITOPS_REDIS_URL; each seed uses a "
+                                         "throwaway namespace, deleted afterwards)")
     sim.set_defaults(handler=_simulate)
 
     bench = sub.add_parser("bench", help="the benchmarks -> benchmarks/RESULTS.md and RESULTS.json")
@@ -194,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+
+    acl = sub.add_parser("redis-acl", help="write the Redis ACL file: one least-privilege user per service")
+    acl.add_argument("--out", required=True, help="file to write (0600), e.g. /acl/users.acl")
+    acl.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE, else bo")
+    acl.set_defaults(handler=_redis_acl)
 
     importlib.import_module("banditops.ope_cli").add_parser(sub)  # banditops ope obd [--json]
     importlib.import_module("banditops.ope_cli").add_policy_parser(sub)  # banditops policy rollback

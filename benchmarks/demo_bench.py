@@ -47,6 +47,12 @@ def markdown(s: dict[str, Any]) -> str:
         ("stack up (cold: Airflow DB migration, MLflow DB)", f"{s['stack_up_s']} s", "—", "—"),
         ("pulls / seconds to converge", f"{s['pulls_to_converge']} / {s['seconds_to_converge']} s", "—", "—"),
         ("drift detection delay", f"{s['detection_delay_pulls']} pulls / {s['detection_delay_s']} s", "—", "—"),
+        ("drift → the agents reacting",
+         f"{s['drift_to_reaction_pulls']} pulls / {s['drift_to_reaction_s']} s ({s.get('drift_reaction')})"
+         if s.get("drift_to_reaction_pulls") is not None else "not measured (run before this line existed)",
+         "≤ 200 pulls, ≤ 3 s",
+         met(s["drift_to_reaction_pulls"] <= 200 and s["drift_to_reaction_s"] <= 3)
+         if s.get("drift_to_reaction_pulls") is not None else "—"),
         ("drift injected → relearning DAG running", f"{s['drift_to_relearning_running_s']} s", "≤ 15 s",
          met(s["drift_to_relearning_running_s"] <= 15)),
         ("pulls from drift to the new epoch", str(s["pulls_from_drift_to_new_epoch"]), "—", "—"),
@@ -60,6 +66,9 @@ def markdown(s: dict[str, Any]) -> str:
     ]
     lines = [
         "## Demo: the whole loop on the local stack (`python -m benchmarks.demo_bench`)",
+        "",
+        "Code path: **deployed loop** on the local stack: real Airflow DAGs, Redis and MLflow, with the "
+        "scheduler's latency (4 agents × 50 pulls per round).",
         "",
         "| figure | value | target | met |",
         "|---|---|---|---|",

@@ -65,7 +65,11 @@ def env_file(directory: Path) -> tuple[Path, dict[str, str]]:
 
     values = {
         "POSTGRES_PASSWORD": secrets.token_hex(24),
-        "BANDIT_REDIS_PASSWORD": secrets.token_hex(24),
+        **{f"BANDIT_REDIS_{user}_PASSWORD": secrets.token_hex(24)
+           for user in ("ADMIN", "AIRFLOW", "DECISION", "DASHBOARD")},
+        "MLFLOW_ADMIN_USERNAME": "admin",
+        "MLFLOW_ADMIN_PASSWORD": secrets.token_hex(16),
+        "MLFLOW_FLASK_SECRET_KEY": secrets.token_hex(32),
         "CELERY_BROKER_PASSWORD": secrets.token_hex(24),
         "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW_API_SECRET_KEY": secrets.token_hex(32),
@@ -145,14 +149,14 @@ def check_health(client: Any, project: str) -> None:
     for container in containers:
         service = container.labels.get("com.docker.compose.service")
         state = container.attrs["State"]
-        if service == "airflow-init":
+        if service in ("airflow-init", "bandit-redis-acl"):  # one-shot jobs
             if state.get("ExitCode") != 0:
-                bad.append(f"airflow-init exited {state.get('ExitCode')}")
+                bad.append(f"{service} exited {state.get('ExitCode')}")
         elif state.get("Health", {}).get("Status") != "healthy":
             bad.append(f"{service}: {state.get('Health', {}).get('Status', state.get('Status'))}")
     if bad:
         raise RuntimeError("unhealthy services: " + ", ".join(bad))
-    log(f"all {len(containers)} containers healthy (airflow-init completed)")
+    log(f"all {len(containers)} containers healthy (airflow-init and bandit-redis-acl completed)")
 
 
 def lifecycle(client: Any, project: str, values: dict[str, str], deadline: float) -> None:

@@ -206,6 +206,30 @@ def regret_by_phase(
     return {k: round(v, 2) for k, v in totals.items()}
 
 
+def agents_reaction(store: BanditStore, t_drift: float, at_drift: StoreState) -> dict[str, Any] | None:
+    """When and after how many pulls the agents first reacted to a drift injected at ``t_drift``.
+
+    Read from what the store recorded, so it holds whoever reacts: the first event after the
+    injection that changed what the next round samples from — a ``drift_detected`` that carries
+    the ``reaction`` the agents' round wrote with its rewards (a restart or a reset of one arm; the
+    event carries the store's ``total_pulls`` with that round), or an ``epoch_opened`` (a
+    relearning, or a restart), for which the pulls are those the closed epoch took after the
+    injection. ``at_drift`` is the state read at the injection. The seconds are the event's time
+    minus the injection's. ``None`` before any reaction.
+    """
+    reaction = next((e for e in store.events(count=100_000) if e.ts >= t_drift and (
+        (e.kind == "drift_detected" and e.fields.get("reaction")) or e.kind == "epoch_opened")), None)
+    if reaction is None:
+        return None
+    pulls: int | None = None
+    if reaction.kind == "drift_detected" and reaction.fields.get("total_pulls") is not None:
+        pulls = int(reaction.fields["total_pulls"]) - at_drift.total_pulls
+    elif reaction.kind == "epoch_opened" and int(reaction.fields.get("previous_epoch", -1)) in (-1, at_drift.epoch):
+        pulls = store.stats(at_drift.epoch).total - at_drift.epoch_pulls
+    how = reaction.fields.get("reaction") or reaction.fields.get("reason") or reaction.kind
+    return {"pulls": pulls, "seconds": round(reaction.ts - t_drift, 2), "how": str(how)}
+
+
 def _mlflow_links(mlflow_url: str, meta: dict[str, str]) -> list[dict[str, Any]]:
     """The parent run and every phase run under it, with their UI links."""
     exp_id, parent = meta.get("mlflow_experiment_id"), meta.get("mlflow_parent_run_id")
@@ -307,7 +331,11 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
         until_relearning: int | None = store.stats(epoch1).total - at_drift.epoch_pulls
     except ValueError:
         until_relearning = None
+    reaction = agents_reaction(store, t_drift, at_drift) or {}
     summary.update({
+        "drift_to_reaction_pulls": reaction.get("pulls"),
+        "drift_to_reaction_s": reaction.get("seconds"),
+        "drift_reaction": reaction.get("how"),
         "converged_arm_phase1": int(conv1.fields.get("leader", -1)),
         "converged_arm_phase2": int(conv2.fields.get("leader", -1)),
         "best_arm_after_drift": int(np.argmax(means_after)),
@@ -350,6 +378,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         ("converged on arm (phase 1)", summary["converged_arm_phase1"]),
         ("drift detection delay (pulls)", summary["detection_delay_pulls"]),
         ("drift detection delay (s)", summary["detection_delay_s"]),
+        ("drift → the agents reacting", f"{summary.get('drift_to_reaction_pulls')} pulls, "
+                                        f"{summary.get('drift_to_reaction_s')} s ({summary.get('drift_reaction')})"),
         ("pulls from drift to the new epoch", summary["pulls_from_drift_to_new_epoch"]),
         ("drift → relearning DAG running (s)", summary["drift_to_relearning_running_s"]),
         ("seconds to re-converge", summary["seconds_to_reconverge"]),

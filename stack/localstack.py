@@ -31,8 +31,9 @@ from typing import Any
 import httpx
 import redis
 
+from banditops.store.acl import acl_file
 from stack.private_file import write_private
-from stack.redis_server import DataDirError, auth_config, free_port, server_for, unreadable_hint
+from stack.redis_server import DataDirError, acl_config, free_port, server_for, unreadable_hint
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -132,7 +133,11 @@ _SECRET_MAKERS: dict[str, Callable[[], str]] = {
     "env_admin_token": lambda: secrets.token_hex(16),
     "decision_admin_token": lambda: secrets.token_hex(16),
     "dashboard_password": lambda: secrets.token_urlsafe(12),
-    "redis_password": lambda: secrets.token_hex(16),  # hex: safe inside a redis:// URL
+    "redis_password": lambda: secrets.token_hex(16),  # hex: safe inside a redis:// URL; user "admin"
+    # One Redis ACL user per service (banditops/store/acl.py), as deployed.
+    "redis_airflow_password": lambda: secrets.token_hex(16),
+    "redis_decision_password": lambda: secrets.token_hex(16),
+    "redis_dashboard_password": lambda: secrets.token_hex(16),
 }
 
 
@@ -150,9 +155,24 @@ def _secrets(cfg: StackConfig) -> dict[str, str]:
     return stored
 
 
-def redis_url(cfg: StackConfig) -> str:
-    """The stack's Redis URL with its password: what every component and tool connects with."""
-    return f"redis://:{_secrets(cfg)['redis_password']}@{HOST}:{cfg.ports['redis']}/0"
+def redis_url(cfg: StackConfig, user: str = "admin") -> str:
+    """The stack's Redis URL as one ACL user: ``admin`` (tools, you), ``airflow``, ``decision``, ``dashboard``."""
+    sec = _secrets(cfg)
+    password = sec["redis_password"] if user == "admin" else sec[f"redis_{user}_password"]
+    return f"redis://{user}:{password}@{HOST}:{cfg.ports['redis']}/0"
+
+
+def namespace() -> str:
+    """The key namespace the stack's processes use (they inherit ``BANDITOPS_NAMESPACE``; default bo)."""
+    return os.environ.get("BANDITOPS_NAMESPACE") or "bo"
+
+
+def redis_acl(cfg: StackConfig) -> Path:
+    """The stack's Redis users in a 0600 ACL file (hashes only), rewritten at every start."""
+    sec = _secrets(cfg)
+    passwords = {"admin": sec["redis_password"],
+                 **{u: sec[f"redis_{u}_password"] for u in ("airflow", "decision", "dashboard")}}
+    return acl_config(cfg.root / "redis-users.acl", acl_file(namespace(), passwords))
 
 
 def logins(cfg: StackConfig) -> dict[str, str]:
@@ -170,8 +190,8 @@ def logins(cfg: StackConfig) -> dict[str, str]:
 def common_env(cfg: StackConfig) -> dict[str, str]:
     """The BANDITOPS_* settings every component of this stack shares."""
     sec = _secrets(cfg)
+    # No Redis URL here: each component that connects gets its own user's (components()).
     return {
-        "BANDITOPS_REDIS_URL": redis_url(cfg),
         "BANDITOPS_ENV_URL": cfg.url("environment"),
         "BANDITOPS_ENV_ADMIN_TOKEN": sec["env_admin_token"],
         "BANDITOPS_MLFLOW_TRACKING_URI": cfg.url("mlflow"),
@@ -222,9 +242,10 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(cfg.ports.setdefault("airflow_task_logs", free_port())),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(cfg.ports.setdefault("airflow_trigger_logs", free_port())),
         "AIRFLOW_CONN_REDIS_DEFAULT": json.dumps(
-            {"conn_type": "redis", "host": HOST, "port": cfg.ports["redis"], "password": sec["redis_password"],
-             "extra": {"db": 0}}
+            {"conn_type": "redis", "host": HOST, "port": cfg.ports["redis"], "login": "airflow",
+             "password": sec["redis_airflow_password"], "extra": {"db": 0}}
         ),
+        "BANDITOPS_REDIS_URL": redis_url(cfg, "airflow"),
         "AIRFLOW_CONN_BANDIT_ENV_DEFAULT": json.dumps(
             {"conn_type": "http", "host": env_url, "password": sec["env_admin_token"]}
         ),
@@ -242,8 +263,9 @@ def components(cfg: StackConfig) -> dict[str, Component]:
             "redis",
             [
                 # Resolved by `up` (server_for): the server recorded for var/redis, or a new choice.
-                # The password is in a 0600 config file, not on the command line (`ps` shows that).
-                "redis-server", str(auth_config(cfg.root / "redis-auth.conf", sec["redis_password"])),
+                # The users (one per service, default user off) are in a 0600 ACL file of password
+                # hashes, not on the command line (`ps` shows that).
+                "redis-server", "--aclfile", str(redis_acl(cfg)),
                 "--bind", HOST, "--port", str(p["redis"]),
                 "--dir", str(cfg.root / "redis"), "--appendonly", "yes", "--save", "",
                 "--protected-mode", "yes",
@@ -273,14 +295,16 @@ def components(cfg: StackConfig) -> dict[str, Component]:
             [py, "-m", "uvicorn", "services.decision.app.main:app", "--host", HOST,
              "--port", str(p["decision"]), "--no-access-log"],
             _http_ok(f"{cfg.url('decision')}/healthz"),
-            env={"BANDITOPS_DECISION_ADMIN_TOKEN": sec["decision_admin_token"]},
+            env={"BANDITOPS_DECISION_ADMIN_TOKEN": sec["decision_admin_token"],
+                 "BANDITOPS_REDIS_URL": redis_url(cfg, "decision")},
         ),
         "dashboard": Component(
             "dashboard",
             [py, "-m", "services.dashboard.app.main", "--host", HOST, "--port", str(p["dashboard"])],
             _http_ok(f"{cfg.url('dashboard')}/healthz"),
             env={"BANDITOPS_DASHBOARD_USERNAME": DASHBOARD_USER,
-                 "BANDITOPS_DASHBOARD_PASSWORD": sec["dashboard_password"]},
+                 "BANDITOPS_DASHBOARD_PASSWORD": sec["dashboard_password"],
+                 "BANDITOPS_REDIS_URL": redis_url(cfg, "dashboard")},
         ),
         "airflow": Component(
             "airflow",

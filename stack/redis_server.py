@@ -133,19 +133,38 @@ def auth_config(path: Path, password: str) -> Path:
     return path
 
 
+def acl_config(path: Path, acl: str) -> Path:
+    """A 0600 ACL file (``redis-server --aclfile``), e.g. :func:`banditops.store.acl.acl_file`'s text.
+
+    Written every time, so changed users or passwords take effect at the next start.
+    """
+    write_private(path, acl)
+    return path
+
+
 @dataclass
 class RedisServer:
-    """A server process bound to 127.0.0.1; ``appendonly`` turns on AOF persistence."""
+    """A server process bound to 127.0.0.1; ``appendonly`` turns on AOF persistence.
+
+    ``password`` alone sets ``requirepass``; with ``acl`` (an ACL file's text) the server loads
+    those users instead, and ``username``/``password`` are the user this object connects as.
+    """
 
     data_dir: Path
     port: int = field(default_factory=free_port)
     appendonly: bool = False
     password: str | None = None
     process: subprocess.Popen[bytes] | None = None
+    acl: str | None = None
+    username: str | None = None
 
     @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
+        return self.url_for(self.username, self.password)
+
+    def url_for(self, username: str | None, password: str | None) -> str:
+        """The server's URL as one user (``None``: the default user)."""
+        auth = f"{username or ''}:{password}@" if password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
@@ -163,7 +182,9 @@ class RedisServer:
             "--protected-mode", "yes",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        if self.password:
+        if self.acl is not None:
+            args += ["--aclfile", str(acl_config(self.data_dir / "users.acl", self.acl))]
+        elif self.password:
             args.insert(1, str(auth_config(self.data_dir / "auth.conf", self.password)))
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s

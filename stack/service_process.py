@@ -56,7 +56,7 @@ class ServiceProcess:
         env.update(self.settings_env())
         return env
 
-    def start(self, timeout_s: float = 30.0) -> Self:
+    def start(self, timeout_s: float = 90.0) -> Self:  # a loaded 2-core CI machine imports slowly
         root = self.repo_root()
         app = f"services.{self.service}.app.main:app"
         args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),

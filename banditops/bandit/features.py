@@ -114,6 +114,9 @@ class FeatureHasher:
                 out[i, 0] = 1.0
             for j, name in enumerate(self.numeric):
                 value = context[name]
+                if type(value) is float and math.isfinite(value):  # the common case, without ABC checks
+                    out[i, offset + j] = value
+                    continue
                 if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                     raise ValueError(f"context {i}: numeric feature {name!r} must be a finite number; got {value!r}")
                 out[i, offset + j] = float(value)

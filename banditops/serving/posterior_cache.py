@@ -37,8 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from banditops.bandit.context_model import ContextModelSpec
 from banditops.bandit.posteriors import make_posterior
+from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
+from banditops.serving.contextual import DEFAULT_PROPENSITY_DRAWS, ContextualSnapshot
 from banditops.store import connection as redis
 
 if TYPE_CHECKING:
@@ -66,6 +69,8 @@ class CachedPosterior:
     theta: np.ndarray
     #: ``time.monotonic()`` of the refresh that built this snapshot.
     refreshed_at: float
+    #: The LinTS snapshot that answers requests with a context (contextual experiments only).
+    contextual: ContextualSnapshot | None = None
     _candidate_prob: dict[frozenset[int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -89,8 +94,14 @@ class CachedPosterior:
         rng: np.random.Generator,
         draws: int = 4000,
         refreshed_at: float | None = None,
+        linear: LinearGaussianStats | None = None,
+        context_model: ContextModelSpec | None = None,
+        context_draws: int = DEFAULT_PROPENSITY_DRAWS,
     ) -> CachedPosterior:
         posterior = make_posterior(reward_kind, stats, prior or None)
+        contextual = None
+        if context_model is not None and linear is not None:
+            contextual = ContextualSnapshot.build(context_model, linear, rng, context_draws)
         retired_set = frozenset(int(a) for a in retired)
         active = np.ones(posterior.n_arms, dtype=bool)
         for arm in retired_set:
@@ -99,7 +110,7 @@ class CachedPosterior:
         theta = posterior.sample(rng, draws)
         prob_best = _prob_best(theta, active)
         return cls(epoch, mode, reward_kind, posterior, retired_set, active, prob_best, theta,
-                   time.monotonic() if refreshed_at is None else refreshed_at)
+                   time.monotonic() if refreshed_at is None else refreshed_at, contextual)
 
     def propensity(self, arm: int, candidates: frozenset[int] | None) -> float:
         """Estimated P(one Thompson draw ranks ``arm`` first) among the allowed arms.
@@ -167,6 +178,7 @@ class PosteriorCache:
         draws: int = 4000,
         seed: int | None = None,
         hooks: Iterable[Callable[[], Any]] = (),
+        context_draws: int = DEFAULT_PROPENSITY_DRAWS,
     ) -> None:
         if not 0 < min_interval_s <= refresh_interval_s:
             raise ValueError("need 0 < min_interval_s <= refresh_interval_s")
@@ -174,6 +186,7 @@ class PosteriorCache:
         self.refresh_interval_s = refresh_interval_s
         self.min_interval_s = min_interval_s
         self.draws = draws
+        self.context_draws = context_draws
         self.hooks = list(hooks)
         self._rng = np.random.default_rng(seed)
         self._current: CachedPosterior | None = None
@@ -208,9 +221,16 @@ class PosteriorCache:
             self._current = snap
             self.refreshes += 1
             return snap
+        spec = config.context_model
+        if spec is not None:
+            # Read again with the linear sums (K·d² numbers), only when something was learned. Every
+            # contextual pull is also a pull of the arm's Beta/NIG counts (one script applies both), so
+            # unchanged counts mean unchanged linear sums: the check above needs no linear read.
+            state = self.store.state(with_linear=True)
         snap = CachedPosterior.build(
             epoch=state.epoch, mode=str(state.mode), reward_kind=config.reward_kind, prior=dict(config.prior),
             stats=state.stats, retired=state.retired, rng=self._rng, draws=self.draws,
+            linear=state.linear, context_model=state.config.context_model, context_draws=self.context_draws,
         )
         self._current = snap
         self.refreshes += 1

@@ -29,13 +29,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from banditops.bandit.features import ContextValue
 from banditops.bandit.policies.thompson import DrawBlock
 from banditops.serving.posterior_cache import CachedPosterior
+from banditops.store.context_codec import encode_vector
 from banditops.store.feedback import Decision
 
 
@@ -50,12 +52,17 @@ class Recommendation:
     epoch: int
     fallback: bool
     reward_kind: str = ""
+    #: P(one draw ranks this arm first), aligned with ``arms`` (``propensities[0] == propensity``).
+    propensities: tuple[float, ...] = ()
+    #: Contextual decisions: the encoded context and slate arms' features, as logged.
+    context: str = ""
+    arm_context: str = ""
 
     def decision(self, user_id: str, ts_ms: int | None = None) -> Decision:
         """The record of this answer for the decision log."""
         return Decision(
             self.decision_id, user_id, self.arms, self.propensity, self.epoch, self.fallback,
-            int(time.time() * 1000) if ts_ms is None else ts_ms, self.reward_kind,
+            int(time.time() * 1000) if ts_ms is None else ts_ms, self.reward_kind, self.context, self.arm_context,
         )
 
 
@@ -203,8 +210,76 @@ class Recommender:
             raise ValueError(f"k={k} is more than the {len(allowed)} arms available; valid k: 1..{len(allowed)}")
         row = self._draw(snap)
         ranked = tuple(sorted(allowed, key=row.__getitem__, reverse=True)[:k])
-        return Recommendation(new_decision_id(), ranked, snap.propensity(ranked[0], subset), snap.epoch, False,
-                              snap.reward_kind)
+        propensities = tuple(snap.propensity(a, subset) for a in ranked)
+        return Recommendation(new_decision_id(), ranked, propensities[0], snap.epoch, False, snap.reward_kind,
+                              propensities)
+
+    def recommend_in_context(
+        self,
+        user_id: str,
+        k: int,
+        context: Mapping[str, ContextValue] | Sequence[float],
+        candidates: Sequence[int] | None = None,
+        arm_features: Mapping[int, Mapping[str, float]] | None = None,
+    ) -> Recommendation:
+        """The top ``k`` arms for one user *in this context*, by Linear Thompson Sampling.
+
+        ``context``: a dict of the experiment's named features (categorical values hashed) or the
+        already-encoded vector of length d. ``candidates``: the arm indices allowed (default: every
+        active arm); unlike :meth:`recommend`, a retired or unknown candidate is refused, since its
+        features were sent for it. ``arm_features``: each candidate's features, required when the
+        model has arm features (its shared part). Every refusal is a ``ValueError`` naming what is
+        valid, raised before anything is logged. Without a live snapshot: the static fallback.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1; got {k}")
+        snap = self.live()
+        if snap is None:
+            return self._fallback(k, candidates)
+        model = snap.contextual
+        if model is None:
+            raise ValueError("this experiment has no context model: send no 'context' (non-contextual Thompson "
+                             "Sampling), or start the experiment with ExperimentConfig.context")
+        spec = model.spec
+        x = spec.encode([context])[0] if isinstance(context, Mapping) else spec.check_vector(context)
+        allowed = self.arm_indices(snap, candidates)
+        if k > len(allowed):
+            raise ValueError(f"k={k} is more than the {len(allowed)} candidate arms; valid k: 1..{len(allowed)}")
+        features = None
+        if spec.shared_dim:
+            given = arm_features or {}
+            lacking = [a for a in allowed if a not in given]
+            if lacking:
+                raise ValueError(f"this experiment's model has arm features {list(spec.arm_features)}: send "
+                                 f"candidates with 'features' for every arm; missing for arms {lacking[:10]}")
+            features = np.stack([spec.encode_arm(given[a], a) for a in allowed])
+        elif arm_features:
+            raise ValueError("this experiment's model has no arm features: send candidates without 'features'")
+        choice = model.decide(x, allowed, k, self.rng, features)
+        arm_context = ""
+        if features is not None:
+            position = {a: i for i, a in enumerate(allowed)}
+            arm_context = ",".join(encode_vector(features[position[a]]) for a in choice.arms)
+        return Recommendation(new_decision_id(), choice.arms, choice.propensities[0], snap.epoch, False,
+                              snap.reward_kind, choice.propensities, encode_vector(x), arm_context)
+
+    def arm_indices(self, snap: CachedPosterior, candidates: Sequence[int] | None) -> list[int]:
+        """The arm indices a contextual request may rank: THE one place candidate ids are resolved.
+
+        ``None``: every active arm. Otherwise distinct, existing, active arms, else ``ValueError``
+        naming the valid ones (arms named by string ids map to indices here).
+        """
+        if candidates is None:
+            return self._active
+        unknown = sorted({a for a in candidates if not 0 <= a < snap.n_arms})
+        retired = sorted({a for a in candidates if a in snap.retired})
+        if unknown or retired:
+            what = (f"unknown candidate arms {unknown}" if unknown else "") + ("; " if unknown and retired else "") + (
+                f"retired candidate arms {retired}" if retired else "")
+            raise ValueError(f"{what}; valid (active) arms: {self._active}")
+        if len(set(candidates)) != len(candidates):
+            raise ValueError(f"candidate arms must be distinct; got {list(candidates)}")
+        return list(candidates)
 
     def _fallback(self, k: int, candidates: Sequence[int] | None) -> Recommendation:
         last = self._last_seen
@@ -225,4 +300,4 @@ class Recommender:
         if k > len(order):
             raise ValueError(f"k={k} is more than the {len(order)} arms available; valid k: 1..{len(order)}")
         return Recommendation(new_decision_id(), tuple(order[:k]), 1.0, last.epoch if last is not None else 0, True,
-                              last.reward_kind if last is not None else "")
+                              last.reward_kind if last is not None else "", (1.0,) + (0.0,) * (min(k, len(order)) - 1))

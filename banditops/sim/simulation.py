@@ -374,6 +374,7 @@ class SimulationReport:
         stationary = sum(r.stationary_pulls for r in res)
         bounds = [r.lai_robbins_bound for r in res if r.lai_robbins_bound is not None]
         return {
+            "code_path": "sequential simulator",
             "policy": self.policy,
             "refresh": self.refresh,
             "seeds": len(res),

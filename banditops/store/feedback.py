@@ -11,14 +11,17 @@ simulated one.
 Key layout (under ``{namespace}:``)
 
 ``decision:{id}``
-    hash ``arm, epoch, kind, fallback, ts, slate`` (+ ``feedback``, ``feedback_id`` once rewarded),
-    expiring after the decision TTL: feedback for an expired decision is refused.
+    hash ``arm, epoch, kind, fallback, ts, slate`` (+ ``ctx``, ``actx`` for a contextual decision:
+    the encoded user context and the slate arms' encoded features; + ``feedback``, ``feedback_id``
+    once rewarded), expiring after the decision TTL: feedback for an expired decision is refused.
 ``decisions``
     capped stream, the decision log for off-policy evaluation: ``decision_id, user_id, arms``
-    (the ranked slate), ``arm`` (the top one), ``propensity``, ``epoch``, ``fallback``, ``ts``.
+    (the ranked slate), ``arm`` (the top one), ``propensity``, ``epoch``, ``fallback``, ``ts``
+    (+ ``ctx`` and ``actx`` for a contextual decision, so off-policy evaluation can re-score it).
 ``feedback``
     capped stream of accepted rewards: ``decision_id, arm, epoch, reward, decided_ms, position``
-    (the clicked arm and its slot in the slate).
+    (the clicked arm and its slot in the slate; + ``ctx`` and that arm's ``actx`` when the
+    decision had a context: the fold adds those pulls to the LinTS statistics too).
     Consumer group ``fold`` tracks what has been folded into the posterior.
 ``fold:{batch_id}``
     marker (7 days) that a batch id has claimed its entries; it never claims again.
@@ -61,9 +64,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import orjson
 import redis
 import redis.asyncio
+
+from banditops.bandit.context_model import ContextModelSpec
+from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
+from banditops.store.context_codec import decode_vector
 
 if TYPE_CHECKING:
     from banditops.store.redis_store import BanditStore
@@ -141,6 +149,12 @@ class Decision:
     ts_ms: int
     #: The experiment's reward kind when known (feedback is validated against it), else "".
     reward_kind: str = ""
+    #: Contextual decisions only: the encoded user context the model saw
+    #: (:func:`~banditops.store.context_codec.encode_vector`); "" for a non-contextual decision.
+    context: str = ""
+    #: With arm features (the model's shared part): each slate arm's encoded features, comma-joined
+    #: in slate order; the fold takes the clicked position's.
+    arm_context: str = ""
 
 
 def record_decisions(
@@ -218,9 +232,11 @@ def accept_feedback(
         raise ValueError(f"decision_id must be 32 lowercase hex characters; got {decision_id!r}")
     value = check_reward(reward)
     script = client.register_script(_ACCEPT_FEEDBACK)
-    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace), f"{namespace}:state"],
+    # The state key is read only, so it is an argument, not a declared key: Redis requires write
+    # access to every key a script declares, and the decision API's user may only read the state.
+    raw = script(keys=[decision_key(namespace, decision_id), feedback_stream(namespace)],
                  args=[decision_id, repr(value), maxlen, "" if arm is None else int(arm),
-                       "" if position is None else int(position)])
+                       "" if position is None else int(position), f"{namespace}:state"])
     status, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in raw)
     if status == "unknown":
         raise UnknownDecisionError(
@@ -324,6 +340,20 @@ def _read_claim(
     return [(_decode(eid), {_decode(k): _decode(v) for k, v in (data or {}).items()}) for eid, data in entries]
 
 
+def _entry_context(data: dict, dim: int, shared_dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (x, z) logged with a contextual decision, ``None`` for a non-contextual one."""
+    text = data.get("ctx", "")
+    if not text:
+        return None
+    x = decode_vector(text)
+    if x.shape != (dim,) or not np.isfinite(x).all():
+        raise ValueError(f"logged context has {x.size} values; the experiment's model has d={dim}")
+    z = decode_vector(data.get("actx", "")) if shared_dim else np.zeros(0)
+    if z.shape != (shared_dim,) or not np.isfinite(z).all():
+        raise ValueError(f"logged arm features have {z.size} values; the experiment's model has k={shared_dim}")
+    return x, z
+
+
 def _entry_pull(data: dict, kind: str, n_arms: int) -> tuple[int, int, float]:
     """(arm, epoch, reward) of one feedback entry, or ``ValueError`` saying why it cannot be folded."""
     try:
@@ -348,25 +378,29 @@ def _apply_claim(
     batch ids (refused as duplicates) and writes the dead letters once.
     """
     config = store.config()
+    spec = config.context_model
     n_arms = store.state().stats.n_arms
     issued_ms = _claim_issued_ms(store.client, store.namespace, consumer) if entries else None
     dead: list[tuple[str, dict, str]] = []
-    by_epoch: dict[int, list[tuple[str, dict, int, float]]] = {}
+    by_epoch: dict[int, list[_Pull]] = {}
     for entry_id, data in entries:
         try:
             arm, epoch, reward = _entry_pull(data, config.reward_kind, n_arms)
+            context = _entry_context(data, spec.dim, spec.shared_dim) if spec is not None else None
         except ValueError as exc:
             dead.append((entry_id, data, str(exc)))
             continue
-        by_epoch.setdefault(epoch, []).append((entry_id, data, arm, reward))
+        by_epoch.setdefault(epoch, []).append((entry_id, data, arm, reward, context))
     for epoch in sorted(by_epoch):
         group = by_epoch[epoch]
         arms, rewards = [g[2] for g in group], [g[3] for g in group]
+        linear = _linear_batch(n_arms, spec, group) if spec is not None else None
         try:
             # One store batch per epoch; the suffix keeps the id deterministic for a given claim.
-            outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards, issued_ms=issued_ms)
+            outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards, issued_ms=issued_ms,
+                                        linear=linear)
         except ValueError as exc:  # the store's own checks (and BatchTooOldError): never wedge the claim
-            dead.extend((eid, data, f"store refused the batch: {exc}") for eid, data, _, _ in group)
+            dead.extend((eid, data, f"store refused the batch: {exc}") for eid, data, *_ in group)
             continue
         if outcome.status == "applied":
             result.applied += len(arms)
@@ -388,6 +422,21 @@ def _apply_claim(
     # A consumer with an empty pending list carries no state: drop it so the group stays small.
     store.client.xgroup_delconsumer(stream, FOLD_GROUP, consumer)
     result.entries += len(entries)
+
+
+_Pull = tuple[str, dict, int, float, tuple[np.ndarray, np.ndarray] | None]
+
+
+def _linear_batch(n_arms: int, spec: ContextModelSpec, group: list[_Pull]) -> LinearGaussianStats:
+    """The LinTS statistics of the group's contextual entries (zeros when none had a context)."""
+    rows = [(g[2], g[3], g[4]) for g in group if g[4] is not None]
+    if not rows:
+        return LinearGaussianStats.zeros(n_arms, spec.dim, spec.shared_dim)
+    arms = np.array([r[0] for r in rows], dtype=np.int64)
+    rewards = np.array([r[1] for r in rows], dtype=np.float64)
+    X = np.stack([r[2][0] for r in rows if r[2] is not None])
+    Z = np.stack([r[2][1] for r in rows if r[2] is not None]) if spec.shared_dim else None
+    return LinearGaussianStats.zeros(n_arms, spec.dim, spec.shared_dim).add_batch(arms, X, rewards, Z)
 
 
 def dead_letter_count(client: redis.Redis, namespace: str) -> int:

@@ -20,6 +20,10 @@ key                            type    content
 ``ns:epoch:{e}``               hash    ``pulls``, ``regret``, ``opened_ts``, ``reason`` of epoch e
 ``ns:posterior:{e}``           hash    ``n:{arm}``, ``sum:{arm}``, ``sumsq:{arm}`` of epoch e
 ``ns:last_pulled:{e}``         hash    ``{arm}`` -> epoch pull count just after the arm's last pull
+``ns:linear:{e}``              hash    contextual experiments: ``a:{arm}`` -> "n xx.. xr.. xz.." and
+                                       ``shared`` -> "zz.. zr.." (LinTS sums of epoch e, space-
+                                       separated exact doubles, row-major; see
+                                       :class:`~banditops.bandit.posteriors.linear_gaussian.LinearGaussianStats`)
 ``ns:seen:{e}``                zset    batch ids applied in epoch e, scored by server time
 ``ns:retired``                 set     retired arm indices
 ``ns:meta``                    hash    small metadata (MLflow run ids, ...)
@@ -74,6 +78,8 @@ from typing import Any
 import numpy as np
 import redis
 
+from banditops.bandit.context_model import ContextModelSpec
+from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
 from banditops.store.types import (
     ApplyResult,
@@ -100,8 +106,13 @@ _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _STREAM_ID_RE = re.compile(r"^\d+-\d+$")
 _SCRIPTS = (
     "apply_batch", "open_epoch", "set_mode", "reset", "read_state",
-    "add_arm", "retire_arm", "append_event", "dump", "restore",
+    "add_arm", "retire_arm", "append_event", "dump", "restore", "drop",
 )  # fmt: skip
+
+
+def changed_channel(namespace: str) -> str:
+    """The pub/sub channel a namespace's store publishes on after every state change."""
+    return f"{namespace}:changed"
 
 
 class StoreNotInitializedError(LookupError):
@@ -154,6 +165,34 @@ def _stats_from_hash(posterior: dict[str, str], n_arms: int) -> ArmStats:
         elif kind == "sumsq":
             ss[arm] = float(value)
     return ArmStats(n, s, ss)
+
+
+def _linear_from_hash(fields: dict[str, str], n_arms: int, spec: ContextModelSpec | None) -> LinearGaussianStats | None:
+    """The LinTS sums stored as text (see the key table), zeros for arms without contextual pulls."""
+    if spec is None:
+        return None
+    d, k = spec.dim, spec.shared_dim
+    stats = LinearGaussianStats.zeros(n_arms, d, k)
+    n, xx, xr, xz = stats.n.copy(), stats.xx.copy(), stats.xr.copy(), stats.xz.copy()
+    zz, zr = stats.zz.copy(), stats.zr.copy()
+    for field, text in fields.items():
+        values = np.array(text.split(), dtype=np.float64)
+        if field == "shared":
+            zz[:], zr[:] = values[: k * k].reshape(k, k), values[k * k:]
+            continue
+        arm = int(field.partition(":")[2])
+        if arm >= n_arms:
+            continue
+        n[arm] = values[0]
+        xx[arm] = values[1 : 1 + d * d].reshape(d, d)
+        xr[arm] = values[1 + d * d : 1 + d * d + d]
+        xz[arm] = values[1 + d * d + d :].reshape(d, k)
+    return LinearGaussianStats(n, xx, xr, zz, zr, xz)
+
+
+def _linear_text(values: np.ndarray) -> str:
+    """Exact (round-trip) decimal text of a flat float array, as the script stores it."""
+    return " ".join(repr(float(x)) for x in values.ravel())
 
 
 class BanditStore:
@@ -225,7 +264,7 @@ class BanditStore:
     @property
     def changed_channel(self) -> str:
         """Pub/sub channel published after every state change (decision service refresh)."""
-        return f"{self.namespace}:changed"
+        return changed_channel(self.namespace)
 
     @property
     def summaries_key(self) -> str:
@@ -279,6 +318,15 @@ class BanditStore:
         self._shape = (config.reward_kind, config.n_arms)
         return int(epoch)
 
+    def drop(self) -> int:
+        """Delete every key of this namespace (one script); returns how many keys were deleted.
+
+        For throwaway namespaces, such as each seed of the deployed-loop simulator on a shared
+        server; an experiment that goes on is restarted with :meth:`reset` instead.
+        """
+        self._shape = None
+        return int(self._scripts["drop"](keys=[], args=[self.namespace]))
+
     def config(self) -> ExperimentConfig:
         """The experiment's config, with ``n_arms`` counting arms added at runtime."""
         pipe = self.client.pipeline(transaction=True)
@@ -305,29 +353,30 @@ class BanditStore:
     def epoch(self) -> int:
         return int(self._state_field("epoch"))
 
-    def _read(self, epoch: int | None) -> StoreState:
-        return self._parse_state(self._run("read_state", "" if epoch is None else int(epoch), "0"), epoch)
+    def _read(self, epoch: int | None, with_linear: bool = False) -> StoreState:
+        reply = self._run("read_state", "" if epoch is None else int(epoch), "1" if with_linear else "0", "0")
+        return self._parse_state(reply, epoch, with_linear)
 
     def round_state(self) -> RoundState:
         """One consistent read of the state plus each arm's reward stream and the policy's control
         state: what an agent's round rebuilds the policy from (one round trip)."""
-        reply = self._run("read_state", "", "1")
-        state = self._parse_state(reply[:7], None)
+        reply = self._run("read_state", "", "0", "1")
+        state = self._parse_state(reply[:8], None, False)
         counters = _as_pairs(reply[1])
-        streams = [unpack_stream(_text(raw)) for raw in reply[7]]
-        control_raw = _text(reply[8])
+        streams = [unpack_stream(_text(raw)) for raw in reply[8]]
+        control_raw = _text(reply[9])
         return RoundState(
-            state=state, streams=streams, stream_lengths=[len(_text(raw)) for raw in reply[7]],
+            state=state, streams=streams, stream_lengths=[len(_text(raw)) for raw in reply[8]],
             control=json.loads(control_raw) if control_raw else {},
             forced=int(counters.get("forced", 0)), floor_forced=int(counters.get("floor_forced", 0)),
         )
 
-    def _parse_state(self, reply: Any, epoch: int | None) -> StoreState:
+    def _parse_state(self, reply: Any, epoch: int | None, with_linear: bool) -> StoreState:
         if not reply:
             raise StoreNotInitializedError(
                 f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
             )
-        state, counters, config_raw, epoch_hash, posterior, last, retired = reply
+        state, counters, config_raw, epoch_hash, posterior, last, retired, linear_hash = reply
         state_d, counters_d, epoch_d = _as_pairs(state), _as_pairs(counters), _as_pairs(epoch_hash)
         n_arms = int(state_d["n_arms"])
         first = int(state_d.get("first_epoch", 1))  # absent in snapshots taken before resets kept numbering
@@ -353,17 +402,20 @@ class BanditStore:
             explore_remaining=int(state_d.get("explore_remaining", 0)),
             last_pulled=last_pulled,
             retired=frozenset(int(_text(a)) for a in retired),
+            linear=_linear_from_hash(_as_pairs(linear_hash), n_arms, config.context_model) if with_linear else None,
         )
 
-    def state(self, epoch: int | None = None) -> StoreState:
+    def state(self, epoch: int | None = None, *, with_linear: bool = False) -> StoreState:
         """One consistent read (a single round trip) of mode, epoch, stats, counters.
 
         With ``epoch``: that epoch's posterior, pulls and last-pulled positions (e.g. a phase the
         agents closed by a restart, archived after the fact); mode and counters are the current ones.
+        ``with_linear``: also the epoch's LinTS statistics (``StoreState.linear``; contextual
+        experiments only) — K·d² numbers, so only readers that sample from them ask.
         """
         if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1):
             raise ValueError(f"epoch must be an integer >= 1; got {epoch!r}")
-        return self._read(None if epoch is None else int(epoch))
+        return self._read(None if epoch is None else int(epoch), with_linear)
 
     def stats(self, epoch: int | None = None) -> ArmStats:
         """Posterior statistics of ``epoch`` (default: the current one), over the current arms."""
@@ -490,9 +542,15 @@ class BanditStore:
         *,
         regret: float = 0.0,
         issued_ms: int | None = None,
+        linear: LinearGaussianStats | None = None,
         _write: RoundWrite | None = None,
     ) -> ApplyResult:
         """Apply one agent round atomically (one Lua script).
+
+        ``linear`` (contextual experiments): the LinTS statistics of the batch's pulls that came
+        with a context — a subset of ``arms``/``rewards``, so ``linear.n[a] <= pulls of a`` — folded
+        into ``ns:linear:{epoch}`` by the SAME script call, under the same dedupe and epoch fencing:
+        a batch's Beta/NIG counts and its linear sums are applied together or not at all.
 
         ``issued_ms`` (server-clock milliseconds when the batch's content was fixed, the same on
         every retry — the fold passes its newest stream id's time) lets the store tell a batch
@@ -528,8 +586,10 @@ class BanditStore:
                 # Another process may have reset the experiment or added an arm: re-read, re-check.
                 shape, fresh = self._read_shape(), True
                 continue
+            if linear is not None:
+                self._check_linear(linear, stats)
             args = self._apply_args(batch_id, int(epoch), a, stats, regret=regret_f, kind=shape[0],
-                                    issued_ms=issued_ms, write=_write, rewards=rewards)
+                                    issued_ms=issued_ms, linear=linear, write=_write, rewards=rewards)
             reply = self._run("apply_batch", *args)
             status = _text(reply[0])
             if status == "too_old":
@@ -550,6 +610,21 @@ class BanditStore:
             )
         raise RuntimeError("the experiment's shape kept changing while applying a batch; retry the batch")
 
+    def _check_linear(self, linear: LinearGaussianStats, stats: ArmStats) -> None:
+        """``ValueError`` (nothing written) unless ``linear`` fits the experiment's context model."""
+        if not isinstance(linear, LinearGaussianStats):
+            raise ValueError(f"linear must be LinearGaussianStats; got {type(linear).__name__}")
+        spec = self.config().context_model
+        if spec is None:
+            raise ValueError("this experiment has no context model (ExperimentConfig.context): "
+                             "it cannot fold contextual statistics")
+        want = (stats.n_arms, spec.dim, spec.shared_dim)
+        got = (linear.n_arms, linear.dim, linear.shared_dim)
+        if got != want:
+            raise ValueError(f"linear statistics have (K, d, k)={got}; this experiment's model is (K, d, k)={want}")
+        if np.any(linear.n > stats.n) or np.any(linear.n < 0):
+            raise ValueError("linear.n counts the batch's contextual pulls per arm: it must lie within 0..pulls")
+
     def _read_shape(self) -> tuple[str, int]:
         kind, n_arms = self.client.hmget(self._key("state"), ["kind", "n_arms"])
         if kind is None or n_arms is None:
@@ -560,10 +635,10 @@ class BanditStore:
 
     def _apply_args(
         self, batch_id: str, epoch: int, a: np.ndarray, stats: ArmStats, *, regret: float, kind: str,
-        issued_ms: int | None = None, write: RoundWrite | None = None,
+        issued_ms: int | None = None, linear: LinearGaussianStats | None = None, write: RoundWrite | None = None,
         rewards: Sequence[float] | np.ndarray = (),
     ) -> list[Any]:
-        """The script's ARGV: header, (arm, n, sum, sumsq, last_offset) per pulled arm, the policy section.
+        """The script's ARGV: header, (arm, n, sum, sumsq, last_offset[, linear]) per pulled arm, the policy section.
 
         ``stats`` (the summary) covers the whole round; the per-arm totals added to the epoch's
         posterior leave out what a reaction replaces: after a restart only the round's first
@@ -581,14 +656,25 @@ class BanditStore:
         args: list[Any] = [
             batch_id, epoch, kind, int(a.size), repr(regret), json.dumps(stats.to_dict()),
             self.summaries_maxlen, self.events_maxlen, repr(self.dedupe_window_s), self.dedupe_max,
-            int(a.max()) + 1 if a.size else 0, "" if issued_ms is None else int(issued_ms), int(pulled.size),
+            int(a.max()) + 1 if a.size else 0, "" if issued_ms is None else int(issued_ms),
         ]  # fmt: skip
+        with_linear = linear is not None and bool(linear.n.sum())
+        if linear is not None and with_linear:
+            d, k = linear.dim, linear.shared_dim
+            args += [1 + d * d + d + d * k, _linear_text(np.concatenate([linear.zz.ravel(), linear.zr])) if k else ""]
+        else:
+            args += ["", ""]
+        args.append(int(pulled.size))
         for arm in pulled.tolist():
-            if arm in replaced:
+            if arm in replaced:  # its totals are set by the policy section, not added
                 args += [arm, 0, "0.0", "0.0", int(last_offset[arm])]
-                continue
-            args += [arm, int(posted.n[arm]), repr(float(posted.sum[arm])), repr(float(posted.sumsq[arm])),
-                     int(last_offset[arm])]  # fmt: skip
+            else:
+                args += [arm, int(posted.n[arm]), repr(float(posted.sum[arm])), repr(float(posted.sumsq[arm])),
+                         int(last_offset[arm])]  # fmt: skip
+            if linear is not None and with_linear:
+                args.append(_linear_text(np.concatenate([
+                    linear.n[arm : arm + 1], linear.xx[arm].ravel(), linear.xr[arm], linear.xz[arm].ravel(),
+                ])) if linear.n[arm] else "")
         if write is not None:
             args += self._policy_args(write, a)
         return args

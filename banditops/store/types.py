@@ -10,7 +10,9 @@ from typing import Any, Literal
 import numpy as np
 
 from banditops.bandit.arms import REWARD_KINDS, RewardKind
+from banditops.bandit.context_model import ContextModelSpec
 from banditops.bandit.names import check_policy
+from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
 
 
@@ -67,8 +69,14 @@ class ExperimentConfig:
     growing_rounds: bool = False
     #: ``simulation`` pulls the environment service; ``production`` folds the decision API's feedback.
     source: Literal["simulation", "production"] = "simulation"
+    #: The contextual (LinTS) model, as :meth:`ContextModelSpec.to_dict`; ``None``: no contexts.
+    #: With one, decisions that send a context are made by Linear Thompson Sampling and their
+    #: feedback also folds into the linear statistics; decisions without one stay Beta/NIG TS.
+    context: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.context is not None:
+            object.__setattr__(self, "context", ContextModelSpec.from_dict(self.context).to_dict())
         if self.reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {self.reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
         if self.n_arms < 1:
@@ -95,6 +103,11 @@ class ExperimentConfig:
     def from_dict(cls, payload: dict[str, Any]) -> ExperimentConfig:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in payload.items() if k in known})
+
+    @property
+    def context_model(self) -> ContextModelSpec | None:
+        """The parsed contextual model, or ``None`` for a non-contextual experiment."""
+        return None if self.context is None else ContextModelSpec.from_dict(self.context)
 
 
 ApplyStatus = Literal["applied", "duplicate", "stale_epoch", "conflict"]
@@ -135,6 +148,9 @@ class StoreState:
     last_pulled: np.ndarray
     #: Arms retired at runtime; never selected again.
     retired: frozenset[int] = frozenset()
+    #: The current epoch's LinTS statistics (contextual experiments only; zeros before any
+    #: contextual feedback), ``None`` when the config has no context model.
+    linear: LinearGaussianStats | None = None
 
     @property
     def active_arms(self) -> np.ndarray:

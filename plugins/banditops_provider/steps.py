@@ -233,6 +233,32 @@ def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
     return started
 
 
+# -- bandit_add_arm -----------------------------------------------------------------------------
+#: Most arms one request may add: a larger jump is a typo, not a new banner.
+MAX_NEW_ARMS = 100
+
+
+def add_arms(params: dict[str, Any]) -> dict[str, Any]:
+    """Add arms to the store (from the prior) until it has ``n_arms`` (default: the environment's count).
+
+    Idempotent: a retried task, or a second run for the same click, finds the count reached and adds
+    nothing. Arms are never removed (retire them instead), so a smaller count is a no-op.
+    """
+    target = params.get("n_arms")
+    if target is None:
+        target = len(_env().truth()["means"])
+    if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+        raise BadRequestError(f"n_arms must be an integer >= 1 (the arm count wanted); got {target!r}")
+    store = _store()
+    if not _has_experiment(store):
+        raise BadRequestError("the store holds no experiment yet: start one (bandit_experiment) first")
+    have = store.config().n_arms
+    if target - have > MAX_NEW_ARMS:
+        raise BadRequestError(f"n_arms={target} would add {target - have} arms to {have}; at most {MAX_NEW_ARMS}")
+    added = [store.add_arm() for _ in range(max(0, target - have))]
+    return {"n_arms": max(have, target), "added": added}
+
+
 # -- bandit_inject_drift ------------------------------------------------------------------------
 def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
     """Change one arm of the environment (``POST /update_arm/{arm}``); returns the new truth."""

@@ -10,7 +10,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.airflow
 
-DAG_IDS = ["bandit_learning", "bandit_drift_monitor", "bandit_relearning", "bandit_experiment", "bandit_inject_drift"]
+DAG_IDS = ["bandit_learning", "bandit_drift_monitor", "bandit_relearning", "bandit_experiment", "bandit_inject_drift",
+           "bandit_add_arm"]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_schedules_are_explicit(load_dag) -> None:  # type: ignore[no-untyped-de
     monitor = load_dag("bandit_drift_monitor")
     assert learning.max_active_runs == 1 and monitor.max_active_runs == 1
     assert type(learning.timetable).__name__ == type(monitor.timetable).__name__ == "ContinuousTimetable"
-    for manual in ("bandit_relearning", "bandit_experiment", "bandit_inject_drift"):
+    for manual in ("bandit_relearning", "bandit_experiment", "bandit_inject_drift", "bandit_add_arm"):
         assert type(load_dag(manual).timetable).__name__ == "NullTimetable"
 
 

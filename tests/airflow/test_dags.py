@@ -123,3 +123,23 @@ def test_inject_drift_refuses_an_unknown_arm_and_changes_nothing(
     captured = capfd.readouterr()
     assert f"unknown arm 42; valid arms: 0..{len(before) - 1}" in captured.out + captured.err
     assert env.truth()["means"] == before
+
+
+def test_add_arm_gives_the_store_the_arm_count_asked_once(
+    airflow_db: Any, connections: dict[str, str], load_dag: Any, redis_client: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The dashboard's add-arm path: the DAG adds arms up to n_arms, and a second run adds nothing."""
+    from banditops.store.types import ExperimentConfig
+
+    store = BanditStore(redis_client, connections["namespace"])
+    store.reset(ExperimentConfig(name="arms", n_arms=3))
+    dag_run = load_dag("bandit_add_arm").test(run_conf={"n_arms": 5})
+    assert str(dag_run.state) == "success", _ti_states(dag_run)
+    assert store.config().n_arms == 5
+    assert [e.fields["arm"] for e in store.events() if e.kind == "arm_added"] == [3, 4]
+    again = load_dag("bandit_add_arm").test(run_conf={"n_arms": 5})  # a second click, a retry
+    assert str(again.state) == "success" and store.config().n_arms == 5
+    refused = load_dag("bandit_add_arm").test(run_conf={"n_arms": 500})
+    assert str(refused.state) == "failed" and store.config().n_arms == 5
+    captured = capfd.readouterr()
+    assert "n_arms=500 would add 495 arms to 5; at most 100" in captured.out + captured.err

@@ -22,6 +22,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SECRET_VAR = re.compile(r"(PASSWORD|TOKEN|SECRET|FERNET|_KEY$)")
 INTERPOLATION = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
+ONE_SHOT = {"airflow-init", "bandit-redis-acl"}
 AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                     "airflow-triggerer", "airflow-worker"}
 
@@ -103,7 +104,8 @@ def test_schema_check_catches_a_typo(raw: dict[str, Any], compose_spec_schema: d
 
 def test_the_stack_has_every_service(config: dict[str, Any]) -> None:
     assert set(config["services"]) == {
-        "postgres", "bandit-redis", "celery-broker", "mlflow", "environment", "dashboard", "decision",
+        "postgres", "bandit-redis-acl", "bandit-redis", "celery-broker", "mlflow", "environment", "dashboard",
+        "decision",
     } | AIRFLOW_SERVICES
 
 
@@ -117,7 +119,7 @@ def test_every_service_has_a_healthcheck(config: dict[str, Any]) -> None:
 def test_dependencies_wait_for_health(config: dict[str, Any]) -> None:
     for name, service in config["services"].items():
         for dependency, spec in service.get("depends_on", {}).items():
-            expected = "service_completed_successfully" if dependency == "airflow-init" else "service_healthy"
+            expected = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
             assert spec["condition"] == expected, (name, dependency)
     assert set(config["services"]["airflow-worker"]["depends_on"]) >= {"airflow-init", "celery-broker", "postgres"}
 
@@ -168,10 +170,10 @@ def test_airflow_runs_celery_against_a_separate_broker(config: dict[str, Any]) -
     for name in AIRFLOW_SERVICES:
         assert config["services"][name]["user"] == "50000:0", name
     command = config["services"]["bandit-redis"]["command"][0].replace("$$", "$")  # the model keeps $$ escaped
-    assert "--appendonly yes" in command and '--requirepass "$REDIS_PASSWORD"' in command
+    assert "--appendonly yes" in command and "--aclfile /data/users.acl" in command and "requirepass" not in command
 
 
-@pytest.mark.parametrize("service", ["bandit-redis", "celery-broker", "postgres", "airflow-init"])
+@pytest.mark.parametrize("service", ["bandit-redis", "bandit-redis-acl", "celery-broker", "postgres", "airflow-init"])
 def test_services_refuse_placeholder_secrets(config: dict[str, Any], service: str, tmp_path: Path) -> None:
     """Run the service's own start-up guard (its command up to `exec`) with the example's values."""
     spec = config["services"][service]
@@ -198,3 +200,95 @@ def test_smoke_script_says_plainly_when_no_engine_answers(tmp_path: Path) -> Non
                           capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "no Docker engine answers" in proc.stdout and "nothing was built or started" in proc.stdout
+
+
+# ---------------------------------------------------------------- least privilege: who gets which secret
+
+#: The secret variables of .env.example each service may receive (anything else is a leak).
+SECRETS_OF = {
+    "decision": {"BANDIT_REDIS_DECISION_PASSWORD", "BANDITOPS_DECISION_ADMIN_TOKEN"},
+    "environment": {"BANDITOPS_ENV_ADMIN_TOKEN"},
+    "dashboard": {"BANDIT_REDIS_DASHBOARD_PASSWORD", "BANDITOPS_ENV_ADMIN_TOKEN", "AIRFLOW_ADMIN_PASSWORD",
+                  "BANDITOPS_DASHBOARD_PASSWORD", "MLFLOW_ADMIN_PASSWORD"},
+    "mlflow": {"POSTGRES_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_FLASK_SECRET_KEY"},
+    "bandit-redis": {"BANDIT_REDIS_ADMIN_PASSWORD"},
+    "bandit-redis-acl": {"BANDIT_REDIS_ADMIN_PASSWORD", "BANDIT_REDIS_AIRFLOW_PASSWORD",
+                         "BANDIT_REDIS_DECISION_PASSWORD", "BANDIT_REDIS_DASHBOARD_PASSWORD"},
+    "airflow-worker": {"BANDIT_REDIS_AIRFLOW_PASSWORD", "BANDITOPS_ENV_ADMIN_TOKEN", "MLFLOW_ADMIN_PASSWORD",
+                       "POSTGRES_PASSWORD", "CELERY_BROKER_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY",
+                       "AIRFLOW_JWT_SECRET"},
+}
+
+
+def _distinct_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """.env.example with every secret replaced by a value of its own, so a leak can be traced to its name."""
+    example = [line for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#")]
+    values = dict(line.split("=", 1) for line in example)
+    secrets = {k: f"{k.lower().replace('_', '')}0123456789" for k in values if SECRET_VAR.search(k)}
+    path = tmp_path / "distinct.env"
+    path.write_text("".join(f"{k}={secrets.get(k, v)}\n" for k, v in values.items()))
+    return path, secrets
+
+
+@pytest.mark.parametrize("service", sorted(SECRETS_OF))
+def test_each_service_gets_only_the_secrets_it_uses(compose_bin: Path, tmp_path: Path, service: str) -> None:
+    env_path, secrets = _distinct_env(tmp_path)
+    proc = compose(compose_bin, "config", "--format", "json", env_file=env_path)
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads(proc.stdout)["services"][service]
+    text = json.dumps({"environment": spec.get("environment"), "command": spec.get("command")})
+    received = {name for name, value in secrets.items() if value in text}
+    assert received == SECRETS_OF[service], f"{service} gets {sorted(received - SECRETS_OF[service])} it does not use"
+
+
+def test_each_service_is_its_own_redis_user(config: dict[str, Any]) -> None:
+    services = config["services"]
+    users = {name: re.match(r"redis://(\w*):", services[name]["environment"].get("BANDITOPS_REDIS_URL", "x://:"))
+             for name in ("decision", "dashboard", "airflow-worker", "airflow-scheduler", "airflow-triggerer")}
+    assert {n: m[1] if m else None for n, m in users.items()} == {
+        "decision": "decision", "dashboard": "dashboard", "airflow-worker": "airflow",
+        "airflow-scheduler": "airflow", "airflow-triggerer": "airflow"}
+    assert services["airflow-worker"]["environment"]["AIRFLOW_CONN_REDIS_DEFAULT"].startswith("redis://airflow:")
+    assert "BANDITOPS_REDIS_URL" not in services["environment"]["environment"]  # it never connects
+
+
+def test_the_acl_writer_writes_what_the_store_generates(config: dict[str, Any], tmp_path: Path) -> None:
+    """The init step's own command, with its compose environment: the file is acl_file() of the namespace."""
+    import os
+    import sys
+
+    from banditops.store.acl import acl_file
+
+    spec = config["services"]["bandit-redis-acl"]
+    script = spec["command"][0].replace("$$", "$")
+    command = script.splitlines()[-1]
+    assert command == "exec banditops redis-acl --out /tmp/users.acl"
+    assert {v["target"]: v["source"] for v in spec["volumes"]} == {"/tmp": "bandit-redis-acl"}
+    redis_mounts = {v["target"]: v for v in config["services"]["bandit-redis"]["volumes"]}
+    assert redis_mounts["/acl"]["source"] == "bandit-redis-acl" and redis_mounts["/acl"]["read_only"]
+    passwords = {u: f"{u}-pw-0123456789" for u in ("admin", "airflow", "decision", "dashboard")}
+    env = {**{k: str(v) for k, v in spec["environment"].items()},
+           **{f"BANDITOPS_REDIS_{u.upper()}_PASSWORD": p for u, p in passwords.items()},
+           "PATH": os.environ["PATH"]}
+    out = tmp_path / "users.acl"
+    banditops = Path(sys.executable).parent / "banditops"
+    proc = subprocess.run([str(banditops), "redis-acl", "--out", str(out)], env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == acl_file(env["BANDITOPS_NAMESPACE"], passwords)
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_mlflow_runs_its_basic_auth_app_and_clients_sign_in(config: dict[str, Any]) -> None:
+    services = config["services"]
+    mlflow = services["mlflow"]["environment"]
+    assert mlflow["MLFLOW_AUTH_ADMIN_USERNAME"] and mlflow["MLFLOW_AUTH_ADMIN_PASSWORD"].startswith("change-me")
+    assert mlflow["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    dockerfile = (ROOT / "docker" / "mlflow" / "Dockerfile").read_text()
+    assert 'CMD ["/usr/local/bin/banditops-mlflow"]' in dockerfile and "mlflow[auth]==" in dockerfile
+    assert "--app-name basic-auth" in (ROOT / "docker" / "mlflow" / "start.sh").read_text()
+    for client in ("dashboard", "airflow-worker", "airflow-scheduler"):
+        env = services[client]["environment"]
+        assert env["MLFLOW_TRACKING_USERNAME"] == mlflow["MLFLOW_AUTH_ADMIN_USERNAME"], client
+        assert env["MLFLOW_TRACKING_PASSWORD"] == mlflow["MLFLOW_AUTH_ADMIN_PASSWORD"], client
+    assert not any(k.startswith("MLFLOW_TRACKING_") for k in services["decision"]["environment"])

@@ -149,7 +149,7 @@ def test_services_probe_their_health_routes(default_manifests: list[dict]) -> No
         seen[component] = True
     assert set(seen) == set(expected)
     redis = kinds(default_manifests)["StatefulSet"][0]["spec"]["template"]["spec"]["containers"][0]
-    assert "redis-cli ping" in " ".join(redis["livenessProbe"]["exec"]["command"])
+    assert "redis-cli --user admin --no-auth-warning ping" in " ".join(redis["livenessProbe"]["exec"]["command"])
 
 
 def test_health_test_pod_calls_every_health_route(default_manifests: list[dict]) -> None:
@@ -166,7 +166,7 @@ def test_redis_is_a_statefulset_with_persistence_and_aof(default_manifests: list
     assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
     args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
-    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert args[args.index("--aclfile") + 1] == "/acl/users.acl" and "--requirepass" not in args
 
 
 def test_hpa_scales_the_decision_deployment(default_manifests: list[dict], production_manifests: list[dict]) -> None:
@@ -187,7 +187,7 @@ def _env_entries(manifests: list[dict]) -> list[tuple[str, dict]]:
 
 def test_secrets_are_referenced_never_inlined(render) -> None:
     token, password = "s3cr3t-token-value-0123456789", "s3cr3t-redis-password-987654"
-    manifests = render(set_values={"secrets.envAdminToken": token, "redis.auth.password": password})
+    manifests = render(set_values={"secrets.envAdminToken": token, "redis.auth.passwords.decision": password})
     for name, env in _env_entries(manifests):
         if SECRET_NAME.search(env["name"]):
             assert "secretKeyRef" in env.get("valueFrom", {}), (name, env)
@@ -196,7 +196,7 @@ def test_secrets_are_referenced_never_inlined(render) -> None:
     assert base64.b64encode(token.encode()).decode() not in non_secret_text
     secrets = {s["metadata"]["name"]: s["data"] for s in kinds(manifests)["Secret"]}
     assert base64.b64decode(secrets["bo-banditops-secrets"]["envAdminToken"]).decode() == token
-    assert base64.b64decode(secrets["bo-banditops-redis"]["redis-password"]).decode() == password
+    assert base64.b64decode(secrets["bo-banditops-redis"]["decision-password"]).decode() == password
     config = kinds(manifests)["ConfigMap"][0]["data"]
     assert not any(SECRET_NAME.search(key) for key in config), config
 
@@ -212,7 +212,7 @@ def test_existing_secrets_mean_no_chart_secrets(production_manifests: list[dict]
     assert "Secret" not in kinds(production_manifests)
     refs = {env["valueFrom"]["secretKeyRef"]["name"] for _, env in _env_entries(production_manifests)
             if "valueFrom" in env}
-    assert refs == {"banditops-secrets", "banditops-redis", "banditops-mlflow-db"}
+    assert refs == {"banditops-secrets", "banditops-redis", "banditops-mlflow-db", "banditops-mlflow-auth"}
 
 
 def test_production_mlflow_uses_the_external_database(production_manifests: list[dict]) -> None:
@@ -265,7 +265,7 @@ def test_external_redis_is_wired_through_its_secret(render) -> None:
                                    "externalRedis.existingSecret": "ext-redis"})
     assert "StatefulSet" not in kinds(manifests)
     urls = {e["value"] for _, e in _env_entries(manifests) if e["name"] == "BANDITOPS_REDIS_URL"}
-    assert urls == {"redis://:$(BANDITOPS_REDIS_PASSWORD)@redis.example:6379/0"}
+    assert urls == {f"redis://{u}:$(BANDITOPS_REDIS_PASSWORD)@redis.example:6379/0" for u in ("decision", "dashboard")}
     password_envs = [e for _, e in _env_entries(manifests) if e["name"] == "BANDITOPS_REDIS_PASSWORD"]
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in password_envs}
     assert refs == {"ext-redis"}
@@ -384,3 +384,74 @@ def test_network_policy_can_be_switched_off_and_public_peers_narrowed(render, tm
     narrowed = render(values)
     decision = _policies(narrowed)["decision-ingress"]
     assert decision["ingress"][0]["from"] == [peer]
+
+
+# ---------------------------------------------------------------- least privilege: Redis users, secrets, MLflow auth
+
+
+def _secret_refs(spec: dict[str, Any], containers: str = "containers") -> dict[str, set[tuple[str, str]]]:
+    """(Secret, key) pairs each container of a pod spec reads."""
+    return {c["name"]: {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+                        for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+            for c in spec.get(containers, [])}
+
+
+def test_each_pod_gets_only_the_secrets_it_uses(default_manifests: list[dict]) -> None:
+    specs = dict(pod_specs(default_manifests))
+    main, redis, auth = "bo-banditops-secrets", "bo-banditops-redis", "bo-banditops-mlflow-auth"
+    assert _secret_refs(specs["bo-banditops-decision"]) == {
+        "decision": {(redis, "decision-password"), (main, "decisionAdminToken")}}
+    assert _secret_refs(specs["bo-banditops-environment"]) == {"environment": {(main, "envAdminToken")}}
+    assert _secret_refs(specs["bo-banditops-dashboard"]) == {"dashboard": {
+        (redis, "dashboard-password"), (main, "envAdminToken"), (main, "dashboardPassword"),
+        (main, "airflowUsername"), (main, "airflowPassword"), (auth, "admin-username"), (auth, "admin-password")}}
+    assert _secret_refs(specs["bo-banditops-redis"]) == {"redis": {(redis, "admin-password")}}
+    assert _secret_refs(specs["bo-banditops-redis"], "initContainers") == {
+        "acl": {(redis, f"{u}-password") for u in ("admin", "airflow", "decision", "dashboard")}}
+    assert _secret_refs(specs["bo-banditops-mlflow"])["mlflow"] == {
+        (auth, "admin-username"), (auth, "admin-password"), (auth, "flask-secret-key")}
+    env = {e["name"]: e for e in specs["bo-banditops-decision"]["containers"][0]["env"]}
+    assert env["BANDITOPS_REDIS_URL"]["value"].startswith("redis://decision:$(BANDITOPS_REDIS_PASSWORD)@")
+
+
+def test_redis_loads_the_acl_the_store_generates(default_manifests: list[dict], tmp_path: Path) -> None:
+    """The init container's own command, run here with its env: its file is acl_file() of the release namespace."""
+    import os
+    import subprocess
+
+    from banditops.store.acl import acl_file
+
+    spec = dict(pod_specs(default_manifests))["bo-banditops-redis"]
+    init = spec["initContainers"][0]
+    assert init["command"][:4] == ["banditops", "redis-acl", "--out", "/acl/users.acl"]
+    namespace = init["command"][init["command"].index("--namespace") + 1]
+    assert namespace == "bo"  # banditops.namespace in values.yaml
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["acl"] == "/acl" and {m["name"] for m in init["volumeMounts"]} == {"acl"}
+    passwords = {u: f"{u}-pw-0123456789" for u in ("admin", "airflow", "decision", "dashboard")}
+    env = {"PATH": os.environ["PATH"], **{e["name"]: passwords[e["valueFrom"]["secretKeyRef"]["key"][:-9]]
+                                         for e in init["env"] if "valueFrom" in e}}
+    out = tmp_path / "users.acl"
+    command = [str(Path(sys.executable).parent / "banditops"), *init["command"][1:]]
+    command[command.index("/acl/users.acl")] = str(out)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == acl_file(namespace, passwords)
+    probe = spec["containers"][0]["readinessProbe"]["exec"]["command"][-1]
+    assert "--user admin" in probe
+
+
+def test_mlflow_authenticates_and_the_dashboard_signs_in(default_manifests: list[dict]) -> None:
+    specs = dict(pod_specs(default_manifests))
+    mlflow = specs["bo-banditops-mlflow"]["containers"][0]
+    assert "args" not in mlflow and "command" not in mlflow  # the image's start.sh: --app-name basic-auth
+    names = {e["name"] for e in mlflow["env"]}
+    assert {"MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= names
+    dashboard = {e["name"] for e in specs["bo-banditops-dashboard"]["containers"][0]["env"]}
+    assert {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"} <= dashboard
+    secret = next(s for s in kinds(default_manifests)["Secret"] if s["metadata"]["name"] == "bo-banditops-mlflow-auth")
+    assert len(base64.b64decode(secret["data"]["admin-password"])) == 40
+    airflow = yaml.safe_load((ROOT / "helm" / "airflow-values.yaml").read_text())
+    from_secret = {s["envName"]: s["secretKey"] for s in airflow["secret"]}
+    assert from_secret["MLFLOW_TRACKING_USERNAME"] == "mlflow-username"
+    assert from_secret["MLFLOW_TRACKING_PASSWORD"] == "mlflow-password"

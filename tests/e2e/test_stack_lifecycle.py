@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from banditops.clients.airflow_client import AirflowClient
+from banditops.clients.airflow_client import AirflowClient, AirflowError
 from banditops.clients.env_client import EnvClient
 from banditops.store import BanditStore
 from banditops.store.types import Mode
@@ -125,6 +125,25 @@ def test_lifecycle_learn_converge_drift_relearn(stack: localstack.StackConfig, t
         wait_for(f"a posterior snapshot in {link['url']}",
                  lambda rid=link["run_id"]: any(n.endswith(".json") for n in artifact_paths(mlflow, rid)),
                  timeout_s=120, every_s=2)
+
+
+def test_airflow_client_answers_with_actionable_errors(stack: localstack.StackConfig) -> None:
+    """The adapter over the official client, against the real API server: bad login, unknown DAG."""
+    login = localstack.load_state(stack)["airflow_login"]
+    wrong = AirflowClient(stack.url("airflow"), login["username"], "not-the-password")
+    with pytest.raises(AirflowError, match="refused the credentials"):
+        wrong.runs("bandit_learning")
+    client = AirflowClient(stack.url("airflow"), login["username"], login["password"])
+    try:
+        assert client.health()
+        with pytest.raises(AirflowError, match="not known to Airflow"):
+            client.trigger("no_such_dag", {})
+        assert client.runs("no_such_dag") == []
+        runs = client.runs("bandit_experiment", limit=5)
+        assert runs and all(isinstance(r["dag_run_id"], str) and isinstance(r["run_after"], str) for r in runs)
+    finally:
+        client.close()
+        wrong.close()
 
 
 def test_redis_restart_keeps_state_and_drift_sensor_resumes(stack: localstack.StackConfig) -> None:

@@ -311,6 +311,33 @@ class LinearGaussianPosterior:
             scores += coupled
         return np.asarray(scores)
 
+    def score_moments(
+        self, x: np.ndarray, arms: np.ndarray | None = None, arm_features: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For ONE encoded context ``x`` (d,) and arm indices ``arms`` (m,; None: all, in order): the score's parts.
+
+        Returns ``(mean, sd, coupling)``: given β, arm a's sampled score is
+        ``mean_a + sd_a · ε_a + coupling_a · β`` with independent standard normals ``ε_a``, and
+        ``coupling_a = z_a − C_aᵀx`` ((m, k); empty when k = 0). A caller that scores one context
+        many times (Monte Carlo propensities) computes these once. No input checks: the hot path's
+        caller has validated ``x`` (finite, length d), ``arms`` (in range) and ``arm_features``.
+        """
+        # Every arm's moments (two matrix-vector products), then the subset: cheaper than gathering
+        # columns of the (d², K) covariance block per request.
+        mean = x @ self._theta0_t
+        sd = self.scale * np.sqrt(np.maximum(np.outer(x, x).ravel() @ self._cov_flat, 0.0))
+        if arms is not None:
+            mean, sd = mean[arms], sd[arms]
+        if not self.shared_dim:
+            return mean, sd, np.zeros((mean.size, 0))
+        assert arm_features is not None
+        return mean, sd, arm_features - x @ (self._coupling if arms is None else self._coupling[arms])
+
+    def shared_draws(self, noise: np.ndarray) -> np.ndarray:
+        """β draws (n, k) from standard normals ``noise`` (n, k): ``β̂ + v L_S⁻ᵀ ε``."""
+        beta: np.ndarray = self._beta + self.scale * noise @ self._beta_chol_inv_t.T
+        return beta
+
     def sample_weights(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
         """``size`` joint draws of the weights: θ (size, K, d) and β (size, k)."""
         if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:

@@ -1,7 +1,10 @@
 -- Apply one agent batch atomically, at most once, and only to the epoch it was sampled under.
 -- ARGV: prefix, batch_id, epoch, reward_kind, pulls, regret, stats_json, summaries_maxlen,
---       events_maxlen, dedupe_window_s, dedupe_max, arms_needed, issued_ms ('' = unknown), m,
---       then m times per pulled arm: arm, n, sum, sumsq, last_offset (1-based position of its last pull),
+--       events_maxlen, dedupe_window_s, dedupe_max, arms_needed, issued_ms ('' = unknown),
+--       linear_len ('' = no contextual pulls; else the length of one arm's linear text, 1+d*d+d+d*k),
+--       shared_delta ('' or the batch's "zz.. zr.." text when k > 0), m,
+--       then m times per pulled arm: arm, n, sum, sumsq, last_offset (1-based position of its last pull)
+--       [, linear_delta: "n xx.. xr.. xz.." of its contextual pulls, '' for none, when linear_len ~= ''],
 --       then, optionally, the policy section of an agent's round (see below).
 -- Returns {status, current_epoch, mode_after, total_pulls}; status 'invalid' (with the stored kind
 -- and arm count) when the caller validated against a stale config: nothing is written then.
@@ -23,8 +26,10 @@ local pulls, regret, stats_json = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local summaries_maxlen, events_maxlen = ARGV[8], ARGV[9]
 local window_s, dedupe_max, arms_needed = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local issued_ms = tonumber(ARGV[13])
-local m = tonumber(ARGV[14])
-local arms_end = 14 + 5 * m
+local linear_len, shared_delta = tonumber(ARGV[14]), ARGV[15]
+local step = linear_len and 6 or 5
+local m = tonumber(ARGV[16])
+local arms_end = 16 + step * m
 
 -- The policy section, parsed up front (its expectations are checked before anything is written).
 local policy = nil
@@ -109,7 +114,7 @@ local pulls_before = tonumber(e[1] or '0')
 -- One read and one write of the posterior whatever K: the script is atomic, so read-add-write is
 -- as safe as HINCRBY, and far fewer calls (counts stay exact integers below 2^53).
 local fields = {}
-for i = 15, arms_end, 5 do
+for i = 17, arms_end, step do
   local arm = ARGV[i]
   fields[#fields + 1] = 'n:' .. arm
   fields[#fields + 1] = 'sum:' .. arm
@@ -119,7 +124,7 @@ if #fields > 0 then
   local cur = redis.call('HMGET', post, unpack(fields))
   local writes, last = {}, {}
   local j = 0
-  for i = 15, arms_end, 5 do
+  for i = 17, arms_end, step do
     local arm = ARGV[i]
     writes[#writes + 1] = 'n:' .. arm
     writes[#writes + 1] = int(tonumber(cur[j + 1] or '0') + tonumber(ARGV[i + 1]))
@@ -133,6 +138,26 @@ if #fields > 0 then
   end
   redis.call('HSET', post, unpack(writes))
   redis.call('HSET', lp, unpack(last))
+end
+
+-- LinTS statistics: element-wise sums of space-separated doubles (exact text, as above).
+if linear_len then
+  local lin = p .. ':linear:' .. epoch
+  local function add_text(field, delta)
+    local cur = redis.call('HGET', lin, field)
+    local out, k = {}, 0
+    for x in string.gmatch(delta, '%S+') do k = k + 1; out[k] = tonumber(x) end
+    if cur then
+      local j = 0
+      for x in string.gmatch(cur, '%S+') do j = j + 1; out[j] = (out[j] or 0) + tonumber(x) end
+    end
+    for m = 1, k do out[m] = fmt(out[m]) end
+    redis.call('HSET', lin, field, table.concat(out, ' '))
+  end
+  for i = 17, arms_end, 6 do
+    if ARGV[i + 5] ~= '' then add_text('a:' .. ARGV[i], ARGV[i + 5]) end
+  end
+  if shared_delta ~= '' then add_text('shared', shared_delta) end
 end
 
 local new_pulls = 0

@@ -1,6 +1,7 @@
 -- One consistent read of everything the loop decides with.
--- ARGV: prefix, epoch ('' = current), with_streams ('1': also each arm's reward stream and the
---       policy's control state of that epoch: what an agent's round rebuilds its policy from)
+-- ARGV: prefix, epoch ('' = current), with_linear ('1': also the epoch's LinTS statistics),
+--       with_streams ('1': also each arm's reward stream and the policy's control state of that
+--       epoch: what an agent's round rebuilds its policy from)
 local p = ARGV[1]
 local state = redis.call('HGETALL', p .. ':state')
 if #state == 0 then return {} end
@@ -14,8 +15,9 @@ local reply = {
   redis.call('HGETALL', p .. ':posterior:' .. epoch),
   redis.call('HGETALL', p .. ':last_pulled:' .. epoch),
   redis.call('SMEMBERS', p .. ':retired'),
+  ARGV[3] == '1' and redis.call('HGETALL', p .. ':linear:' .. epoch) or {},
 }
-if ARGV[3] == '1' then
+if ARGV[4] == '1' then
   local n_arms = tonumber(redis.call('HGET', p .. ':state', 'n_arms'))
   local streams = {}
   for arm = 0, n_arms - 1 do

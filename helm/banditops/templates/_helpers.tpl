@@ -65,12 +65,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end }}
 
-{{- define "banditops.redis.secretKey" -}}
-{{- if .Values.redis.enabled }}
-{{- .Values.redis.auth.existingSecretPasswordKey }}
-{{- else }}
-{{- .Values.externalRedis.existingSecretPasswordKey }}
-{{- end }}
+{{/* Secret of MLflow's basic-auth app (admin-username, admin-password, flask-secret-key). */}}
+{{- define "banditops.mlflow.authSecretName" -}}
+{{- default (include "banditops.componentName" (list . "mlflow-auth")) .Values.mlflow.auth.existingSecret }}
 {{- end }}
 
 {{- define "banditops.redis.host" -}}
@@ -90,22 +87,29 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
 {{/*
-Environment every BanditOps container gets: the ConfigMap for plain settings, and the Redis URL
-built by Kubernetes from the password Secret ($(VAR) expansion), so no secret is ever inlined.
+The Redis login of one service: its own ACL user (banditops/store/acl.py) and only that user's
+password, the URL built by Kubernetes from the Secret ($(VAR) expansion), so no secret is ever
+inlined. Call with (list $ "decision").
 */}}
-{{- define "banditops.commonEnv" -}}
+{{- define "banditops.redisEnv" -}}
+{{- $root := index . 0 }}
+{{- $user := index . 1 }}
 - name: BANDITOPS_REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "banditops.redis.secretName" . }}
-      key: {{ include "banditops.redis.secretKey" . }}
+      name: {{ include "banditops.redis.secretName" $root }}
+      key: {{ $user }}-password
 - name: BANDITOPS_REDIS_URL
-  value: "redis://:$(BANDITOPS_REDIS_PASSWORD)@{{ include "banditops.redis.host" . }}:{{ include "banditops.redis.port" . }}/{{ include "banditops.redis.database" . }}"
-- name: BANDITOPS_ENV_ADMIN_TOKEN
+  value: "redis://{{ $user }}:$(BANDITOPS_REDIS_PASSWORD)@{{ include "banditops.redis.host" $root }}:{{ include "banditops.redis.port" $root }}/{{ include "banditops.redis.database" $root }}"
+{{- end }}
+
+{{/* One key of a Secret as an env var. Call with (list "VAR" "secretName" "key"). */}}
+{{- define "banditops.secretEnv" -}}
+- name: {{ index . 0 }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "banditops.secretName" . }}
-      key: envAdminToken
+      name: {{ index . 1 }}
+      key: {{ index . 2 }}
 {{- end }}
 
 {{/* Pod security context shared by the BanditOps pods. */}}

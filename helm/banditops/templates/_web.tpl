@@ -1,7 +1,7 @@
 {{/*
 A stateless HTTP service of BanditOps (environment, dashboard, decision): Deployment + Service.
 Call with (dict "root" $ "component" "decision" "values" .Values.decision "healthPath" "/healthz"
-           "env" (string of extra EnvVar items)). The image's own CMD runs (each service's Dockerfile owns
+           "env" (string of EnvVar items: the service's secrets, and only those)). The image's own CMD runs (each service's Dockerfile owns
 its command line); containerPort must be the port that CMD listens on.
 */}}
 {{- define "banditops.webService" -}}
@@ -59,7 +59,6 @@ spec:
           env:
             - name: HOME
               value: /tmp
-            {{- include "banditops.commonEnv" $root | nindent 12 }}
             {{- with .env }}
             {{- . | nindent 12 }}
             {{- end }}

@@ -71,8 +71,13 @@ def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any) -
     return ActionResult(True, f"drift injected: arm {arm_index} {field} {before:g} → {checked:g}")
 
 
-def add_arm(env: Any, store: Any, truth: dict[str, Any] | None, value: Any) -> ActionResult:
-    """A new arm in the environment, and in the store so the agents can learn it from the prior."""
+def add_arm(env: Any, airflow: AirflowClient | None, public_url: str, truth: dict[str, Any] | None,
+            value: Any) -> ActionResult:  # fmt: skip
+    """A new arm in the environment, then the ``bandit_add_arm`` DAG gives it to the store.
+
+    The dashboard only reads Redis (its Redis user may not write, docs/security.md), so the store
+    learns the arm through Airflow, like every other state change the page asks for.
+    """
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot add an arm")
     kind = _arm_kind(truth)
@@ -92,11 +97,16 @@ def add_arm(env: Any, store: Any, truth: dict[str, Any] | None, value: Any) -> A
         env.add_arm(arm)
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
-    try:
-        index = store.add_arm()
-    except Exception as exc:
-        return ActionResult(False, f"arm added to the environment, but the store refused it: {short_reason(exc)}")
-    return ActionResult(True, f"arm {index} added ({'p' if kind == 'bernoulli' else 'mean'} {checked:g})")
+    n_arms = len(truth.get("means") or []) + 1
+    added = f"arm {n_arms - 1} added to the environment ({'p' if kind == 'bernoulli' else 'mean'} {checked:g})"
+    if airflow is None:
+        return ActionResult(False, f"{added}, but Airflow is not configured (BANDITOPS_AIRFLOW_URL): "
+                                   f"run the bandit_add_arm DAG with n_arms={n_arms} to add it to the store")
+    result = trigger_dag(airflow, public_url, "bandit_add_arm", {"n_arms": n_arms})
+    if not result.ok:
+        return ActionResult(False, f"{added}; the store was not told: {result.message} "
+                                   f"(run the bandit_add_arm DAG with n_arms={n_arms})")
+    return ActionResult(True, f"{added}; the store adds it: {result.message}", result.link)
 
 
 def reset_scenario(env: Any, name: Any, seed: Any = None) -> ActionResult:

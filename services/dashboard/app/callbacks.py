@@ -282,7 +282,8 @@ def _run_action(
             truth = None
         if trigger == "drift-button":
             return actions.inject_drift(collector.env, truth, values["drift_arm"], values["drift_value"])
-        return actions.add_arm(collector.env, collector.store, truth, values["add_value"])
+        airflow = collector.airflow if settings.airflow_url else None
+        return actions.add_arm(collector.env, airflow, settings.airflow_link_url, truth, values["add_value"])
     if trigger == "reset-button":
         return actions.reset_scenario(collector.env, values["reset_scenario"], values["reset_seed"])
     if trigger in ("start-button", "relearn-button") and not settings.airflow_url:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from banditops.settings import Settings as CoreSettings
 from banditops.settings import refuse_placeholder
@@ -28,6 +28,13 @@ class Settings(CoreSettings):
     airflow_public_url: str | None = None
     #: MLflow REST API for run lookups (defaults to ``mlflow_tracking_uri`` when it is http(s), else ``mlflow_ui_url``).
     mlflow_api_url: str | None = None
+    #: MLflow basic-auth login (MLflow's ``--app-name basic-auth``), under MLflow's own client variable names.
+    mlflow_tracking_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_USERNAME", "BANDITOPS_MLFLOW_TRACKING_USERNAME")
+    )
+    mlflow_tracking_password: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_PASSWORD", "BANDITOPS_MLFLOW_TRACKING_PASSWORD")
+    )
     #: Page refresh interval (dcc.Interval), in seconds.
     dashboard_refresh_s: float = Field(default=1.5, ge=0.25, le=60)
     #: Per-call timeout of every source (Redis, environment, Airflow, MLflow): one dead service cannot stall the page.

@@ -18,6 +18,7 @@ credentials, so the Flask server behind Dash checks, before anything else runs:
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from urllib.parse import urlsplit
 
@@ -73,6 +74,11 @@ def install(server: flask.Flask, settings: Settings, port: int | None = None) ->
     )
 
     def refuse(status: int, message: str, headers: dict[str, str] | None = None) -> flask.Response:
+        if status != 413:
+            # Read the (capped) body that is refused: gunicorn drops a keep-alive connection whose
+            # request body was left unread, and the client's next request then meets a closed socket.
+            with contextlib.suppress(RequestEntityTooLarge):
+                flask.request.get_data(cache=False)
         return flask.Response(message + "\n", status, headers or {}, mimetype="text/plain")
 
     @server.errorhandler(RequestEntityTooLarge)

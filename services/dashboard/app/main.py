@@ -73,6 +73,9 @@ def serve(app: dash.Dash, host: str, port: int, threads: int = 8) -> None:
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", None)
+            # gunicorn >= 26 opens a control socket (shutdown, reload, kill workers) shared by every
+            # gunicorn of the user at ~/.gunicorn/gunicorn.ctl: nothing here uses it, so it stays closed
+            self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return app.server

@@ -114,10 +114,12 @@ def short_reason(exc: BaseException) -> str:
 class MlflowReader:
     """Turns the run ids the loop keeps in the store's meta into links to the MLflow UI."""
 
-    def __init__(self, api_url: str | None, ui_url: str, *, timeout: float = 2.0):
+    def __init__(self, api_url: str | None, ui_url: str, *, timeout: float = 2.0,
+                 auth: tuple[str, str] | None = None):  # fmt: skip
         self.api_url = api_url
         self.ui_url = ui_url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout)
+        # MLflow's basic-auth app (deployed): the same login its Python client sends.
+        self._http = httpx.Client(timeout=timeout, auth=auth)
         self._experiment_of: dict[str, tuple[str, str]] = {}
 
     def close(self) -> None:
@@ -186,7 +188,9 @@ class DataCollector:
         self.airflow = AirflowClient(
             settings.airflow_url, settings.airflow_username, settings.airflow_password, timeout=timeout
         )
-        self.mlflow = MlflowReader(settings.mlflow_rest_url, settings.mlflow_link_url, timeout=timeout)
+        login = settings.mlflow_tracking_username, settings.mlflow_tracking_password
+        self.mlflow = MlflowReader(settings.mlflow_rest_url, settings.mlflow_link_url, timeout=timeout,
+                                   auth=(login[0], login[1]) if login[0] and login[1] else None)
         self.tracker = HistoryTracker(_posterior_factory(), max_points=300)
         self._events: list[Event] = []
         self._event_cursor = "0-0"

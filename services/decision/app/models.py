@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 #: Largest candidate list one request may carry (the body size limit bounds it too).
 MAX_CANDIDATES = 1024
+#: Largest number of features in one context (or one arm's features).
+MAX_CONTEXT_FEATURES = 1024
 
 ArmIndex = Annotated[StrictInt, Field(ge=0, description="arm (banner) index")]
+
+
+class CandidateArm(BaseModel):
+    """A candidate arm with its own features (the action-dependent features of VW's ADF form)."""
+
+    model_config = ConfigDict(extra="forbid")
+    arm: ArmIndex
+    features: dict[str, float] = Field(
+        default_factory=dict, max_length=MAX_CONTEXT_FEATURES,
+        description="the arm's numeric features, exactly the experiment's context.arm_features",
+    )
 
 
 class RecommendRequest(BaseModel):
@@ -18,9 +31,17 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(min_length=1, max_length=256, description="opaque id of the user asking")
     k: StrictInt = Field(ge=1, le=MAX_CANDIDATES, description="number of arms to rank, 1..number of arms")
-    candidates: list[ArmIndex] | None = Field(
+    candidates: list[ArmIndex | CandidateArm] | None = Field(
         default=None, max_length=MAX_CANDIDATES,
-        description="arms allowed on this page (default: every active arm); retired ones are skipped",
+        description="arms allowed on this page (default: every active arm). Without a context, retired ones "
+                    "are skipped; with a context, unknown or retired ones are refused (422). Objects "
+                    "{arm, features} carry each arm's features for a model with arm features",
+    )
+    context: dict[str, Any] | list[float] | None = Field(
+        default=None, max_length=MAX_CONTEXT_FEATURES,
+        description="the user's context: {feature: value} with the experiment's numeric features (numbers) and "
+                    "categorical ones (strings, hashed), or the encoded vector of length d. Absent: "
+                    "non-contextual Thompson Sampling",
     )
 
 
@@ -30,6 +51,10 @@ class RecommendResponse(BaseModel):
     decision_id: str = Field(description="send it back with the reward to POST /feedback")
     arms: list[int] = Field(description="the k arms, best first, ranked by one Thompson draw")
     propensity: float = Field(description="estimated probability that the policy ranks arms[0] first")
+    propensities: list[float] = Field(
+        description="for each arm of the slate, in order: the estimated probability that the policy ranks it "
+                    "first for this user and candidate set (Monte Carlo over posterior draws; docs/decision.md)"
+    )
     epoch: int = Field(description="learning epoch of the posterior used (0: none yet)")
     fallback: bool = Field(description="true when no posterior was available: the static ranking")
 

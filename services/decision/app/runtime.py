@@ -65,6 +65,7 @@ class Runtime:
             refresh_interval_s=settings.refresh_interval_s,
             min_interval_s=min(0.2, settings.refresh_interval_s),  # a burst of writes: one refresh
             draws=settings.propensity_draws,
+            context_draws=settings.context_propensity_draws,
             seed=settings.seed,
             hooks=[self._observe_store],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -37,18 +38,30 @@ def test_an_older_secrets_file_keeps_its_values_and_gains_the_new_ones(tmp_path:
     assert (sec["airflow_password"], sec["env_admin_token"]) == ("kept", "kept-too")
     assert {"decision_admin_token", "dashboard_password", "redis_password"} <= set(sec)
     assert localstack._secrets(cfg) == sec  # generated once, then read back
-    assert localstack.redis_url(cfg) == f"redis://:{sec['redis_password']}@127.0.0.1:{cfg.ports['redis']}/0"
+    assert localstack.redis_url(cfg) == f"redis://admin:{sec['redis_password']}@127.0.0.1:{cfg.ports['redis']}/0"
+    assert localstack.redis_url(cfg, "decision").startswith(f"redis://decision:{sec['redis_decision_password']}@")
 
 
-def test_redis_password_is_in_a_private_file_not_on_the_command_line(tmp_path: Path) -> None:
+def test_redis_users_are_in_a_private_file_not_on_the_command_line(tmp_path: Path) -> None:
+    from banditops.store.acl import acl_file
+
     os.umask(0o022)
     cfg = localstack.StackConfig(root=tmp_path)
-    argv = localstack.components(cfg)["redis"].argv
-    password = localstack._secrets(cfg)["redis_password"]
-    assert password not in " ".join(argv)
-    conf = Path(argv[1])
-    assert conf.read_text() == f'requirepass "{password}"\n' and conf.stat().st_mode & 0o777 == 0o600
+    comps = localstack.components(cfg)
+    argv = comps["redis"].argv
+    sec = localstack._secrets(cfg)
+    assert not any(v in " ".join(argv) for k, v in sec.items() if k.startswith("redis"))
+    conf = Path(argv[argv.index("--aclfile") + 1])
+    passwords = {"admin": sec["redis_password"],
+                 **{u: sec[f"redis_{u}_password"] for u in ("airflow", "decision", "dashboard")}}
+    assert conf.read_text() == acl_file("bo", passwords) and conf.stat().st_mode & 0o777 == 0o600
     assert localstack.exposed_secrets(cfg) == []
+    # Each service connects as its own user; the environment and MLflow get no Redis URL at all.
+    assert comps["decision"].env["BANDITOPS_REDIS_URL"].startswith("redis://decision:")
+    assert comps["dashboard"].env["BANDITOPS_REDIS_URL"].startswith("redis://dashboard:")
+    assert comps["airflow"].env["BANDITOPS_REDIS_URL"].startswith("redis://airflow:")
+    assert json.loads(comps["airflow"].env["AIRFLOW_CONN_REDIS_DEFAULT"])["login"] == "airflow"
+    assert "BANDITOPS_REDIS_URL" not in localstack.common_env(cfg)
 
 
 def test_state_file_made_private_even_if_it_was_world_readable(tmp_path: Path) -> None:

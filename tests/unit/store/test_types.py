@@ -71,3 +71,18 @@ def test_every_script_ships_with_the_shared_helpers(name: str) -> None:
     source = _script_source(name)
     assert "local function add_event" in source
     assert source.count("local function now_s") == 1
+
+
+def test_a_context_model_is_validated_normalised_and_round_trips() -> None:
+    config = ExperimentConfig(n_arms=3, context={"numeric": ["age"], "categorical": ["country"], "n_buckets": 8})
+    assert config.context == {"numeric": ["age"], "categorical": ["country"], "n_buckets": 8, "arm_features": [],
+                              "ridge": 1.0, "scale": 0.2}
+    again = ExperimentConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and again.context_model is not None and again.context_model.dim == 10
+    assert ExperimentConfig(n_arms=3).context_model is None  # the default: no contexts
+    with pytest.raises(ValueError, match="unknown context-model keys"):
+        ExperimentConfig(n_arms=3, context={"numeric": ["age"], "buckets": 8})
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        ExperimentConfig(n_arms=3, context={"numeric": ["age"], "scale": 0})
+    with pytest.raises(ValueError, match="feature names must be unique"):
+        ExperimentConfig(n_arms=3, context={"numeric": ["age"], "categorical": ["age"]})

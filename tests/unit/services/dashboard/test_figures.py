@@ -225,7 +225,7 @@ def test_actions_refuse_bad_input_before_calling_anything() -> None:
     assert actions.inject_drift(Refuse(), truth, 7, 0.5).message == "arm 7 does not exist; valid arms: 0..2"
     assert "p must be in [0, 1]" in actions.inject_drift(Refuse(), truth, 1, 1.5).message
     assert "finite number" in actions.inject_drift(Refuse(), truth, 1, None).message
-    assert "finite number" in actions.add_arm(Refuse(), Refuse(), truth, float("nan")).message
+    assert "finite number" in actions.add_arm(Refuse(), Refuse(), "http://airflow", truth, float("nan")).message
     assert "valid scenarios: seed, banners, problem1" in actions.reset_scenario(Refuse(), "nope").message
     assert "seed must be >= 0" in actions.reset_scenario(Refuse(), "seed", -1).message
     assert "valid scenarios" in actions.start_experiment(Refuse(), "http://af", "nope").message  # type: ignore[arg-type]

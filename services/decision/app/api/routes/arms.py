@@ -11,14 +11,22 @@ import redis
 from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 
+from banditops.store.acl import is_permission_error
 from services.common.auth import ADMIN_RESPONSES as AUTH_RESPONSES
 from services.decision.app.api.deps import ERROR_RESPONSES, STORE_DOWN, AdminDep, RuntimeDep
 from services.decision.app.models import ArmChanged, ArmInfo, ArmsResponse
 from services.decision.app.runtime import Runtime
 
 router = APIRouter(prefix="/arms", tags=["arms"])
+#: The answer when the service's Redis user is the least-privilege ``decision`` user (compose, Helm).
+ARMS_READ_ONLY = (
+    "this decision service's Redis user may only read the posterior and write decisions and feedback "
+    "(least privilege), so it cannot add or retire arms; do it where the state is written: the dashboard's "
+    "add-arm control or the bandit_add_arm DAG in Airflow, or the admin Redis user"
+)
 ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
     **ERROR_RESPONSES, **AUTH_RESPONSES,
+    403: {"description": "no admin token configured, or the service's Redis user may not change arms"},
     503: {"description": "the state store is unreachable; retry later"},
 }
 
@@ -52,6 +60,8 @@ def _change(runtime: Runtime, action: str, arm: int | None = None) -> int:
     except LookupError as exc:  # no experiment in the namespace yet
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except redis.RedisError as exc:
+        if is_permission_error(exc):  # deployed: this service's Redis user may not change the state
+            raise HTTPException(status.HTTP_403_FORBIDDEN, ARMS_READ_ONLY) from exc
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN, headers={"Retry-After": "1"}) from exc
     return arm
 

@@ -15,8 +15,9 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from banditops.serving.recommender import Recommendation
 from services.decision.app.api.deps import ERROR_RESPONSES
-from services.decision.app.models import RecommendRequest, RecommendResponse
+from services.decision.app.models import CandidateArm, RecommendRequest, RecommendResponse
 from services.decision.app.runtime import Runtime
 
 router = APIRouter(prefix="/recommend", tags=["decisions"])
@@ -56,14 +57,33 @@ async def recommend(request: Request) -> Response:
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
     try:
-        rec = runtime.recommender.recommend(body.user_id, body.k, body.candidates)
-    except ValueError as exc:
+        rec = _decide(runtime, body)
+    except ValueError as exc:  # nothing was logged: a refusal writes nothing
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     runtime.log.record(rec.decision(body.user_id))
     runtime.metrics.count(rec)
     # Serialised by hand: the response is tiny and orjson is the cheapest path (the model documents it).
     return Response(
         orjson.dumps({"decision_id": rec.decision_id, "arms": rec.arms, "propensity": rec.propensity,
-                      "epoch": rec.epoch, "fallback": rec.fallback}),
+                      "propensities": rec.propensities, "epoch": rec.epoch, "fallback": rec.fallback}),
         media_type="application/json",
     )
+
+
+def _decide(runtime: Runtime, body: RecommendRequest) -> Recommendation:
+    """Non-contextual Thompson Sampling without a context, Linear Thompson Sampling with one."""
+    candidates = body.candidates
+    if body.context is None:
+        if candidates is not None and any(isinstance(c, CandidateArm) for c in candidates):
+            if any(c.features for c in candidates if isinstance(c, CandidateArm)):
+                raise ValueError("candidate arm features are used by the contextual model only: send a 'context' "
+                                 "with them, or send candidates as plain arm indices")
+            candidates = [c.arm if isinstance(c, CandidateArm) else c for c in candidates]
+        return runtime.recommender.recommend(body.user_id, body.k, candidates)  # type: ignore[arg-type]
+    arms: list[int] | None = None
+    features: dict[int, dict[str, float]] | None = None
+    if candidates is not None:
+        arms = [c.arm if isinstance(c, CandidateArm) else c for c in candidates]
+        with_features = {c.arm: c.features for c in candidates if isinstance(c, CandidateArm) and c.features}
+        features = with_features or None
+    return runtime.recommender.recommend_in_context(body.user_id, body.k, body.context, arms, features)

@@ -1,0 +1,127 @@
+"""Contextual decisions for one request: a Linear Thompson ranking and each slate arm's propensity.
+
+The decision service answers a request that carries a context from a snapshot of the LinTS
+posterior (:class:`~banditops.bandit.posteriors.linear_gaussian.LinearGaussianPosterior`), built
+once per refresh from the store's linear statistics; nothing here does I/O.
+
+The decision: ONE posterior draw of every allowed arm's score for this user, the arms ranked by
+it (Agrawal & Goyal's Linear Thompson Sampling; with a slate, the later slots follow the same
+draw, as the non-contextual recommender does).
+
+The propensities: the probability that a Thompson draw puts each slate arm *first* for this
+user and this candidate set. There is no closed form with the shared part (the arms' scores are
+correlated through β), so it is estimated by Monte Carlo: ``draws`` (M, default 256) standard
+normal rows are drawn once per snapshot, each request turns them into M posterior score draws
+for its own context (scores are affine in the normals, so this costs an (M × arms) multiply-add,
+not M fresh draws), and the estimate of arm ``a`` is
+
+    p̂(a) = (#{rows whose best arm is a} + [a is this decision's first arm]) / (M + 1)
+
+— the decision's own draw is one more posterior draw, so the arm actually shown first never gets
+a propensity of 0 (an inverse-propensity weight would be infinite). Its Monte Carlo standard
+error is ``sqrt(p(1 − p) / (M + 1))``, at most ``0.5 / sqrt(M + 1)`` = 0.031 for M = 256; an arm
+with p well below ``1/M`` is estimated as 0 or ``1/(M + 1)``. The rows are shared by every request
+of one snapshot (redrawn at each refresh, at least every second), so two users with the same
+context get the same estimate: the errors are correlated within a snapshot, not across them.
+
+References
+----------
+.. [1] S. Agrawal and N. Goyal, "Thompson Sampling for contextual bandits with linear payoffs",
+   ICML 2013.
+.. [2] L. Li, W. Chu, J. Langford and X. Wang, "Unbiased offline evaluation of
+   contextual-bandit-based news article recommendation algorithms", WSDM 2011 (why each
+   decision is logged with its context and propensity).
+
+Examples
+--------
+>>> import numpy as np
+>>> from banditops.bandit.context_model import ContextModelSpec
+>>> from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
+>>> spec = ContextModelSpec(numeric=("x",))
+>>> X = np.array([[1.0, 1.0], [1.0, -1.0]] * 200)
+>>> arms = np.array([0, 1] * 200)
+>>> stats = LinearGaussianStats.from_batch(2, arms, X, (arms == 0).astype(float))  # arm 0 always clicks
+>>> snap = ContextualSnapshot.build(spec, stats, np.random.default_rng(0), draws=512)
+>>> choice = snap.decide(np.array([1.0, 1.0]), [0, 1], 2, np.random.default_rng(1))
+>>> choice.arms, [round(p, 3) for p in choice.propensities]
+((0, 1), [1.0, 0.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from banditops.bandit.context_model import ContextModelSpec
+from banditops.bandit.posteriors.linear_gaussian import LinearGaussianPosterior, LinearGaussianStats
+
+#: Monte Carlo rows per snapshot for the propensities (error <= 0.5 / sqrt(M + 1) = 0.031). Why not
+#: more: each request pays an (M x arms) multiply-add and argmax, about 60 µs for 80 arms at 256 rows.
+DEFAULT_PROPENSITY_DRAWS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ContextualChoice:
+    """The ranked slate for one user and, aligned with it, each arm's P(ranked first)."""
+
+    arms: tuple[int, ...]
+    propensities: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ContextualSnapshot:
+    """The LinTS posterior of one store refresh, with the normals its propensities reuse."""
+
+    spec: ContextModelSpec
+    posterior: LinearGaussianPosterior
+    #: (M, K) float32 standard normals: row m's score of arm a is mean_a + sd_a · noise[m, a] (+ shared part).
+    noise: np.ndarray
+    #: (M, k) standard normals of the shared weights' draws.
+    shared_noise: np.ndarray
+
+    @classmethod
+    def build(
+        cls, spec: ContextModelSpec, stats: LinearGaussianStats, rng: np.random.Generator,
+        draws: int = DEFAULT_PROPENSITY_DRAWS,
+    ) -> ContextualSnapshot:
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise ValueError(f"draws must be an integer >= 1; got {draws!r}")
+        posterior = LinearGaussianPosterior(stats, ridge=spec.ridge, scale=spec.scale)
+        return cls(spec, posterior, rng.standard_normal((draws, stats.n_arms), dtype=np.float32),
+                   rng.standard_normal((draws, stats.shared_dim)))
+
+    @property
+    def n_arms(self) -> int:
+        return self.posterior.n_arms
+
+    @property
+    def draws(self) -> int:
+        return int(self.noise.shape[0])
+
+    def decide(
+        self, x: np.ndarray, allowed: list[int], k: int, rng: np.random.Generator,
+        arm_features: np.ndarray | None = None,
+    ) -> ContextualChoice:
+        """Rank ``k`` of the ``allowed`` arm indices for the encoded context ``x`` (d,).
+
+        ``arm_features`` (len(allowed), shared_dim) is required exactly when the model has a
+        shared part. The caller has validated ``x``, ``allowed`` and ``k``.
+        """
+        post = self.posterior
+        idx = np.asarray(allowed, dtype=np.intp)
+        everyone = len(allowed) == self.n_arms and list(allowed) == list(range(self.n_arms))
+        mean, sd, coupling = post.score_moments(x, None if everyone else idx, arm_features)
+        own = mean + sd * rng.standard_normal(idx.size)
+        # float32 rows: half the memory traffic of the request's largest step; 7 digits decide an argmax.
+        sd32, mean32 = sd.astype(np.float32), mean.astype(np.float32)
+        rows = self.noise * sd32 if everyone else self.noise[:, idx] * sd32
+        rows += mean32
+        if post.shared_dim:
+            own += coupling @ post.shared_draws(rng.standard_normal((1, post.shared_dim)))[0]
+            rows += post.shared_draws(self.shared_noise) @ coupling.T
+        order = np.argsort(-own, kind="stable")[:k]
+        counts = np.bincount(rows.argmax(axis=1), minlength=idx.size).astype(np.float64)
+        counts[order[0]] += 1.0
+        counts /= self.draws + 1
+        return ContextualChoice(tuple(int(a) for a in idx[order]), tuple(float(p) for p in counts[order]))

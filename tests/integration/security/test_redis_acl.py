@@ -1,0 +1,276 @@
+"""Each service's Redis user, on a real server with the generated ACL loaded.
+
+The server loads :func:`banditops.store.acl.acl_file` (the same text the compose init step and the
+chart's init container write). Each user first runs the real code of its service: the agents'
+and DAGs' store calls as ``airflow``, the decision API as ``decision`` (a real uvicorn process:
+recommend, feedback, metrics), the dashboard's reads as ``dashboard``; then it tries what its
+grant does not allow, and must get ``NOPERM`` with the state unchanged (compared by snapshot).
+The rows of ``ATTACKS`` are the "Redis ACL" table of ``docs/security.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import redis.asyncio
+
+from banditops.store import BanditStore, ExperimentConfig, Mode
+from banditops.store.acl import acl_file, acl_rules, is_permission_error
+from banditops.store.feedback import (
+    Decision,
+    accept_feedback,
+    dead_letter_count,
+    feedback_lag_seconds,
+    fold_feedback,
+    read_decisions,
+    record_decisions,
+    record_decisions_async,
+)
+from stack.decision_server import DecisionServer
+from stack.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[3]
+DOC = ROOT / "docs" / "security.md"
+NS = "acl"
+USERS = ("admin", "airflow", "decision", "dashboard")
+
+
+@pytest.fixture(scope="module")
+def passwords() -> dict[str, str]:
+    return {name: secrets.token_hex(16) for name in USERS}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, passwords: dict[str, str]) -> Iterator[RedisServer]:
+    srv = RedisServer(data_dir=Path(tmp_path_factory.mktemp("redis-acl")), acl=acl_file(NS, passwords),
+                      username="admin", password=passwords["admin"]).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def clients(server: RedisServer, passwords: dict[str, str]) -> Iterator[dict[str, redis.Redis]]:
+    out = {name: redis.Redis.from_url(server.url_for(name, passwords[name])) for name in USERS}
+    yield out
+    for client in out.values():
+        client.close()
+
+
+def _refused(call: Callable[[], Any]) -> str:
+    """Run an attack; it must be refused by the ACL. Returns the server's first words."""
+    try:
+        call()
+    except redis.ResponseError as exc:
+        assert is_permission_error(exc), f"refused, but not by the ACL: {exc}"
+        return "NOPERM"
+    raise AssertionError("the server ran a command outside the user's grant")
+
+
+def _decision(i: int, epoch: int) -> Decision:
+    return Decision(decision_id=f"{i:032x}", user_id=f"u{i}", arms=(i % 3,), propensity=0.5, epoch=epoch,
+                    fallback=False, ts_ms=1_700_000_000_000 + i, reward_kind="bernoulli")
+
+
+def test_the_default_user_is_off_and_passwords_are_checked(server: RedisServer, passwords: dict[str, str]) -> None:
+    anonymous = redis.Redis(host="127.0.0.1", port=server.port)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(server.url_for("airflow", passwords["decision"])).ping()
+    with pytest.raises(redis.AuthenticationError):  # the default user exists but is off, whatever password
+        redis.Redis.from_url(server.url_for("default", passwords["admin"])).ping()
+    anonymous.close()
+
+
+def test_the_acl_file_holds_no_password(passwords: dict[str, str]) -> None:
+    text = acl_file(NS, passwords)
+    assert all(pw not in text for pw in passwords.values())
+    assert text.count(" on #") == len(USERS)
+    with pytest.raises(ValueError, match="valid users: admin, airflow, dashboard, decision"):
+        acl_file(NS, {"environment": "x"})
+    with pytest.raises(ValueError, match="invalid namespace"):
+        acl_rules("bo:*")
+
+
+def test_airflow_runs_the_whole_loop(clients: dict[str, redis.Redis]) -> None:
+    """The agents' and DAGs' store calls, as the airflow user: reset, batches, feedback fold, lifecycle."""
+    store = BanditStore(clients["airflow"], NS)
+    epoch = store.reset(ExperimentConfig(name="acl", reward_kind="bernoulli", n_arms=3, source="production"))
+    assert store.apply_batch("b1", epoch, [0, 1, 2, 0], [1, 0, 1, 1]).status == "applied"
+    assert store.apply_batch("b1", epoch, [0, 1, 2, 0], [1, 0, 1, 1]).status == "duplicate"
+    # Feedback written by the decision user, folded by the agent.
+    decisions = [_decision(i, epoch) for i in range(6)]
+    assert record_decisions(clients["decision"], NS, decisions) == 6
+    for d in decisions[:4]:
+        assert accept_feedback(clients["decision"], NS, d.decision_id, 1.0).status == "accepted"
+    folded = fold_feedback(store, "fold-1")
+    assert (folded.entries, folded.applied) == (4, 4)
+    assert store.state().total_pulls == 8
+    store.set_meta(run_id="r1")
+    store.set_cursor("drift", "0-0")
+    store.append_event("note", by="test")
+    assert store.claim_phase_run(epoch, "me")
+    store.release_phase_run(epoch)
+    assert store.set_mode(Mode.MONITORING, reason="converged", expected_epoch=epoch)
+    new_epoch = store.open_epoch(reason="drift_detected", explore_budget=5, expected_epoch=epoch)
+    assert new_epoch == epoch + 1
+    assert store.add_arm() == 3
+    store.retire_arm(3)
+    snap = store.snapshot()
+    store.restore(snap)
+    assert store.snapshot()["keys"] == snap["keys"]
+
+
+def test_decision_service_serves_as_the_decision_user(
+    server: RedisServer, passwords: dict[str, str], clients: dict[str, redis.Redis], tmp_path: Path
+) -> None:
+    """The real decision API on the decision user: recommend, feedback, metrics work; arm changes get a 403."""
+    store = BanditStore(clients["airflow"], NS)
+    if not store.exists():
+        store.reset(ExperimentConfig(name="acl", reward_kind="bernoulli", n_arms=3, source="production"))
+    before = _state_keys(store)
+    token = secrets.token_hex(16)
+    svc = DecisionServer(redis_url=server.url_for("decision", passwords["decision"]), namespace=NS,
+                         admin_token=token, settings={"log_flush_interval_s": 0.05},
+                         log_path=tmp_path / "decision.log")
+    svc.start(timeout_s=180)  # a loaded machine imports the app slowly
+    try:
+        svc.wait_live(timeout_s=30)
+        answer = httpx.post(f"{svc.url}/recommend", json={"user_id": "u1", "k": 1}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        rec = answer.json()
+        decision_id = rec["decision_id"]
+        for _ in range(200):  # the decision log is written behind the answer
+            if any(d["decision_id"] == decision_id for d in read_decisions(clients["dashboard"], NS)):
+                break
+            time.sleep(0.05)
+        fb = httpx.post(f"{svc.url}/feedback", json={"decision_id": decision_id, "reward": 1.0}, timeout=5)
+        assert fb.status_code == 200, fb.text
+        assert httpx.get(f"{svc.url}/metrics", timeout=5).status_code == 200
+        arms = httpx.post(f"{svc.url}/arms", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert arms.status_code == 403, arms.text
+        assert "Redis user" in arms.json()["detail"]
+        retire = httpx.post(f"{svc.url}/arms/0/retire", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert retire.status_code == 403, retire.text
+    finally:
+        svc.stop()
+        log = (tmp_path / "decision.log").read_text(errors="replace")
+    assert "NOPERM" not in log and "can't" not in log, log[-2000:]  # no background call was refused
+    assert _state_keys(store) == before  # the 403 changed nothing; only decisions and feedback were written
+
+
+def _state_keys(store: BanditStore) -> dict[str, Any]:
+    """The snapshot without what the decision user may write (its records, the decision log, feedback)."""
+    own = ("decision:", "decisions", "feedback")
+    return {k: v for k, v in store.snapshot()["keys"].items() if not k.startswith(own) or k == "feedback:dead"}
+
+
+def test_decision_store_calls(server: RedisServer, passwords: dict[str, str], clients: dict[str, redis.Redis]) -> None:
+    """The store functions the decision API calls, sync and async, as the decision user."""
+    admin = BanditStore(clients["airflow"], NS)
+    if not admin.exists():
+        admin.reset(ExperimentConfig(name="acl", reward_kind="bernoulli", n_arms=3, source="production"))
+    store = BanditStore(clients["decision"], NS)
+    state = store.state()
+    assert state.config.n_arms >= 3
+    store.events(count=10)
+    feedback_lag_seconds(clients["decision"], NS)
+    dead_letter_count(clients["decision"], NS)
+
+    async def write_async() -> int:
+        client = redis.asyncio.Redis.from_url(server.url_for("decision", passwords["decision"]))
+        try:
+            return await record_decisions_async(client, NS, [_decision(100, state.epoch)])
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(write_async()) == 1
+    assert accept_feedback(clients["decision"], NS, f"{100:032x}", 0.0).status == "accepted"
+    pubsub = clients["decision"].pubsub()
+    pubsub.subscribe(store.changed_channel)
+    pubsub.close()
+
+
+def test_dashboard_reads(clients: dict[str, redis.Redis]) -> None:
+    """What the dashboard's collector reads, as the dashboard user."""
+    admin = BanditStore(clients["airflow"], NS)
+    if not admin.exists():
+        admin.reset(ExperimentConfig(name="acl", reward_kind="bernoulli", n_arms=3, source="production"))
+    store = BanditStore(clients["dashboard"], NS)
+    assert store.exists()
+    store.state()
+    store.config()
+    store.get_meta()
+    store.summaries(count=10)
+    store.events(count=10)
+    store.counters()
+    read_decisions(clients["dashboard"], NS, count=5)
+    feedback_lag_seconds(clients["dashboard"], NS)
+
+
+#: (user, what was tried, the call). Every row must answer NOPERM and change nothing.
+def _attacks(c: dict[str, redis.Redis], epoch: int) -> list[tuple[str, str, Callable[[], Any]]]:
+    dec, dash = BanditStore(c["decision"], NS), BanditStore(c["dashboard"], NS)
+    other = BanditStore(c["airflow"], "other")
+    return [
+        ("decision", "`apply_batch` (write the posterior)", lambda: dec.apply_batch("x", epoch, [0], [1])),
+        ("decision", "`set_mode` (flip the mode)", lambda: dec.set_mode(Mode.MONITORING, reason="converged")),
+        ("decision", "`open_epoch`", lambda: dec.open_epoch(reason="drift_detected", explore_budget=1)),
+        ("decision", "`add_arm` / `retire_arm`", dec.add_arm),
+        ("decision", "`reset` (wipe the namespace)", lambda: dec.reset(ExperimentConfig(name="x", n_arms=2))),
+        ("decision", f"`HSET {NS}:state mode MONITORING`", lambda: c["decision"].hset(f"{NS}:state", "mode", "X")),
+        ("decision", f"`DEL {NS}:posterior:<epoch>`", lambda: c["decision"].delete(f"{NS}:posterior:{epoch}")),
+        ("decision", f"`XTRIM {NS}:feedback MAXLEN 0`", lambda: c["decision"].xtrim(f"{NS}:feedback", 0)),
+        ("decision", f"`XGROUP DESTROY {NS}:feedback fold`",
+         lambda: c["decision"].xgroup_destroy(f"{NS}:feedback", "fold")),
+        ("decision", f"`XADD {NS}:feedback:dead`", lambda: c["decision"].xadd(f"{NS}:feedback:dead", {"a": 1})),
+        ("decision", "`GET other:state` (another namespace)", lambda: c["decision"].get("other:state")),
+        ("decision", "`EVAL` of its own script", lambda: c["decision"].eval("return 1", 0)),
+        ("decision", "`SCAN` / `KEYS *`", lambda: c["decision"].keys("*")),
+        ("decision", "`PUBLISH` on the change channel", lambda: c["decision"].publish(f"{NS}:changed", "x")),
+        ("decision", "`FLUSHALL`", c["decision"].flushall),
+        ("dashboard", "`add_arm` (the old direct store write)", dash.add_arm),
+        ("dashboard", "`set_mode`", lambda: dash.set_mode(Mode.MONITORING, reason="converged")),
+        ("dashboard", "`record_decisions`", lambda: record_decisions(c["dashboard"], NS, [_decision(7, epoch)])),
+        ("dashboard", "`accept_feedback`", lambda: accept_feedback(c["dashboard"], NS, f"{1:032x}", 1.0)),
+        ("dashboard", f"`SET {NS}:config x`", lambda: c["dashboard"].set(f"{NS}:config", "x")),
+        ("dashboard", "`HGETALL other:state` (another namespace)", lambda: c["dashboard"].hgetall("other:state")),
+        ("airflow", "`reset` of another namespace", lambda: other.reset(ExperimentConfig(name="x", n_arms=2))),
+        ("airflow", "`GET other:config` (another namespace)", lambda: c["airflow"].get("other:config")),
+        ("airflow", "`FLUSHALL`", c["airflow"].flushall),
+        ("airflow", "`KEYS *`", lambda: c["airflow"].keys("*")),
+        ("airflow", "`CONFIG SET appendonly no`", lambda: c["airflow"].config_set("appendonly", "no")),
+        ("airflow", "`ACL SETUSER airflow +@all`", lambda: c["airflow"].acl_setuser("airflow", rules=["+@all"])),
+        ("airflow", "`EVAL` of arbitrary Lua", lambda: c["airflow"].eval("return 1", 0)),
+        ("airflow", "`SUBSCRIBE other:changed`", lambda: _subscribe(c["airflow"], "other:changed")),
+    ]
+
+
+def _subscribe(client: redis.Redis, channel: str) -> None:
+    pubsub = client.pubsub()
+    try:
+        pubsub.subscribe(channel)
+        pubsub.get_message(timeout=1.0)  # the refusal arrives as the reply
+    finally:
+        pubsub.close()
+
+
+def test_attacks_are_refused_and_change_nothing(clients: dict[str, redis.Redis]) -> None:
+    air = BanditStore(clients["airflow"], NS)
+    if not air.exists():
+        air.reset(ExperimentConfig(name="acl", reward_kind="bernoulli", n_arms=3, source="production"))
+    clients["admin"].set("other:config", "theirs")
+    before = air.snapshot()["keys"]
+    answers = [(user, tried, _refused(call)) for user, tried, call in _attacks(clients, air.epoch())]
+    assert air.snapshot()["keys"] == before
+    assert clients["admin"].get("other:config") == b"theirs"
+    table = "\n".join(f"| `{user}` | {tried} | {answer} |" for user, tried, answer in answers)
+    assert table in DOC.read_text(), "docs/security.md's Redis ACL table differs from these attacks:\n" + table
