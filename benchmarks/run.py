@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from banditops.bandit.arms import PROBLEM1_MEANS, PROBLEM1_PERIOD, BernoulliArm, GaussianArm
-from banditops.bandit.policies.drift_aware import PosteriorArrays
+from banditops.bandit.posteriors.arrays import PosteriorArrays
 from banditops.sim.simulation import (
     Instance,
     SimulationReport,

@@ -1,6 +1,10 @@
-"""Drift watching: the current epoch's summary stream fed to per-arm drift tests, resumable.
+"""Drift watching for the record: what the agents' rounds did, or, in production, the summary stream.
 
-The summaries of the current epoch since convergence are replayed into a fresh detector, and the
+With simulated pulls the agents' rounds test every arm's rewards pull by pull and react in the
+store themselves (``banditops.loop.rounds``); the watch only reports each restart they made and
+nobody has recorded yet, so Airflow can document the phase (MLflow, ``bandit_relearning``). In
+production the agents only fold the decision API's feedback, so the watch still tests the current
+epoch's summary stream: the summaries since convergence are replayed into fresh detectors and the
 stream position is kept in Redis, so a restarted triggerer continues where it stopped.
 """
 
@@ -29,6 +33,9 @@ class DriftFinding:
     stream_id: str
     pulls_before: int
     epoch_pulls: int
+    #: True when the agents already reacted in the store (a restart opened ``opened_epoch``).
+    reacted: bool = False
+    opened_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,10 +68,17 @@ class DriftWatch:
         The cursor's name in the store (one per sensor).
     chunk : int
         Summaries read per round trip.
+    summaries : bool or None
+        ``None`` (default): test the summary stream in production, report the agents' own
+        reactions otherwise; ``True`` / ``False`` force one of the two.
     """
 
-    def __init__(self, store: Any, cursor_name: str = DRIFT_CURSOR, chunk: int = 1000) -> None:
+    def __init__(
+        self, store: Any, cursor_name: str = DRIFT_CURSOR, chunk: int = 1000, *, summaries: bool | None = None
+    ) -> None:
         self.store = store
+        #: Test the summary stream (True), report the agents' reactions (False), or by the source (None).
+        self.summaries = summaries
         self.cursor_name = cursor_name
         self.chunk = chunk
         self._epoch: int | None = None
@@ -123,6 +137,8 @@ class DriftWatch:
         next epoch opened, and the one that had failed to start otherwise.
         """
         state: StoreState = self.store.state()
+        if not (state.config.source == "production" if self.summaries is None else self.summaries):
+            return self._reacted()
         if state.mode != Mode.MONITORING:
             self._epoch, self._monitor = None, None
             return None
@@ -134,6 +150,28 @@ class DriftWatch:
             # in this epoch, so a relearning that failed to start is retried (it is idempotent per epoch)
             self._reported_epoch = finding.epoch
         return finding
+
+    def _reacted(self) -> DriftFinding | None:
+        """The oldest restart the agents made in the store that no ``drift_recorded`` event covers."""
+        restarts, recorded = [], set()
+        for event in self.store.events(count=100_000):
+            if event.kind == "drift_detected" and event.fields.get("reaction") == "restart":
+                restarts.append(event)
+            elif event.kind == "drift_recorded":
+                recorded.add(int(event.fields.get("epoch", -1)))
+        for event in restarts:
+            f = event.fields
+            epoch = int(f.get("epoch", -1))
+            if epoch in recorded or epoch == self._reported_epoch:
+                continue
+            self._reported_epoch = epoch
+            return DriftFinding(
+                epoch=epoch, arm=int(f.get("arm", -1)), change_point=int(f.get("change_point", 0)),
+                magnitude=float(f.get("magnitude", 0.0)), statistic=float(f.get("statistic", 0.0)),
+                detector=str(f.get("detector", "")), stream_id=event.id, pulls_before=int(f.get("pulls_before", 0)),
+                epoch_pulls=int(f.get("pulls_before", 0)), reacted=True, opened_epoch=epoch + 1,
+            )
+        return None
 
     def _scan(self, state: StoreState) -> DriftFinding | None:
         if self._epoch != state.epoch or self._monitor is None:

@@ -12,25 +12,33 @@ Why it is shaped this way
   duplicates); a slow agent that sampled under an old epoch is refused as stale.
 * **Randomness is derived from the batch id** (:func:`round_rng`), so a retry draws the same
   decisions and a run is reproducible from its ids and the settings' seed.
-* **Mode decides the policy.** LEARNING: Thompson Sampling. MONITORING: Thompson Sampling plus
-  the staleness exploration floor (an arm that is no longer played is still seen, so its rise
-  can be detected). RELEARNING: round-robin forced exploration until the budget is spent; the
-  store itself flips back to LEARNING.
-* **Drift watching is resumable** (:class:`DriftWatch`): the summaries of the current epoch since
-  convergence are replayed into a fresh detector, and the stream position is kept in Redis.
+* **The round plays the experiment's policy object** — the one the simulator plays
+  (:mod:`banditops.bandit.policies`), rebuilt from the store (:meth:`Policy.load`: posterior
+  totals, each arm's reward stream since its last reset, the floor's clock, the confirmation
+  state). It draws and chooses the whole round from that one read, pulls, then observes the
+  round's rewards pull by pull: every reward goes through the conjugate update and its arm's
+  change-point test.
+* **Drift is handled inside the round.** When a test fires the policy reacts (a restart that
+  keeps the alarming arm's post-change rewards, or a reset of that arm alone) and the round's
+  script writes the reaction atomically with the rewards: every next round samples from the
+  reacted posterior. The reaction is fenced: it names the read it was computed from, and if
+  another agent's round landed in between the store answers ``conflict``; the agent then
+  re-reads and re-runs the policy on the same rewards (no second pull), so two agents that saw
+  the same change react once. Airflow only records what the store did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from banditops.loop.arm_choice import choose_arms
+from banditops.bandit.policies.base import Alarm, Policy
+from banditops.loop.arm_choice import deployed_policy
 from banditops.loop.ids import make_batch_id, round_rng
-from banditops.store.types import ExperimentConfig, StoreState
+from banditops.store.types import ExperimentConfig, Mode, RoundState, RoundWrite, StoreState
 
 
 class PullsClient(Protocol):
@@ -52,6 +60,12 @@ class RoundResult:
     regret: float
     total_pulls: int
     pulls_per_arm: list[int] = field(default_factory=list)
+    #: Pulls not chosen by Thompson Sampling (floor, confirmations, top-up, round robin).
+    forced: int = 0
+    #: The policy's reaction this round wrote: "restart", "reset" or "" (none).
+    reaction: str = ""
+    #: The epoch after the round (epoch + 1 after a restart).
+    epoch_after: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,37 +74,66 @@ class RoundResult:
 def run_agent_round(
     store: Any,
     env: PullsClient,
-    policy: Any | None,
+    policy: str | None,
     batch_id: str,
     rng: np.random.Generator,
     *,
     pulls: int | None = None,
     agent: int = 0,
 ) -> RoundResult:
-    """Read state → choose arms → pull the environment once → apply atomically.
+    """Read → rebuild the policy → choose the round → pull once → observe pull by pull → apply atomically.
 
     Parameters
     ----------
     store : BanditStore
     env : EnvClient
         Anything with ``pulls(arms) -> PullResult(rewards, regret, total_pulls)``.
-    policy : callable or None
-        ``policy(state, n, rng, agent=...) -> arms``; ``None`` uses :func:`choose_arms`.
+    policy : str or None
+        A policy name overriding the experiment's (``ExperimentConfig.policy``); ``None`` keeps it.
     batch_id : str
         The idempotency key (:func:`make_batch_id`).
     rng : numpy.random.Generator
     pulls : int, optional
         Pulls in this round; default the experiment's ``pulls_per_round``.
     agent : int
-        The agent's index (spreads forced exploration across parallel agents).
+        The agent's index (spreads a round-robin budget across parallel agents).
     """
-    state: StoreState = store.state()
-    n = int(pulls or state.config.pulls_per_round)
-    chooser: Callable[..., np.ndarray] = policy or choose_arms
-    arms = np.asarray(chooser(state, n, rng, agent=agent), dtype=np.int64)
+    read: RoundState = store.round_state()
+    state = read.state
+    config = replace(state.config, policy=policy) if policy else state.config
+    n = int(pulls or round_size(config, state))
+    if n < 1:
+        raise ValueError(f"a round needs at least one pull; got {n}")
+    player = _rebuilt(config, read, rng)
+    if state.mode == Mode.RELEARNING and state.explore_remaining > 0:
+        player.set_round_robin(min(n, state.explore_remaining), state.epoch_pulls + agent)
+    t0 = state.total_pulls
+    floor_before = player.floor_forced
+    chosen = [player.choose(int(c), t0 + i) for i, c in enumerate(player.draw(n).tolist())]
+    arms = np.array([a for a, _ in chosen], dtype=np.int64)
+    forced = np.array([f for _, f in chosen], dtype=bool)
+    floor_forced = player.floor_forced - floor_before
     outcome = env.pulls(arms.tolist(), epoch=state.epoch, batch_id=batch_id)  # booked in the env's ledger
-    applied = store.apply_batch(batch_id, state.epoch, arms, np.asarray(outcome.rewards), regret=float(outcome.regret))
+    rewards = np.asarray(outcome.rewards, dtype=np.float64)
+    for _ in range(_CONFLICT_RETRIES):
+        write, alarms = _observe_round(player, read, arms, forced, rewards, t0=t0, floor_forced=floor_forced)
+        applied = store.apply_round(batch_id, state.epoch, arms, rewards, write, regret=float(outcome.regret))
+        if applied.status != "conflict":
+            break
+        # Another round landed after our read and our reaction was computed without it: re-read and
+        # re-run the policy on the same rewards (their pull is paid; only what we learn is redone).
+        read = store.round_state()
+        if read.state.epoch != state.epoch:
+            applied = store.apply_batch(batch_id, state.epoch, arms, rewards, regret=float(outcome.regret))
+            alarms = []
+            break
+        player = _rebuilt(config, read, rng)
+    else:
+        raise RuntimeError(f"round {batch_id!r}: the store kept changing under its reaction; retry the round")
     counts = np.bincount(arms, minlength=state.config.n_arms).tolist()
+    reaction = ""
+    if alarms and applied.status == "applied":
+        reaction = "restart" if any(a.restart for a in alarms) else "reset"
     return RoundResult(
         batch_id=batch_id,
         status=applied.status,
@@ -100,7 +143,84 @@ def run_agent_round(
         regret=float(outcome.regret),
         total_pulls=int(applied.total_pulls),
         pulls_per_arm=[int(c) for c in counts],
+        forced=int(forced.sum()),
+        reaction=reaction,
+        epoch_after=int(applied.epoch),
     )
+
+
+def round_size(config: ExperimentConfig, state: StoreState) -> int:
+    """Pulls of the next round: ``pulls_per_round``, or with ``growing_rounds`` the schedule below.
+
+    A round is drawn from one posterior read, so its pulls are blind to each other; on a posterior
+    holding ``m`` pulls, a round of ``ceil(m / agents)`` per agent at most doubles the evidence per
+    wave of rounds: 1, 2, 4, ... pulls, then ``pulls_per_round`` (the simulator's growing refresh
+    schedule, :func:`banditops.sim.simulation.refresh_blocks`, applied to round sizes).
+
+    >>> from banditops.bandit.stats import ArmStats
+    >>> from banditops.store.types import ExperimentConfig
+    >>> import numpy as np
+    >>> cfg = ExperimentConfig(agents=4, pulls_per_round=50, growing_rounds=True)
+    >>> class S:
+    ...     stats = ArmStats(np.array([0, 6]), np.zeros(2), np.zeros(2))
+    >>> round_size(cfg, S()), round_size(ExperimentConfig(pulls_per_round=50), S())
+    (2, 50)
+    """
+    if not config.growing_rounds:
+        return int(config.pulls_per_round)
+    held = int(np.asarray(state.stats.n).sum())
+    return int(min(config.pulls_per_round, max(1, -(-held // config.agents))))
+
+
+#: Re-reads after a ``conflict`` before a round gives up (each costs one read, no pull).
+_CONFLICT_RETRIES = 8
+
+
+def _rebuilt(config: ExperimentConfig, read: RoundState, rng: np.random.Generator) -> Policy:
+    """The experiment's policy object, as the stored state describes it now (see ``Policy.load``)."""
+    state = read.state
+    player = deployed_policy(config, state.mode, rng)
+    k = config.n_arms
+    # The floor's clock is the experiment's pull count (as in the simulator, a restart keeps it): an arm
+    # last pulled in this epoch at epoch pull p was pulled at epoch_start + p; one not pulled in this
+    # epoch counts as seen when it opened.
+    last = np.asarray(state.last_pulled[:k], np.int64)
+    last_total = read.epoch_start + np.where(last >= 0, last, 0)
+    player.load(stats=state.stats.padded(k), streams=read.streams[:k], t=state.total_pulls,
+                last_pulled=last_total, floor_forced=read.floor_forced, control=read.control,
+                retired=state.retired)
+    return player
+
+
+def _observe_round(
+    player: Policy, read: RoundState, arms: np.ndarray, forced: np.ndarray, rewards: np.ndarray, *, t0: int,
+    floor_forced: int,
+) -> tuple[RoundWrite, list[Alarm]]:
+    """Feed the round's rewards to the policy pull by pull; what the store must write besides the totals."""
+    alarms = list(player.alarms)  # raised by load(): evidence other rounds left in the streams
+    split = 0 if player.restarted else -1
+    for i, (arm, x, f) in enumerate(zip(arms.tolist(), rewards.tolist(), forced.tolist(), strict=True)):
+        alarm = player.observe(arm, x, t0 + i, forced=f)
+        if alarm is not None:
+            alarms.append(alarm)
+            if alarm.restart:
+                split = i + 1
+    state = read.state
+    k = state.config.n_arms
+    records = [dict(a.to_dict(), t=int(a.t)) for a in alarms]
+    base = RoundWrite(forced=int(forced.sum()), floor_forced=int(floor_forced), control=player.control_state(),
+                      alarms=records)
+    if player.restarted:
+        kept = {arm: player.stream(arm) for arm in range(k) if player.stream(arm)[0].size}
+        return replace(base, restart=kept, split=max(split, 0), expected_pulls=state.epoch_pulls), alarms
+    resets = {arm: (read.stream_lengths[arm], *player.stream(arm)) for arm in sorted(player.reset_arms)}
+    appends = {}
+    positions = t0 + np.arange(arms.size)
+    for arm in np.unique(arms).tolist():
+        if arm not in resets:
+            mask = arms == arm
+            appends[arm] = (rewards[mask], positions[mask])
+    return replace(base, appends=appends, resets=resets), alarms
 
 
 @dataclass(frozen=True)
@@ -130,7 +250,7 @@ def run_agent_batch(
     rounds: int | None = None,
     pulls: int | None = None,
     seed: int | None = None,
-    policy: Any | None = None,
+    policy: str | None = None,
 ) -> BatchReport:
     """Several rounds of one agent (one mapped Airflow task), each its own transaction."""
     config: ExperimentConfig = store.config()

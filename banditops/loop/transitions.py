@@ -113,6 +113,8 @@ def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) ->
     pulls and seconds since the world actually changed (the detection delay).
     """
     epoch = int(finding["epoch"])
+    if finding.get("reacted"):
+        return _record_reaction(store, finding, env)
     recorded = recorded_drift(store, epoch)
     if recorded is not None:
         # Recorded, but relearning may have failed before opening epoch + 1 (a retried task, a failed
@@ -125,17 +127,50 @@ def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) ->
     drift = {k: finding.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "statistic", "detector",
                                          "pulls_before", "epoch_pulls")}
     drift["detected_at"] = time.time()
-    if env is not None:
-        try:
-            changes = [e for e in env.events() if e.get("kind") == "drift"]
-            if changes:
-                last = changes[-1]
-                drift["env_change_t"] = float(last["t"])
-                drift["pulls_since_change"] = int(env.truth()["total_pulls"]) - int(last["total_pulls"])
-                drift["seconds_since_change"] = round(time.time() - float(last["t"]), 3)
-        except Exception:  # the delay is a measurement, not a precondition
-            log.warning("environment event log unreachable; detection delay unknown", exc_info=True)
+    drift.update(_delay(env))
     store.append_event("drift_detected", **{k: v for k, v in drift.items() if v is not None})
+    return drift
+
+
+def _delay(env: Any | None, at_total_pulls: int | None = None) -> dict[str, Any]:
+    """Pulls and seconds from the environment's last change to now (or to ``at_total_pulls``)."""
+    if env is None:
+        return {}
+    try:
+        changes = [e for e in env.events() if e.get("kind") == "drift"]
+        if not changes:
+            return {}
+        last = changes[-1]
+        now_pulls = int(env.truth()["total_pulls"]) if at_total_pulls is None else int(at_total_pulls)
+        return {"env_change_t": float(last["t"]), "pulls_since_change": now_pulls - int(last["total_pulls"]),
+                "seconds_since_change": round(time.time() - float(last["t"]), 3)}
+    except Exception:  # the delay is a measurement, not a precondition
+        log.warning("environment event log unreachable; detection delay unknown", exc_info=True)
+        return {}
+
+
+def _record_reaction(store: Any, finding: dict[str, Any], env: Any | None) -> dict[str, Any] | None:
+    """Record, once per epoch, a restart the agents' rounds already made (event ``drift_recorded``).
+
+    The store reacted atomically with the round that saw the change (``drift_detected`` with
+    ``reaction: restart``, ``epoch_opened`` with reason ``drift_restart``); what is left is the
+    record: the detection delay the environment can tell, and the relearning run's conf that
+    archives the closed phase and opens the next one in MLflow. Nothing is opened in the store.
+    """
+    epoch = int(finding["epoch"])
+    if any(e.kind == "drift_recorded" and int(e.fields.get("epoch", -1)) == epoch for e in store.events(count=100_000)):
+        return None
+    reacted = next((e for e in store.events(count=100_000) if e.kind == "drift_detected"
+                    and e.fields.get("reaction") == "restart" and int(e.fields.get("epoch", -1)) == epoch), None)
+    drift = {k: finding.get(k) for k in ("epoch", "arm", "change_point", "magnitude", "detector", "pulls_before")}
+    drift.update(reacted=True, opened_epoch=int(finding.get("opened_epoch") or epoch + 1), recorded_at=time.time())
+    drift.update(_delay(env))  # pulls and seconds from the change to this record
+    changed_at = drift.get("env_change_t")
+    if reacted is not None:
+        drift["reacted_ts"] = reacted.ts
+        if isinstance(changed_at, float):  # seconds from the change to the agents' reaction
+            drift["seconds_to_reaction"] = round(reacted.ts - changed_at, 3)
+    store.append_event("drift_recorded", **{k: v for k, v in drift.items() if v is not None})
     return drift
 
 

@@ -94,3 +94,22 @@ class LivePolicy:
         stats = posterior.stats if self.use_posterior else type(posterior.stats).zeros(posterior.n_arms)
         prior = {"alpha": self.prior[0], "beta": self.prior[1]} if self.prior else None
         return make_posterior("bernoulli", stats, prior)
+
+
+@dataclass(frozen=True, eq=False)
+class LiveScores:
+    """The live policy's scores over one posterior, as a joint sampler for the draw block.
+
+    One object per snapshot: the recommender's :class:`~banditops.bandit.policies.thompson.DrawBlock`
+    keys its cached rows on it, so a refresh (a new snapshot) never serves rows of the old one.
+    """
+
+    policy: LivePolicy
+    posterior: Posterior
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.policy.scores(self.posterior, rng, n)
+
+    def sample_one(self, rng: np.random.Generator) -> np.ndarray:
+        row: np.ndarray = self.policy.scores(self.posterior, rng, 1)[0]
+        return row

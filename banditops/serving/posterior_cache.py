@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -42,7 +43,7 @@ from banditops.bandit.posteriors import make_posterior
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
 from banditops.serving.contextual import DEFAULT_PROPENSITY_DRAWS, ContextualSnapshot
-from banditops.serving.live_policy import LivePolicy
+from banditops.serving.live_policy import LivePolicy, LiveScores
 from banditops.store import connection as redis
 
 if TYPE_CHECKING:
@@ -81,6 +82,11 @@ class CachedPosterior:
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` rows of the live policy's scores (a Thompson draw of the posterior by default)."""
         return self.policy.scores(self.posterior, rng, n)
+
+    @functools.cached_property
+    def scores(self) -> LiveScores:
+        """This snapshot's score source: one object, so a draw block never outlives the snapshot."""
+        return LiveScores(self.policy, self.posterior)
 
     @property
     def n_arms(self) -> int:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from banditops.bandit.features import ContextValue
+from banditops.bandit.policies.thompson import DrawBlock
 from banditops.serving.posterior_cache import CachedPosterior
 from banditops.store.context_codec import encode_vector
 from banditops.store.feedback import Decision
@@ -158,8 +159,7 @@ class Recommender:
         self._last_ranking: tuple[int, ...] = ()
         self._active: list[int] = []
         self._active_set: frozenset[int] = frozenset()
-        self._rows: np.ndarray = np.empty((0, 0))
-        self._next = 0
+        self._draws = DrawBlock(rng, first_rows=block_size, max_rows=block_size)
 
     def live(self, now: float | None = None) -> CachedPosterior | None:
         """The snapshot decisions are made from now, or ``None`` when it is missing or too old."""
@@ -182,15 +182,11 @@ class Recommender:
         self._active_set = frozenset(self._active)
         means = snap.posterior.mean()
         self._last_ranking = tuple(int(a) for a in np.argsort(-means, kind="stable") if snap.active[a])
-        self._rows = np.empty((0, 0))  # draws from the previous posterior must not be used any more
-        self._next = 0
+        # draws from the previous posterior are never used: the block is keyed on the posterior object
 
     def _draw(self, snap: CachedPosterior) -> list[float]:
-        if self._next >= len(self._rows):
-            self._rows = snap.sample(self.rng, self.block_size)  # the live policy's scores
-            self._next = 0
-        row: list[float] = self._rows[self._next].tolist()  # K Python floats: the sort key below
-        self._next += 1
+        # the live policy's scores (a Thompson draw of the posterior by default), one cached block per snapshot
+        row: list[float] = self._draws.next(snap.scores).tolist()  # K Python floats: the sort key below
         return row
 
     def recommend(self, user_id: str, k: int, candidates: Sequence[int] | None = None) -> Recommendation:

@@ -57,11 +57,9 @@ import numpy as np
 
 from banditops.bandit.arms import GaussianArm
 from banditops.bandit.policies.drift_aware import Alarm
-from banditops.bandit.policies.thompson import ThompsonSampling
 from banditops.bandit.regret import lai_robbins_bound
 from banditops.clients.env_client import PullResult
 from banditops.loop import ids, transitions
-from banditops.loop.arm_choice import posterior_of
 from banditops.loop.drift_watch import DriftWatch
 from banditops.loop.rounds import run_agent_round
 from banditops.sim.simulation import Instance, SeedResult, SimulationReport, score
@@ -123,15 +121,6 @@ class SimulatedWorld:
 
     def events(self) -> list[dict[str, Any]]:
         return list(self._events)
-
-
-Chooser = Callable[..., np.ndarray]
-
-
-def _plain_thompson(state: StoreState, n: int, rng: np.random.Generator, *, agent: int = 0) -> np.ndarray:
-    """Thompson Sampling on the stored posterior, nothing else (the ``ts`` reference)."""
-    del agent
-    return np.asarray(ThompsonSampling(rng).select(posterior_of(state), n, retired=tuple(sorted(state.retired))))
 
 
 #: The store's reads an agent's round starts with (``round_state`` where the store has it).
@@ -216,7 +205,7 @@ def simulate_deployed_seed(
     world = SimulatedWorld(instance, instance.rewards(np.random.default_rng(reward_seq)))
     store = BanditStore.from_url(redis_url, namespace=namespace or f"deployed-sim-{uuid.uuid4().hex[:10]}-{seed}")
     run_id = f"deployed-sim-{seed}"
-    chooser: Chooser | None = _plain_thompson if setup.policy == "ts" else None
+    policy = "ts" if setup.policy == "ts" else None  # the experiment's own policy otherwise ("system")
     watch = DriftWatch(store) if setup.policy == "system" else None
     alarms: list[Alarm] = []
     explored, step = 0, 0
@@ -230,7 +219,7 @@ def simulate_deployed_seed(
             reads = _StepReads(store)  # every agent reads the same state before any applies
             for agent, n in enumerate(m for m in sizes if m > 0):
                 bid = ids.make_batch_id(DAG_ID, run_id, agent, step)
-                result = run_agent_round(_AgentView(reads), world, chooser, bid, ids.round_rng(bid, seed), pulls=n,
+                result = run_agent_round(_AgentView(reads), world, policy, bid, ids.round_rng(bid, seed), pulls=n,
                                          agent=agent)
                 explored += int(getattr(result, "forced", _forced(reads.state(), n)))
             step += 1

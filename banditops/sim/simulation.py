@@ -34,7 +34,7 @@ import json
 import math
 import numbers
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,16 +42,11 @@ import numpy as np
 from scipy import stats as sps
 
 from banditops.bandit.arms import BernoulliArm, GaussianArm, parse_arms, reward_kind
-from banditops.bandit.drift import DETECTORS
-from banditops.bandit.policies.base import TablePolicy
-from banditops.bandit.policies.drift_aware import DriftAwarePolicy, PosteriorArrays
-from banditops.bandit.policies.thompson import thompson_choice
-from banditops.bandit.posteriors import beta_params
+from banditops.bandit.policies.registry import POLICIES, POLICY_BASES, make_policy
 from banditops.bandit.regret import lai_robbins_bound
 
 ArmModel = BernoulliArm | GaussianArm
-POLICY_BASES: tuple[str, ...] = ("system", "ts")
-POLICIES: tuple[str, ...] = ("system", "ts", *(f"{b}:{d}" for b in POLICY_BASES for d in DETECTORS))
+__all__ = ["POLICIES", "POLICY_BASES", "Instance", "make_policy", "simulate", "simulate_seed"]
 
 
 # -- the instance ---------------------------------------------------------------------------
@@ -204,61 +199,6 @@ def refresh_blocks(horizon: int, refresh: int, *, growing: bool = True) -> list[
         t += b
         size *= 2
     return blocks
-
-
-# -- plain Thompson Sampling ------------------------------------------------------------------
-class PlainThompson:
-    """Thompson Sampling alone, with a tight loop for one-decision-at-a-time play."""
-
-    name = "ts"
-
-    def __init__(
-        self, n_arms: int, reward_kind: str, rng: np.random.Generator, prior: Mapping[str, float] | None = None
-    ) -> None:
-        self.rng = rng
-        self.posterior = PosteriorArrays(reward_kind, n_arms, prior)
-        self.alarms: list[Any] = []
-        self.explored = 0
-
-    def run(self, rewards: np.ndarray, blocks: Iterable[int] | None = None) -> np.ndarray:
-        horizon = rewards.shape[0]
-        post = self.posterior
-        if blocks is None and post.kind == "bernoulli":
-            return self._run_sequential_bernoulli(rewards)
-        played = np.empty(horizon, np.int64)
-        t = 0
-        for size in blocks if blocks is not None else [1] * horizon:
-            choice = thompson_choice(post.draw(self.rng, size))
-            played[t : t + size] = choice
-            post.add_batch(choice, rewards[np.arange(t, t + size), choice])
-            t += size
-        return played
-
-    def _run_sequential_bernoulli(self, rewards: np.ndarray) -> np.ndarray:
-        # One draw per decision, the posterior updated after every reward: the Beta parameters
-        # are kept incrementally (alpha + successes, beta + failures, as beta_params defines).
-        post = self.posterior
-        a, b = beta_params(post.n, post.s, post.prior["alpha"], post.prior["beta"])
-        beta = self.rng.beta
-        played = np.empty(rewards.shape[0], np.int64)
-        for t, row in enumerate(rewards):
-            arm = int(beta(a, b).argmax())
-            x = row[arm]
-            a[arm] += x
-            b[arm] += 1.0 - x
-            played[t] = arm
-        post.add_batch(played, rewards[np.arange(played.size), played])
-        return played
-
-
-def make_policy(spec: str, n_arms: int, kind: str, rng: np.random.Generator, **params: Any) -> TablePolicy:
-    """A simulation policy by name (see :data:`POLICIES`); ``ValueError`` names the valid ones."""
-    base, _, detector = spec.partition(":")
-    if base not in POLICY_BASES or (detector and detector not in DETECTORS):
-        raise ValueError(f"unknown policy {spec!r}; valid policies: {', '.join(POLICIES)}")
-    if base == "ts" and not detector:
-        return PlainThompson(n_arms, kind, rng, params.get("prior"))
-    return DriftAwarePolicy(n_arms, kind, rng, detector=detector or "glr", floor=base == "system", **params)
 
 
 # -- results ----------------------------------------------------------------------------------

@@ -94,7 +94,11 @@ from banditops.store.types import (
     Event,
     ExperimentConfig,
     Mode,
+    RoundState,
+    RoundWrite,
     StoreState,
+    pack_stream,
+    unpack_stream,
 )
 
 #: ``set_mode`` reasons that are lifecycle milestones: each also becomes an event of its own kind.
@@ -410,7 +414,24 @@ class BanditStore:
         return int(self._state_field("epoch"))
 
     def _read(self, epoch: int | None, with_linear: bool = False) -> StoreState:
-        reply = self._run("read_state", "" if epoch is None else int(epoch), "1" if with_linear else "0")
+        reply = self._run("read_state", "" if epoch is None else int(epoch), "1" if with_linear else "0", "0")
+        return self._parse_state(reply, epoch, with_linear)
+
+    def round_state(self) -> RoundState:
+        """One consistent read of the state plus each arm's reward stream and the policy's control
+        state: what an agent's round rebuilds the policy from (one round trip)."""
+        reply = self._run("read_state", "", "0", "1")
+        state = self._parse_state(reply[:8], None, False)
+        counters = _as_pairs(reply[1])
+        streams = [unpack_stream(_text(raw)) for raw in reply[8]]
+        control_raw = _text(reply[9])
+        return RoundState(
+            state=state, streams=streams, stream_lengths=[len(_text(raw)) for raw in reply[8]],
+            control=json.loads(control_raw) if control_raw else {},
+            forced=int(counters.get("forced", 0)), floor_forced=int(counters.get("floor_forced", 0)),
+        )
+
+    def _parse_state(self, reply: Any, epoch: int | None, with_linear: bool) -> StoreState:
         if not reply:
             raise StoreNotInitializedError(
                 f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
@@ -444,13 +465,17 @@ class BanditStore:
             linear=_linear_from_hash(_as_pairs(linear_hash), n_arms, config.context_model) if with_linear else None,
         )
 
-    def state(self, *, with_linear: bool = False) -> StoreState:
+    def state(self, epoch: int | None = None, *, with_linear: bool = False) -> StoreState:
         """One consistent read (a single round trip) of mode, epoch, stats, counters.
 
+        With ``epoch``: that epoch's posterior, pulls and last-pulled positions (e.g. a phase the
+        agents closed by a restart, archived after the fact); mode and counters are the current ones.
         ``with_linear``: also the epoch's LinTS statistics (``StoreState.linear``; contextual
         experiments only) — K·d² numbers, so only readers that sample from them ask.
         """
-        return self._read(None, with_linear)
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1):
+            raise ValueError(f"epoch must be an integer >= 1; got {epoch!r}")
+        return self._read(None if epoch is None else int(epoch), with_linear)
 
     def stats(self, epoch: int | None = None) -> ArmStats:
         """Posterior statistics of ``epoch`` (default: the current one), over the current arms."""
@@ -524,6 +549,50 @@ class BanditStore:
             raise ValueError(f"Bernoulli rewards must be 0 or 1; got {bad}")
         return a.astype(np.int64), stats
 
+    def apply_round(
+        self,
+        batch_id: str,
+        epoch: int,
+        arms: Sequence[int] | np.ndarray,
+        rewards: Sequence[float] | np.ndarray,
+        write: RoundWrite,
+        *,
+        regret: float = 0.0,
+    ) -> ApplyResult:
+        """Apply an agent round and what its policy did, in the one atomic round script.
+
+        Everything :meth:`apply_batch` does, plus (see :class:`~banditops.store.types.RoundWrite`)
+        the policy's stream records, forced-pull counters and confirmation state, and its reaction
+        to a change: an arm reset (its stream and totals replaced) or a restart (epoch + 1 opened
+        with what the policy kept, event ``epoch_opened`` with reason ``drift_restart``), each alarm
+        recorded as event ``drift_detected``. A reaction is applied only if no other round landed
+        since the read it was computed from; otherwise status ``conflict`` and nothing is written.
+        """
+        return self.apply_batch(batch_id, epoch, arms, rewards, regret=regret, _write=write)
+
+    def _policy_args(self, write: RoundWrite, a: np.ndarray) -> list[Any]:
+        args: list[Any] = [int(write.forced), int(write.floor_forced),
+                           "" if write.control is None else json.dumps(write.control),
+                           json.dumps(write.alarms, allow_nan=False) if write.alarms else "[]"]
+        args += [len(write.appends)]
+        for arm, (values, times) in sorted(write.appends.items()):
+            args += [int(arm), pack_stream(values, times)]
+        args += [len(write.resets)]
+        for arm, (expected, values, times) in sorted(write.resets.items()):
+            args += [int(arm), int(expected), pack_stream(values, times), int(values.size),
+                     repr(float(values.sum())), repr(float((values * values).sum()))]
+        if write.restart is None:
+            return [*args, "0"]
+        after = a[write.split:]
+        last = np.zeros(int(a.max(initial=0)) + 1, np.int64)
+        np.maximum.at(last, after, np.arange(1, after.size + 1))
+        kept = sorted(write.restart.items())
+        args += ["1", int(write.expected_pulls), int(after.size), len(kept)]
+        for arm, (values, times) in kept:
+            args += [int(arm), pack_stream(values, times), int(values.size), repr(float(values.sum())),
+                     repr(float((values * values).sum())), int(last[arm]) if arm < last.size else 0]
+        return args
+
     def apply_batch(
         self,
         batch_id: str,
@@ -534,6 +603,7 @@ class BanditStore:
         regret: float = 0.0,
         issued_ms: int | None = None,
         linear: LinearGaussianStats | None = None,
+        _write: RoundWrite | None = None,
     ) -> ApplyResult:
         """Apply one agent round atomically (one Lua script).
 
@@ -579,7 +649,7 @@ class BanditStore:
             if linear is not None:
                 self._check_linear(linear, stats)
             args = self._apply_args(batch_id, int(epoch), a, stats, regret=regret_f, kind=shape[0],
-                                    issued_ms=issued_ms, linear=linear)
+                                    issued_ms=issued_ms, linear=linear, write=_write, rewards=rewards)
             reply = self._run("apply_batch", *args)
             status = _text(reply[0])
             if status == "too_old":
@@ -625,13 +695,24 @@ class BanditStore:
 
     def _apply_args(
         self, batch_id: str, epoch: int, a: np.ndarray, stats: ArmStats, *, regret: float, kind: str,
-        issued_ms: int | None = None, linear: LinearGaussianStats | None = None,
+        issued_ms: int | None = None, linear: LinearGaussianStats | None = None, write: RoundWrite | None = None,
+        rewards: Sequence[float] | np.ndarray = (),
     ) -> list[Any]:
-        """The script's ARGV: header, then (arm, n, sum, sumsq, last_offset[, linear]) per pulled arm."""
-        pulled = np.flatnonzero(stats.n)
+        """The script's ARGV: header, (arm, n, sum, sumsq, last_offset[, linear]) per pulled arm, the policy section.
+
+        ``stats`` (the summary) covers the whole round; the per-arm totals added to the epoch's
+        posterior leave out what a reaction replaces: after a restart only the round's first
+        ``split`` pulls reach the old epoch, and a reset arm's totals are set, not added.
+        """
+        part, posted = a, stats
+        if write is not None and write.restart is not None:
+            part = a[: write.split]
+            posted = ArmStats.from_pulls(part, np.asarray(rewards, np.float64)[: write.split], stats.n_arms)
+        pulled = np.flatnonzero(posted.n)
         # 1-based position of each arm's last pull in the batch: last_pulled = pulls_before + it.
         last_offset = np.zeros(stats.n_arms, np.int64)
-        np.maximum.at(last_offset, a, np.arange(1, a.size + 1))
+        np.maximum.at(last_offset, part, np.arange(1, part.size + 1))
+        replaced = set(write.resets) if write is not None else set()
         args: list[Any] = [
             batch_id, epoch, kind, int(a.size), repr(regret), json.dumps(stats.to_dict()),
             self.summaries_maxlen, self.events_maxlen, repr(self.dedupe_window_s), self.dedupe_max,
@@ -643,13 +724,19 @@ class BanditStore:
             args += [1 + d * d + d + d * k, _linear_text(np.concatenate([linear.zz.ravel(), linear.zr])) if k else ""]
         else:
             args += ["", ""]
+        args.append(int(pulled.size))
         for arm in pulled.tolist():
-            args += [arm, int(stats.n[arm]), repr(float(stats.sum[arm])), repr(float(stats.sumsq[arm])),
-                     int(last_offset[arm])]  # fmt: skip
+            if arm in replaced:  # its totals are set by the policy section, not added
+                args += [arm, 0, "0.0", "0.0", int(last_offset[arm])]
+            else:
+                args += [arm, int(posted.n[arm]), repr(float(posted.sum[arm])), repr(float(posted.sumsq[arm])),
+                         int(last_offset[arm])]  # fmt: skip
             if linear is not None and with_linear:
                 args.append(_linear_text(np.concatenate([
                     linear.n[arm : arm + 1], linear.xx[arm].ravel(), linear.xr[arm], linear.xz[arm].ravel(),
                 ])) if linear.n[arm] else "")
+        if write is not None:
+            args += self._policy_args(write, a)
         return args
 
     def add_arm(self) -> int:

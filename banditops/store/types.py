@@ -11,6 +11,7 @@ import numpy as np
 
 from banditops.bandit.arms import REWARD_KINDS, RewardKind
 from banditops.bandit.context_model import ContextModelSpec
+from banditops.bandit.names import check_policy
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
 
@@ -57,8 +58,15 @@ class ExperimentConfig:
     drift_delta: float = 0.01
     #: Largest share of pulls the staleness exploration floor may take in MONITORING.
     exploration_floor: float = 0.01
-    #: Forced round-robin exploration pulls after a drift (RELEARNING), before LEARNING resumes.
-    relearn_budget: int = 500
+    #: Forced round-robin pulls of a relearning a person asks for (RELEARNING), before LEARNING resumes.
+    #: 0 (default): a new epoch is learnt by the policy itself, as after the agents' own restart.
+    relearn_budget: int = 0
+    #: The agents' policy, a name from ``banditops.bandit.policies.registry.POLICIES``.
+    policy: str = "system"
+    #: Grow the rounds of a fresh posterior: an agent's round is at most the posterior's pulls shared
+    #: among the agents (1, 2, 4, ... per wave of rounds), up to ``pulls_per_round``; so the first rounds
+    #: of an epoch are not drawn blind from the prior. Off: every round has ``pulls_per_round`` pulls.
+    growing_rounds: bool = False
     #: ``simulation`` pulls the environment service; ``production`` folds the decision API's feedback.
     source: Literal["simulation", "production"] = "simulation"
     #: The contextual (LinTS) model, as :meth:`ContextModelSpec.to_dict`; ``None``: no contexts.
@@ -82,6 +90,7 @@ class ExperimentConfig:
         for name in ("agents", "pulls_per_round", "rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        check_policy(self.policy)
         if self.relearn_budget < 0 or self.min_pulls_per_arm < 0:
             raise ValueError("relearn_budget and min_pulls_per_arm must be >= 0")
         if not math.isfinite(self.value_remaining_threshold) or self.value_remaining_threshold <= 0:
@@ -101,7 +110,7 @@ class ExperimentConfig:
         return None if self.context is None else ContextModelSpec.from_dict(self.context)
 
 
-ApplyStatus = Literal["applied", "duplicate", "stale_epoch"]
+ApplyStatus = Literal["applied", "duplicate", "stale_epoch", "conflict"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,70 @@ class StoreState:
             "last_pulled": self.last_pulled.tolist(),
             "retired": sorted(self.retired),
         }
+
+
+#: One stream record: an arm's reward and its pull position (the agents' pull count).
+STREAM_RECORD = np.dtype([("x", "<f8"), ("t", "<i8")])
+
+
+def pack_stream(values: np.ndarray, times: np.ndarray) -> str:
+    """Stream records as hex text (binary-safe through clients that decode replies)."""
+    out = np.empty(len(values), STREAM_RECORD)
+    out["x"], out["t"] = values, times
+    return out.tobytes().hex()
+
+
+def unpack_stream(text: str | bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`pack_stream`: (rewards, positions)."""
+    raw = bytes.fromhex(text.decode() if isinstance(text, bytes) else text)
+    records = np.frombuffer(raw, STREAM_RECORD)
+    return records["x"].astype(np.float64), records["t"].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """What an agent's round rebuilds its policy from: the state plus the policy's own records.
+
+    ``streams[arm]`` holds the arm's rewards and pull positions since its last reset in this
+    epoch (their totals are ``state.stats``); ``stream_lengths`` are their stored sizes, which a
+    reaction names so the store can tell whether another round landed in between.
+    """
+
+    state: StoreState
+    streams: list[tuple[np.ndarray, np.ndarray]]
+    stream_lengths: list[int]
+    #: The policy's confirmation state (``DriftAwarePolicy.control_state``), ``{}`` when none.
+    control: dict[str, Any]
+    #: Forced pulls so far (all epochs) and the staleness floor's share of them.
+    forced: int
+    floor_forced: int
+
+    @property
+    def epoch_start(self) -> int:
+        """Total pulls when the current epoch opened: the epoch's pull 0 on the agents' clock."""
+        return self.state.total_pulls - self.state.epoch_pulls
+
+
+@dataclass(frozen=True)
+class RoundWrite:
+    """What a round's policy changed besides the posterior totals, written with the round's rewards.
+
+    ``appends[arm]`` are the stream records to add (arms not reset); ``resets[arm]`` is
+    ``(expected stored length, rewards, positions)`` of an arm the policy reset on its own;
+    ``restart`` is set when the policy restarted: the round's first ``split`` pulls belong to the
+    old epoch, and ``restart[arm]`` is what each arm keeps in the new one.
+    """
+
+    forced: int = 0
+    floor_forced: int = 0
+    control: dict[str, Any] | None = None
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+    appends: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    resets: dict[int, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    restart: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+    split: int = 0
+    #: The epoch's pull count in the read the restart was computed from (its fence).
+    expected_pulls: int = 0
 
 
 @dataclass(frozen=True)

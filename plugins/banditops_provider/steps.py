@@ -78,10 +78,34 @@ def plan_agents(*, idle_wait_s: float = 5.0) -> list[int]:
     return list(range(state.config.agents))
 
 
+def _close_phase(store: BanditStore, epoch: int, conf: dict[str, Any]) -> bool:
+    """Archive and close the MLflow phase of ``epoch`` if it is the open one (the agents restarted)."""
+    tracker = _tracker(store)
+    if tracker.run_ids().get("mlflow_phase_epoch") != str(epoch):
+        return False  # already closed (a retry), or never opened: opening one now would be wrong
+    state = store.state(epoch=epoch)
+    delay = conf.get("pulls_since_change")
+    tracker.end_phase(
+        state, arm_choice.posterior_of(state), truth=_truth(), epoch=epoch,
+        detection_delay=None if delay is None else float(delay),
+        ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
+        drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
+    )
+    return True
+
+
 def log_learning_batch(*, run_id: str) -> dict[str, Any]:
-    """One MLflow point for the run (step = total pulls); returns the numbers it logged."""
+    """One MLflow point for the run (step = total pulls); returns the numbers it logged.
+
+    When the agents restarted since the last point, the phase of the epoch they left is closed
+    first (with the drift the store recorded), so its run ends where the epoch did.
+    """
     store = _store()
     state = store.state()
+    phase_epoch = _tracker(store).run_ids().get("mlflow_phase_epoch", "")
+    if phase_epoch.isdigit() and int(phase_epoch) < state.epoch:
+        drift = transitions.recorded_drift(store, int(phase_epoch)) or {}
+        _close_phase(store, int(phase_epoch), drift)
     posterior = arm_choice.posterior_of(state)
     prob_best = np.asarray(posterior.prob_best(_rng("mlflow", run_id), draws=4000))
     logged = _tracker(store).log_batch(state, posterior, prob_best)
@@ -118,11 +142,14 @@ def record_new_drift(event: dict[str, Any]) -> dict[str, Any] | None:
 
 # -- bandit_relearning --------------------------------------------------------------------------
 def relearning_due(conf: dict[str, Any]) -> bool:
-    """True when this drift still concerns the current epoch (or relearning is forced)."""
+    """True when this drift still concerns the current epoch (or relearning is forced), or when the
+    agents already reacted (``reacted``): the run then only documents the phase they closed."""
     state = _store().state()
     epoch = conf.get("epoch")
     if epoch is None:
         raise ValueError("a relearning request must name the epoch it relearns: conf {'epoch': N}")
+    if conf.get("reacted"):
+        return True
     if int(epoch) != state.epoch:
         log.info("drift of epoch %s already handled (now epoch %s)", epoch, state.epoch)
         return False
@@ -137,18 +164,25 @@ def archive_phase(conf: dict[str, Any]) -> dict[str, Any]:
     store = _store()
     state = store.state()
     epoch = int(conf["epoch"]) if conf.get("epoch") is not None else state.epoch
-    delay = conf.get("pulls_since_change")
-    _tracker(store).end_phase(
-        state, arm_choice.posterior_of(state), truth=_truth(), epoch=epoch,
-        detection_delay=None if delay is None else float(delay),
-        ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
-        drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
-    )
-    return {"epoch": epoch, "total_pulls": state.total_pulls}
+    closed = _close_phase(store, epoch, conf) if conf.get("reacted") else False
+    if not closed:
+        delay = conf.get("pulls_since_change")
+        _tracker(store).end_phase(
+            state, arm_choice.posterior_of(state), truth=_truth(), epoch=epoch,
+            detection_delay=None if delay is None else float(delay),
+            ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
+            drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
+        )
+    return {"epoch": epoch, "total_pulls": store.state().total_pulls}
 
 
 def open_relearning_epoch(conf: dict[str, Any]) -> int | None:
-    """New epoch, fresh prior, RELEARNING with the forced-exploration budget (idempotent per epoch)."""
+    """New epoch, fresh prior, RELEARNING with the forced-exploration budget (idempotent per epoch).
+
+    For a restart the agents made (``reacted``) the store already opened it: its number is returned.
+    """
+    if conf.get("reacted"):
+        return int(conf.get("opened_epoch") or int(conf["epoch"]) + 1)
     fields = {k: conf.get(k) for k in ("arm", "change_point", "magnitude", "pulls_since_change")}
     return transitions.record_drift_and_relearn(
         _store(), epoch=int(conf["epoch"]), reason="relearning" if not conf.get("force") else "manual_relearning",

@@ -93,7 +93,7 @@ def test_the_drift_monitor_ends_quietly_when_nothing_changed(
     from banditops.store.types import ExperimentConfig
 
     store = _store(redis_client, connections)
-    store.reset(ExperimentConfig())
+    store.reset(ExperimentConfig(source="production"))  # the summary-stream tests (production's path)
     store.set_mode(Mode.MONITORING, reason="converged")
     rng = np.random.default_rng(0)
     for i in range(10):

@@ -1,4 +1,5 @@
-"""DriftTrigger: serialize() round trip, only senses in MONITORING, resumes after a restart,
+"""DriftTrigger: serialize() round trip; in production it senses on the summary stream only in
+MONITORING and resumes after a restart; with simulated pulls it reports the agents' own restarts;
 never blocks the event loop. Real Redis through the ``redis_default`` Connection."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from banditops.store.redis_store import BanditStore
-from banditops.store.types import ExperimentConfig, Mode
+from banditops.store.types import ExperimentConfig, Mode, RoundWrite
 
 pytestmark = pytest.mark.airflow
 
@@ -63,7 +64,8 @@ def test_senses_only_in_monitoring_and_resumes_after_a_restart(
     from banditops_provider.triggers.drift import DriftTrigger
 
     store = BanditStore(redis_client, connections["namespace"])
-    store.reset(ExperimentConfig())
+    # production: agents only fold feedback, so the trigger runs the tests on the summary stream
+    store.reset(ExperimentConfig(source="production"))
     rng = np.random.default_rng(3)
     _feed(store, "learn", 20, MEANS, rng)
     drifted = MEANS.copy()
@@ -74,7 +76,7 @@ def test_senses_only_in_monitoring_and_resumes_after_a_restart(
     payload, _ = asyncio.run(_run_with_heartbeat(DriftTrigger(poll_interval=0.05, max_wait=0.5)))
     assert payload["status"] == "idle"
 
-    store.reset(ExperimentConfig())
+    store.reset(ExperimentConfig(source="production"))
     _feed(store, "learn", 20, MEANS, rng)
     store.set_mode(Mode.MONITORING, reason="converged")
     _feed(store, "watch", 10, MEANS, rng)
@@ -91,6 +93,26 @@ def test_senses_only_in_monitoring_and_resumes_after_a_restart(
     assert (payload["epoch"], payload["arm"]) == (store.epoch(), 1)
     assert payload["change_point"] == 3000  # 30 batches of 100 pulls before the change
     assert payload["magnitude"] == pytest.approx(-4.0, abs=0.5)
+
+
+def test_reports_a_restart_the_agents_made_in_the_store(connections: dict[str, str], redis_client: Any) -> None:
+    from banditops_provider.triggers.drift import DriftTrigger
+
+    store = BanditStore(redis_client, connections["namespace"])
+    store.reset(ExperimentConfig())  # simulated pulls: the agents' rounds test and react themselves
+    rng = np.random.default_rng(3)
+    _feed(store, "learn", 5, MEANS, rng)
+    payload, _ = asyncio.run(_run_with_heartbeat(DriftTrigger(poll_interval=0.05, max_wait=0.3)))
+    assert payload["status"] == "idle"
+    # a round whose policy restarted: arm 1 keeps two post-change rewards in epoch 2
+    kept = (np.array([0.1, -0.2]), np.array([500, 501]))
+    alarm = {"t": 501, "arm": 1, "change_point": 500, "magnitude": -4.0, "restart": True, "since": 0,
+             "detector": "glr_gaussian"}
+    write = RoundWrite(alarms=[alarm], restart={1: kept}, split=0, expected_pulls=500)
+    assert store.apply_round("d/r/0/0", 1, [1, 1], kept[0], write).epoch == 2
+    payload, _ = asyncio.run(_run_with_heartbeat(DriftTrigger(poll_interval=0.05, max_wait=5.0)))
+    assert payload["status"] == "drift" and payload["reacted"] is True
+    assert (payload["epoch"], payload["opened_epoch"], payload["arm"], payload["change_point"]) == (1, 2, 1, 500)
 
 
 def test_the_sensor_returns_the_event_for_the_branch() -> None:

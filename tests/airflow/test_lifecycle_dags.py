@@ -1,5 +1,6 @@
 """The whole lifecycle through the DAGs: experiment → learning until converged → drift injected →
-the drift monitor fires → relearning → converged again; plus a retried learning run."""
+the agents' rounds react in the store → the drift monitor records it → relearning documents the
+phase → converged again; plus a retried learning run."""
 
 from __future__ import annotations
 
@@ -48,20 +49,24 @@ def test_the_lifecycle_runs_by_itself_through_the_dags(
     # The origin documents' drift, through the inject DAG: arm 1 → 0.0, arm 0 → 6.0.
     _ok(load_dag("bandit_inject_drift").test(run_conf={"arm": 1, "mean": 0.0}))
     _ok(load_dag("bandit_inject_drift").test(run_conf={"arm": 0, "mean": 6.0}))
-    _ok(load_dag("bandit_learning").test())  # agents meet the new world
+    _ok(load_dag("bandit_learning").test())  # agents meet the new world, and react in their rounds
+    reacted = store.state()
+    # restarted into epoch 2 with no forced budget (the same run's convergence check may already
+    # have marked it: its rounds after the restart learnt the new world)
+    assert (reacted.epoch, reacted.explore_remaining) == (2, 0) and reacted.mode != Mode.RELEARNING
 
-    monitor_run = load_dag("bandit_drift_monitor").test()
+    monitor_run = load_dag("bandit_drift_monitor").test()  # records what the store did
     _ok(monitor_run)
     drift = monitor_run.get_task_instance("record_drift").xcom_pull(task_ids="record_drift", key="drift")
-    assert drift["epoch"] == 1 and drift["arm"] in (0, 1)
+    assert (drift["epoch"], drift["opened_epoch"], drift["reacted"]) == (1, 2, True) and drift["arm"] in (0, 1)
     assert drift["pulls_since_change"] > 0  # from the environment's event log
     with create_session() as session:
         triggered = session.query(DagRun).filter(DagRun.dag_id == "bandit_relearning").all()
     assert len(triggered) == 1 and triggered[0].conf["arm"] == drift["arm"]
 
-    _ok(load_dag("bandit_relearning").test(run_conf=dict(triggered[0].conf)))
+    _ok(load_dag("bandit_relearning").test(run_conf=dict(triggered[0].conf)))  # bookkeeping only
     relearning = store.state()
-    assert (relearning.epoch, relearning.mode, relearning.explore_remaining) == (2, Mode.RELEARNING, 500)
+    assert (relearning.epoch, relearning.mode, relearning.explore_remaining) == (2, reacted.mode, 0)
     # a duplicate trigger for the same drift changes nothing
     _ok(load_dag("bandit_relearning").test(run_conf=dict(triggered[0].conf)))
     assert store.epoch() == 2
@@ -71,11 +76,15 @@ def test_the_lifecycle_runs_by_itself_through_the_dags(
     assert final.epoch == 2 and int(final.stats.means().argmax()) == 0  # the new best arm
 
     kinds = [e.kind for e in store.events() if e.kind in (
-        "experiment_started", "converged", "drift_detected", "epoch_opened", "relearning_done")]
-    assert kinds == ["experiment_started", "converged", "drift_detected", "epoch_opened", "relearning_done",
-                     "converged"]
+        "experiment_started", "converged", "epoch_opened", "drift_recorded", "relearning_done")
+        or (e.kind == "drift_detected" and e.fields.get("reaction") == "restart")]
+    # the store's own milestones, in order; the record comes after the reaction, once (the second
+    # convergence may come before it: the learning run that restarted can converge in epoch 2)
+    assert [k for k in kinds if k != "drift_recorded"] == ["experiment_started", "converged", "drift_detected",
+                                                           "epoch_opened", "converged"]
+    assert kinds.count("drift_recorded") == 1 and kinds.index("drift_recorded") > kinds.index("epoch_opened")
     modes = [e.fields["to"] for e in store.events() if e.kind == "mode_changed"]
-    assert modes == ["MONITORING", "RELEARNING", "LEARNING", "MONITORING"]
+    assert modes == ["MONITORING", "LEARNING", "MONITORING"]
 
     client = MlflowClient(mlflow_env["uri"])
     first = client.get_run(phase1)
@@ -83,7 +92,9 @@ def test_the_lifecycle_runs_by_itself_through_the_dags(
     assert first.data.tags["drift_arm"] == str(drift["arm"]) and first.data.tags["converged"] == "true"
     assert "pulls_to_converge" in first.data.metrics
     steps = [m.step for m in client.get_metric_history(phase1, "cumulative_regret")]
-    assert steps == sorted(steps) and len(steps) >= 3
+    # one point per learning run of epoch 1: the run that met the change logs into phase 2 (the agents
+    # restarted before its logging task, which closed phase 1 first)
+    assert steps == sorted(steps) and len(steps) >= 2 and steps[-1] <= converged.total_pulls + 1000
     assert {a.path for a in client.list_artifacts(phase1, "posterior")} >= {
         "posterior/converged.json", "posterior/final.json", "posterior/final.png"}
     phase2 = store.get_meta()["mlflow_phase_run_id"]

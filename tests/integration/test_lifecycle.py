@@ -105,10 +105,23 @@ def test_relearning_explores_round_robin_until_the_budget_is_spent(store: Bandit
     assert kinds.index("epoch_opened") < kinds.index("relearning_done")
 
 
+def _round_arms(state: Any, n: int, seed: int, *, forced: bool = False) -> np.ndarray:
+    """The arms the deployed policy chooses for a round of ``n`` pulls from ``state`` (no pull)."""
+    player = arm_choice.deployed_policy(state.config, state.mode, np.random.default_rng(seed))
+    k = state.config.n_arms
+    player.load(stats=state.stats, streams=[(np.empty(0), np.empty(0, np.int64))] * k, t=state.total_pulls,
+                last_pulled=np.where(state.last_pulled >= 0, state.last_pulled, 0), retired=state.retired)
+    chosen = [player.choose(int(c), state.total_pulls + i) for i, c in enumerate(player.draw(n))]
+    return np.array([a for a, f in chosen if f or not forced])
+
+
 def test_learning_tops_up_every_arm_to_its_minimum_first(store: BanditStore) -> None:
     state = replace(_state(store), mode=Mode.LEARNING)
-    arms = arm_choice.choose_arms(state, 100, np.random.default_rng(0))
-    assert np.bincount(arms, minlength=5)[:5].min() >= 20
+    assert state.config.agents == 4 and state.config.min_pulls_per_arm == 20
+    # the 4 agents reading this empty posterior each give every arm its share: 20 / 4 forced pulls
+    top_up = _round_arms(state, 100, 0, forced=True)
+    assert np.bincount(top_up, minlength=5)[:5].tolist() == [5] * 5 and top_up.size == 25
+    assert top_up[:25].tolist() == sorted(top_up[:25].tolist())  # first, arm by arm
 
 
 def test_monitoring_spends_the_floor_on_stale_arms_only(store: BanditStore) -> None:
@@ -116,14 +129,15 @@ def test_monitoring_spends_the_floor_on_stale_arms_only(store: BanditStore) -> N
     last = np.array([0, 9_999, 0, 9_999, 9_999])
     n, mean = np.array([100, 9_000, 100, 500, 300]), np.array([2.0, 4.0, 1.0, 3.0, 0.5])
     stats = replace(base.stats, n=n, sum=n * mean, sumsq=n * (mean**2 + 1.0))  # arm 1 clearly best
-    state = replace(base, mode=Mode.MONITORING, epoch_pulls=10_000, last_pulled=last, stats=stats)
-    config = replace(state.config, exploration_floor=0.05)
-    state = replace(state, config=config)
-    arms = arm_choice.choose_arms(state, 100, np.random.default_rng(1))
-    counts = np.bincount(arms, minlength=5)
-    assert 1 <= counts[0] + counts[2] <= 5  # stale arms 0 and 2 get at most 5% of the round
+    state = replace(base, mode=Mode.MONITORING, epoch_pulls=10_000, total_pulls=10_000, last_pulled=last,
+                    stats=stats)
+    state = replace(state, config=replace(state.config, exploration_floor=0.05))
+    counts = np.bincount(_round_arms(state, 100, 1), minlength=5)
+    # the staleness floor's rule: each stale arm (0 and 2, unseen for 10,000 pulls) gets one pull,
+    # then it is fresh; TS never picks them (their means are 2 and 3 posterior sd below the leader's)
+    assert counts[0] == counts[2] == 1
     fresh = replace(state, last_pulled=np.full(5, 9_999))
-    fresh_counts = np.bincount(arm_choice.choose_arms(fresh, 100, np.random.default_rng(1)), minlength=5)
+    fresh_counts = np.bincount(_round_arms(fresh, 100, 1), minlength=5)
     assert fresh_counts[0] + fresh_counts[2] == 0
 
 
@@ -133,49 +147,36 @@ def _state(store: BanditStore) -> Any:
     return store.state()
 
 
-def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
+def test_the_whole_loop_converges_reacts_to_drift_in_the_round_and_converges_again(
     store: BanditStore, env: EnvClient
 ) -> None:
     start(store, env)
     watch = drift_watch.DriftWatch(store)
     for run in range(6):
         learn(store, env, f"a{run}")
-        assert watch.poll() is None  # never reports outside MONITORING, nor without a change
+        assert watch.poll() is None  # the agents made no restart: nothing to record
         if transitions.check_and_mark_convergence(store, np.random.default_rng(run)).marked:
             break
     assert store.mode() == Mode.MONITORING
     learn(store, env, "stationary")
-    assert watch.poll() is None
+    assert watch.poll() is None and store.epoch() == 1
     env.update_arm(1, mean=0.0)
     env.update_arm(0, mean=6.0)
-    finding = None
-    for run in range(6):
-        learn(store, env, f"b{run}")
-        finding = watch.poll()
-        if finding:
-            break
-    assert finding is not None and finding.epoch == 1
-    assert finding.arm in (0, 1)
-    assert store.get_cursor(drift_watch.DRIFT_CURSOR) == watch.cursor
+    learn(store, env, "b0", agents=1)
+    # the agents' rounds reacted themselves: the leader dropped, so a restart into epoch 2, learnt by
+    # the policy (LEARNING, no forced round-robin budget), with arm 1's post-change rewards kept
+    state = store.state()
+    assert (state.epoch, state.mode, state.explore_remaining) == (2, Mode.LEARNING, 0)
+    assert state.stats.n[1] > 0 and state.stats.means()[1] < 1.0
+    finding = watch.poll()
+    assert finding is not None and finding.reacted and (finding.epoch, finding.opened_epoch, finding.arm) == (1, 2, 1)
     drift = transitions.record_drift(store, finding.to_dict(), env=env)
-    assert drift is not None and drift["pulls_since_change"] > 0
-    # relearning failed to start (a retried record task, a failed trigger or run): still epoch 1, so
-    # the retry and a fresh sensor route to relearning again, with the first record, recorded once
-    again = transitions.record_drift(store, finding.to_dict(), env=env)
-    assert again is not None and again["epoch"] == 1 and again["arm"] == drift["arm"]
-    refound = drift_watch.DriftWatch(store).poll()
-    assert refound is not None and refound.epoch == 1
-    assert transitions.record_drift(store, refound.to_dict(), env=env) is not None
-    assert sum(e.kind == "drift_detected" for e in store.events()) == 1
-    new_epoch = transitions.record_drift_and_relearn(store, epoch=finding.epoch, arm=finding.arm,
-                                                   magnitude=finding.magnitude)
-    assert new_epoch == 2
-    assert transitions.record_drift_and_relearn(store, epoch=finding.epoch) is None  # a duplicate trigger
-    # once epoch 2 opened: the drift of epoch 1 routes nowhere, and no second relearning opens
+    assert drift is not None and drift["pulls_since_change"] > 0 and drift["opened_epoch"] == 2
+    # recorded once: a retried record task and a fresh watch find nothing left to record
     assert transitions.record_drift(store, finding.to_dict(), env=env) is None
     assert drift_watch.DriftWatch(store).poll() is None
-    assert transitions.record_drift_and_relearn(store, epoch=finding.epoch, force=True) is None
-    assert store.epoch() == 2
+    # relearning epoch 1 now is a no-op: the store is in epoch 2 already
+    assert transitions.record_drift_and_relearn(store, epoch=1, force=True) is None
     for run in range(8):
         learn(store, env, f"c{run}")
         outcome = transitions.check_and_mark_convergence(store, np.random.default_rng(100 + run))
@@ -183,23 +184,26 @@ def test_the_whole_loop_converges_senses_drift_relearns_and_converges_again(
             break
     assert store.mode() == Mode.MONITORING and store.epoch() == 2
     assert outcome.verdict.leader == 0  # the new best arm (mean 6)
-    kinds = [e.kind for e in store.events() if e.kind in ("experiment_started", "converged", "drift_detected",
-                                                          "epoch_opened", "relearning_done")]
-    assert kinds == ["experiment_started", "converged", "drift_detected", "epoch_opened", "relearning_done",
+    kinds = [e.kind for e in store.events() if e.kind in ("experiment_started", "converged", "epoch_opened",
+                                                          "drift_recorded", "relearning_done")
+             or (e.kind == "drift_detected" and e.fields.get("reaction") == "restart")]
+    assert kinds == ["experiment_started", "converged", "drift_detected", "epoch_opened", "drift_recorded",
                      "converged"]
 
 
 def test_a_restarted_watch_resumes_where_the_cursor_is(store: BanditStore, env: EnvClient) -> None:
-    start(store, env)
+    # plain TS (no reaction in the rounds, and no top-up: no minimum per arm): the watch senses the change
+    start(store, env, policy="ts", min_pulls_per_arm=0)
     learn(store, env, "a")
     assert transitions.check_and_mark_convergence(store, np.random.default_rng(0)).marked
-    first = drift_watch.DriftWatch(store)
+    # the summary-stream watch (what production runs) on simulated rounds
+    first = drift_watch.DriftWatch(store, summaries=True)
     learn(store, env, "b")
     assert first.poll() is None
     cursor = store.get_cursor(drift_watch.DRIFT_CURSOR)
     assert cursor == first.cursor != "0-0"
     # A new triggerer: the detectors are rebuilt from the epoch's summaries up to the cursor.
-    second = drift_watch.DriftWatch(store)
+    second = drift_watch.DriftWatch(store, summaries=True)
     assert second.poll() is None
     assert second.replayed == len(store.summaries(count=10_000))
     assert second.cursor == cursor

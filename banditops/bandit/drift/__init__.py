@@ -24,8 +24,7 @@ from banditops.bandit.drift.base import DriftDetector, DriftSignal
 from banditops.bandit.drift.glr_bernoulli import BernoulliGLR
 from banditops.bandit.drift.glr_gaussian import GaussianGLR
 from banditops.bandit.drift.page_hinkley import PageHinkley
-
-DETECTORS: tuple[str, ...] = ("glr", "page_hinkley", "adwin", "river_page_hinkley")
+from banditops.bandit.names import DETECTORS
 
 __all__ = [
     "DETECTORS",

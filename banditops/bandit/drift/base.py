@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Self
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,20 @@ class DriftDetector(ABC):
     @abstractmethod
     def update_batch(self, n: int, sum: float, sumsq: float) -> Self:
         """Feed the summary of ``n`` consecutive rewards (count, sum, sum of squares)."""
+
+    def restore(self, rewards: Sequence[float] | np.ndarray) -> Self:
+        """Start over as the detector that has been fed ``rewards``, in order.
+
+        Why: agents are stateless between rounds; each round rebuilds an arm's detector from the
+        arm's reward stream kept in the store. The default replays :meth:`update` (exact, O(n)
+        Python calls); a detector whose state is a function of prefix sums (the GLR tests)
+        overrides it with a vectorised rebuild. Either way a change the stream already shows
+        is latched (``drift_detected``) when this returns.
+        """
+        self._reset()
+        for x in np.asarray(rewards, dtype=np.float64).tolist():
+            self.update(x)
+        return self
 
     # -- reading -----------------------------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -39,6 +40,8 @@ class GLRDetector(DriftDetector):
     """Base of the GLR tests: prefix sums, geometric split grid, threshold, signal."""
 
     name = "glr"
+    #: Rewards are 0/1 (the Bernoulli test).
+    binary: bool = False
 
     def __init__(self, delta: float = 0.01, *, min_samples: int = 2) -> None:
         if not (0.0 < delta < 1.0):
@@ -111,6 +114,30 @@ class GLRDetector(DriftDetector):
         count, total, squares = self._check_batch(n, sum, sumsq)
         self._check_batch_kind(count, total, squares)
         self._append(count, total, squares)
+        return self
+
+    def restore(self, rewards: Sequence[float] | np.ndarray) -> Self:
+        """The detector after ``rewards``, rebuilt from their prefix sums in O(n) numpy.
+
+        Only the last position is tested (the split grid of that test spans the whole stream, so a
+        change the stream shows is still found); the tests a replay would have run at earlier
+        positions are skipped, as they were run when those rewards arrived.
+        """
+        values = np.asarray(rewards, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("rewards must be finite numbers")
+        if self.binary and not np.isin(values, (0.0, 1.0)).all():
+            raise ValueError("Bernoulli rewards must be 0 or 1")
+        self._reset()
+        m = int(values.size)
+        self._grow(m + 1)
+        self._cn[: m + 1] = np.arange(m + 1)
+        self._cs[1 : m + 1] = np.cumsum(values)
+        self._cq[1 : m + 1] = np.cumsum(values * values)
+        self._m = m
+        self._n_seen = m
+        if m:
+            self._test()
         return self
 
     def _check_value(self, x: float) -> float:

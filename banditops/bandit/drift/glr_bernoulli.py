@@ -62,6 +62,7 @@ class BernoulliGLR(GLRDetector):
     """
 
     name = "glr_bernoulli"
+    binary = True
 
     def _check_value(self, x: float) -> float:
         value = self._check_reward(x)

@@ -20,9 +20,16 @@ only at batch refreshes triples the regret of a drop of the played arm). On an a
   restarts;
 - any other change → only that arm is reset to its post-change rewards.
 
-The posterior math is the project's own (:func:`~banditops.bandit.posteriors.beta_params`,
-:func:`~banditops.bandit.posteriors.nig_params`, :func:`~banditops.bandit.posteriors.sample_nig_mean`),
-run on per-arm arrays kept here so a simulation does not build a posterior object per pull.
+The posterior is the shared :class:`~banditops.bandit.posteriors.arrays.PosteriorArrays`. The
+simulator plays this class through :func:`~banditops.bandit.policies.base.play`; an Airflow agent's
+round plays the very same object: it rebuilds it from the store with :meth:`DriftAwarePolicy.load`
+(posterior totals, each arm's reward stream since its last reset, the floor's clock, the
+confirmation state), draws and chooses the round, observes the round's rewards pull by pull, and
+writes back what changed — including a reaction — in the store's one round script.
+
+Optional forced pulls the deployed loop needs and the simulator does not use: ``min_pulls``
+(every active arm gets that many pulls per epoch first, for the convergence rule's minimum) and
+a round-robin budget (:meth:`DriftAwarePolicy.set_round_robin`, a relearning a person asked for).
 
 References
 ----------
@@ -47,8 +54,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,143 +62,14 @@ import numpy as np
 from banditops.bandit.arms import REWARD_KINDS
 from banditops.bandit.drift import DETECTORS, make_detector
 from banditops.bandit.drift.base import DriftDetector
+from banditops.bandit.policies.active_arms import active_mask
+from banditops.bandit.policies.base import Alarm, play
 from banditops.bandit.policies.staleness_floor import StalenessFloor
-from banditops.bandit.posteriors import beta_params, make_posterior, nig_params, sample_nig_mean
+from banditops.bandit.policies.thompson import thompson_choice
+from banditops.bandit.posteriors.arrays import PosteriorArrays
 from banditops.bandit.stats import ArmStats
 
-
-class PosteriorArrays:
-    """Per-arm sufficient statistics and posterior parameters, for hot loops.
-
-    The parameters come from the posteriors' own :func:`~banditops.bandit.posteriors.beta_params`
-    and :func:`~banditops.bandit.posteriors.nig_params` whenever an arm is (re)set, and are moved
-    one reward at a time with the conjugate update in between (Beta: a success adds to
-    alpha, a failure to beta; Normal–Inverse-Gamma: the recursive form of ``nig_params``),
-    so a pull costs O(1) scalar work; ``draw`` uses ``rng.beta`` /
-    :func:`~banditops.bandit.posteriors.sample_nig_mean` exactly as the posterior classes do, and a
-    unit test holds both to ``make_posterior(kind, stats, prior)``.
-    """
-
-    def __init__(self, reward_kind: str, n_arms: int, prior: Mapping[str, float] | None = None) -> None:
-        # Building one posterior validates the kind and the prior and completes its defaults.
-        self.prior = make_posterior(reward_kind, ArmStats.zeros(n_arms), prior).prior
-        self.kind = reward_kind
-        self.n_arms = n_arms
-        self.n = np.zeros(n_arms, np.int64)
-        self.s = np.zeros(n_arms)
-        self.q = np.zeros(n_arms)
-        self._stale: set[int] = set()
-        self._column = 0
-        self._refit()
-
-    #: Draws kept per arm for :meth:`draw_sequential`.
-    buffer_depth = 64
-
-    def _refit(self) -> None:
-        self._buffer: np.ndarray | None = None  # every arm's parameters may have moved
-        if self.kind == "bernoulli":
-            self._a, self._b = beta_params(self.n, self.s, self.prior["alpha"], self.prior["beta"])
-        else:
-            self._mu, self._kappa, self._alpha, self._beta = nig_params(self.n, self.s, self.q, **self.prior)
-
-    def clear(self) -> None:
-        self.n[:] = 0
-        self.s[:] = 0.0
-        self.q[:] = 0.0
-        self._refit()
-
-    def set_arm(self, arm: int, rewards: np.ndarray) -> None:
-        self.n[arm] = rewards.size
-        self.s[arm] = float(rewards.sum())
-        self.q[arm] = float((rewards * rewards).sum())
-        self._refit()
-
-    def add(self, arm: int, x: float) -> None:
-        self._stale.add(arm)
-        self.n[arm] += 1
-        self.s[arm] += x
-        self.q[arm] += x * x
-        if self.kind == "bernoulli":
-            self._a[arm] += x
-            self._b[arm] += 1.0 - x
-        else:
-            kappa = float(self._kappa[arm])
-            mu = float(self._mu[arm])
-            self._beta[arm] += kappa * (x - mu) ** 2 / (2.0 * (kappa + 1.0))
-            self._mu[arm] = (kappa * mu + x) / (kappa + 1.0)
-            self._kappa[arm] = kappa + 1.0
-            self._alpha[arm] += 0.5
-
-    def add_batch(self, arms: np.ndarray, rewards: np.ndarray) -> None:
-        k = self.n_arms
-        self.n += np.bincount(arms, minlength=k)
-        self.s += np.bincount(arms, weights=rewards, minlength=k)
-        self.q += np.bincount(arms, weights=rewards * rewards, minlength=k)
-        self._refit()
-
-    def stats(self) -> ArmStats:
-        return ArmStats(self.n.copy(), self.s.copy(), self.q.copy())
-
-    def draw_arm(self, rng: np.random.Generator, arm: int, size: int) -> np.ndarray:
-        """``size`` posterior draws of one arm's mean."""
-        if self.kind == "bernoulli":
-            return rng.beta(self._a[arm], self._b[arm], size=size)
-        return sample_nig_mean(self._mu[arm], self._kappa[arm], self._alpha[arm], self._beta[arm], rng, size=(size,))
-
-    def draw_sequential(self, rng: np.random.Generator) -> np.ndarray:
-        """One joint draw ``(K,)`` for a sequential decision, from per-arm buffers of draws.
-
-        Why: a sequential loop changes one arm's posterior per pull, yet a fresh joint draw
-        redraws all K arms (``rng.beta`` on K elements costs ~9 µs, mostly call overhead).
-        Each arm keeps ``buffer_depth`` draws from its current posterior, each used once; after
-        :meth:`add` only that arm's unused draws are redrawn. Every returned vector is still an
-        exact, independent draw from the current posterior (unused draws of an unchanged
-        posterior are as good as new ones), at about half the cost. Use one generator per
-        instance: the buffer is filled from the first one given.
-        """
-        depth = self.buffer_depth
-        if self._buffer is None or self._column >= depth:
-            self._buffer = np.ascontiguousarray(self.draw(rng, depth).T)
-            self._column = 0
-            self._stale.clear()
-        if self._stale:
-            for arm in self._stale:
-                self._buffer[arm, self._column:] = self.draw_arm(rng, arm, depth - self._column)
-            self._stale.clear()
-        column = self._column
-        self._column += 1
-        return self._buffer[:, column]
-
-    def draw(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
-        """Posterior draws of the arm means: ``(K,)`` for ``None``, else ``(size, K)``."""
-        if self.kind == "bernoulli":
-            return rng.beta(self._a, self._b) if size is None else rng.beta(self._a, self._b, size=(size, self.n_arms))
-        shape = None if size is None else (size, self.n_arms)
-        return sample_nig_mean(self._mu, self._kappa, self._alpha, self._beta, rng, size=shape)
-
-    def means(self) -> np.ndarray:
-        """Posterior means of the arm means (the leader is their argmax)."""
-        if self.kind == "bernoulli":
-            return np.asarray(self._a / (self._a + self._b))
-        return self._mu.copy()
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """One alarm of the policy, in the simulation's pull count."""
-
-    t: int
-    arm: int
-    change_point: int
-    magnitude: float
-    #: True for a full restart (the leader dropped), False for a reset of the arm only.
-    restart: bool
-    #: First pull of the evidence the test looked at (for telling true from false alarms).
-    since: int
-    detector: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["Alarm", "DriftAwarePolicy", "PosteriorArrays"]
 
 
 class DriftAwarePolicy:
@@ -222,6 +99,11 @@ class DriftAwarePolicy:
         Posterior prior (the posteriors' defaults otherwise).
     floor_params, detector_params : dict, optional
         Passed to :class:`StalenessFloor` and to the detector.
+    min_pulls : int, default 0
+        Pulls every active arm gets first (per epoch, counting what the posterior holds).
+    players : int, default 1
+        Players sharing the posterior at once (parallel agents): each gives an arm only its share,
+        ``ceil((min_pulls - n) / players)``, of the pulls it lacks, so together they top it up once.
     """
 
     def __init__(
@@ -239,6 +121,8 @@ class DriftAwarePolicy:
         prior: Mapping[str, float] | None = None,
         floor_params: Mapping[str, Any] | None = None,
         detector_params: Mapping[str, Any] | None = None,
+        min_pulls: int = 0,
+        players: int = 1,
     ) -> None:
         if reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
@@ -246,6 +130,8 @@ class DriftAwarePolicy:
             raise ValueError(f"unknown detector {detector!r}; valid detectors: {', '.join(DETECTORS)}")
         if confirm_pulls < 0 or not (0.0 < confirm_at < 1.0):
             raise ValueError("confirm_pulls must be >= 0 and confirm_at in (0, 1)")
+        if isinstance(min_pulls, bool) or int(min_pulls) != min_pulls or min_pulls < 0:
+            raise ValueError(f"min_pulls must be an integer >= 0; got {min_pulls!r}")
         self.n_arms = int(n_arms)
         self.reward_kind = reward_kind
         self.rng = rng
@@ -254,19 +140,30 @@ class DriftAwarePolicy:
         self.confirm_pulls = int(confirm_pulls)
         self.confirm_at = float(confirm_at)
         self.confirm_rounds = int(confirm_rounds)
+        self.min_pulls = int(min_pulls)
+        self.players = max(int(players), 1)
         self.detector_params = dict(detector_params or {})
         self.posterior = PosteriorArrays(reward_kind, self.n_arms, prior)
         self.floor = StalenessFloor(self.n_arms, rng, **dict(floor_params or {})) if floor else None
         self._detectors = [self._new_detector() for _ in range(self.n_arms)]
+        self._values: list[list[float]] = [[] for _ in range(self.n_arms)]
         self._times: list[list[int]] = [[] for _ in range(self.n_arms)]
         self._confirm_arm = -1
         self._confirm_left = 0
         self._last_progress = np.zeros(self.n_arms)
         self._rounds = np.zeros(self.n_arms, np.int64)
         self._next_pool = 0
+        self._pending = np.zeros(self.n_arms, np.int64)
+        self._rr_left = 0
+        self._rr_next = 0
+        #: Arms never chosen (retired at runtime).
+        self.retired: frozenset[int] = frozenset()
         self.alarms: list[Alarm] = []
-        #: Pulls not chosen by Thompson Sampling (floor and confirmation pulls).
+        #: Pulls not chosen by Thompson Sampling (every kind of forced pull).
         self.explored = 0
+        #: Since the last :meth:`load`: whether a restart happened, and the arms reset on their own.
+        self.restarted = False
+        self.reset_arms: set[int] = set()
 
     @property
     def name(self) -> str:
@@ -276,48 +173,134 @@ class DriftAwarePolicy:
     def _new_detector(self) -> DriftDetector:
         return make_detector(self.detector, self.reward_kind, delta=self.delta, **self.detector_params)
 
-    # -- the loop ----------------------------------------------------------------------------
+    # -- the Policy protocol -------------------------------------------------------------------
+    def draw(self, size: int) -> np.ndarray:
+        draws = self.posterior.draw(self.rng) if size == 1 else self.posterior.draw(self.rng, size)
+        return np.atleast_1d(thompson_choice(draws, self.retired))
+
+    def choose(self, ts_choice: int, t: int) -> tuple[int, bool]:
+        arm, forced, watched = ts_choice, True, False
+        if self._rr_left > 0:
+            active = np.flatnonzero(active_mask(self.n_arms, self.retired))
+            arm = int(active[self._rr_next % active.size])
+            self._rr_left -= 1
+            self._rr_next += 1
+        elif self.min_pulls and (short := self._short_arm()) is not None:
+            arm = short
+        elif self._confirm_left > 0:
+            self._confirm_left -= 1
+            arm, watched = self._confirm_arm, True
+        else:
+            stale = self.floor.due(t) if self.floor is not None else None
+            if stale is not None and stale in self.retired:
+                assert self.floor is not None
+                self.floor.pulled(stale, t)  # a retired arm is never due again: nothing to watch
+                stale = None
+            if stale is not None:
+                arm, watched = stale, True
+            else:
+                forced = False
+        if self.floor is not None:
+            self.floor.pulled(arm, t, forced=watched)
+        if forced:
+            self.explored += 1
+        self._pending[arm] += 1
+        return arm, forced
+
+    def observe(self, arm: int, x: float, t: int, *, forced: bool = False) -> Alarm | None:
+        if self._pending[arm] > 0:
+            self._pending[arm] -= 1
+        self.posterior.add(arm, x)
+        self._values[arm].append(x)
+        self._times[arm].append(t)
+        detector = self._detectors[arm]
+        if t >= self._next_pool:
+            self._pool_noise(t)
+        detector.update(x)
+        if detector.drift_detected:
+            return self._on_alarm(arm, t)
+        if self.confirm_pulls:
+            self._maybe_confirm(arm, detector, confirming=forced and self._confirm_arm == arm)
+        return None
+
     def run(self, rewards: np.ndarray, blocks: Iterable[int] | None = None) -> np.ndarray:
-        """Play ``rewards`` (shape ``(T, K)``: the reward each arm would pay at each pull).
+        """Play ``rewards`` (shape ``(T, K)``) with :func:`~banditops.bandit.policies.base.play`."""
+        return play(self, rewards, blocks)
 
-        ``blocks`` are the posterior refresh intervals (default: refresh every pull); within
-        a block the Thompson choices come from one posterior snapshot, but the floor, the
-        confirmations and the tests still act on every pull, and an alarm refreshes at once.
-        Returns the arm played at each pull.
+    # -- forced pulls the deployed loop may ask for -----------------------------------------------
+    def _short_arm(self) -> int | None:
+        share = -(-np.maximum(self.min_pulls - self.posterior.n, 0) // self.players)
+        for arm in np.flatnonzero(self._pending < share).tolist():
+            if arm not in self.retired:
+                return int(arm)
+        return None
+
+    def set_round_robin(self, pulls: int, start: int = 0) -> None:
+        """Force the next ``pulls`` pulls round-robin over the active arms, from cycle position ``start``."""
+        self._rr_left, self._rr_next = max(int(pulls), 0), max(int(start), 0)
+
+    # -- state a stateless agent keeps in the store ----------------------------------------------
+    def load(
+        self,
+        *,
+        stats: ArmStats,
+        streams: Sequence[tuple[np.ndarray, np.ndarray]],
+        t: int,
+        last_pulled: np.ndarray | None = None,
+        floor_forced: int = 0,
+        control: Mapping[str, Any] | None = None,
+        retired: Iterable[int] = (),
+    ) -> list[Alarm]:
+        """Become the policy the store describes, at pull ``t``; returns the alarms that raises.
+
+        ``stats`` are the posterior totals, ``streams[arm]`` the arm's rewards and their pull
+        positions since its last reset (their totals are ``stats``), ``last_pulled`` the floor's
+        clock, ``floor_forced`` its forced pulls so far, ``control`` :meth:`control_state`. The
+        rebuilt detectors test the streams as they stand: a change that concurrent rounds put in
+        the stream between two tests is raised (and reacted to) here.
         """
-        horizon = rewards.shape[0]
-        played = np.empty(horizon, np.int64)
-        schedule = iter(blocks) if blocks is not None else None
-        t = 0
-        while t < horizon:
-            size = min(next(schedule, 1) if schedule is not None else 1, horizon - t)
-            choices = (
-                (int(self.posterior.draw(self.rng).argmax()),)
-                if size == 1
-                else self.posterior.draw(self.rng, size).argmax(axis=1).tolist()
-            )
-            for choice in choices:
-                arm, forced = self._choose(int(choice), t)
-                x = float(rewards[t, arm])
-                played[t] = arm
-                self.posterior.add(arm, x)
-                self._times[arm].append(t)
-                if self.floor is not None:
-                    self.floor.pulled(arm, t, forced=forced)
-                if forced:
-                    self.explored += 1
-                detector = self._detectors[arm]
-                if t >= self._next_pool:
-                    self._pool_noise(t)
-                detector.update(x)
-                t += 1
-                if detector.drift_detected:
-                    self._on_alarm(arm, t - 1, rewards)
-                    break  # the agent that saw the alarm refreshes its posterior at once
-                if self.confirm_pulls:
-                    self._maybe_confirm(arm, detector, confirming=forced and self._confirm_arm == arm)
-        return played
+        self.posterior.set_stats(stats)
+        self._values = [np.asarray(v, np.float64).tolist() for v, _ in streams]
+        self._times = [np.asarray(p, np.int64).tolist() for _, p in streams]
+        self._values += [[] for _ in range(self.n_arms - len(self._values))]
+        self._times += [[] for _ in range(self.n_arms - len(self._times))]
+        self.retired = frozenset(int(a) for a in retired)
+        self._detectors = [self._new_detector() for _ in range(self.n_arms)]
+        self._next_pool = 0
+        self._pool_noise(t)
+        for detector, values in zip(self._detectors, self._values, strict=True):
+            if values:
+                detector.restore(values)
+        if self.floor is not None:
+            self.floor.resume(np.zeros(self.n_arms) if last_pulled is None else last_pulled, forced=floor_forced)
+        control = dict(control or {})
+        self._confirm_arm = int(control.get("confirm_arm", -1))
+        self._confirm_left = int(control.get("confirm_left", 0))
+        self._last_progress = _padded(control.get("last_progress"), self.n_arms, float)
+        self._rounds = _padded(control.get("rounds"), self.n_arms, int)
+        self._pending[:] = 0
+        self.restarted, self.reset_arms = False, set()
+        before = len(self.alarms)
+        for arm in range(self.n_arms):
+            if self._detectors[arm].drift_detected:
+                self._on_alarm(arm, t)
+        return self.alarms[before:]
 
+    def stream(self, arm: int) -> tuple[np.ndarray, np.ndarray]:
+        """``arm``'s rewards and pull positions since its last reset (what :meth:`load` takes back)."""
+        return np.asarray(self._values[arm], np.float64), np.asarray(self._times[arm], np.int64)
+
+    def control_state(self) -> dict[str, Any]:
+        """The confirmation state, JSON-able (what :meth:`load` takes back as ``control``)."""
+        return {"confirm_arm": self._confirm_arm, "confirm_left": self._confirm_left,
+                "last_progress": self._last_progress.tolist(), "rounds": self._rounds.tolist()}
+
+    @property
+    def floor_forced(self) -> int:
+        """Pulls the staleness floor and the confirmations have taken on the floor's clock."""
+        return 0 if self.floor is None else self.floor.forced
+
+    # -- internals ---------------------------------------------------------------------------
     def _pool_noise(self, t: int) -> None:
         # Gaussian arms share one noise level far more often than not: the pooled
         # within-arm sd steadies the tests of rarely pulled arms (GaussianGLR.noise_sd).
@@ -336,16 +319,6 @@ class DriftAwarePolicy:
                 if hasattr(detector, "noise_sd"):
                     detector.noise_sd = sd
 
-    def _choose(self, ts_choice: int, t: int) -> tuple[int, bool]:
-        if self._confirm_left > 0:
-            self._confirm_left -= 1
-            return self._confirm_arm, True
-        if self.floor is not None:
-            stale = self.floor.due(t)
-            if stale is not None:
-                return stale, True
-        return ts_choice, False
-
     def _maybe_confirm(self, arm: int, detector: DriftDetector, *, confirming: bool) -> None:
         # A suspicion is a rise of the statistic past confirm_at on an upward change; it buys a
         # round of confirmation pulls, and another (up to confirm_rounds) while each round
@@ -362,24 +335,24 @@ class DriftAwarePolicy:
         self._rounds[arm] += 1
         self._confirm_arm, self._confirm_left = arm, self.confirm_pulls
 
-    def _on_alarm(self, arm: int, t: int, rewards: np.ndarray) -> None:
+    def _on_alarm(self, arm: int, t: int) -> Alarm:
         detector = self._detectors[arm]
         signal = detector.signal
         assert signal is not None
-        times = self._times[arm]
+        times, values = self._times[arm], self._values[arm]
         cut = min(max(signal.change_point, 0), len(times) - 1)
-        kept_times = times[cut:]
-        kept = rewards[kept_times, arm].astype(np.float64)
+        kept_times, kept = times[cut:], np.asarray(values[cut:], np.float64)
         restart = arm == int(self.posterior.means().argmax()) and signal.magnitude < 0
-        self.alarms.append(
-            Alarm(t, arm, kept_times[0], float(signal.magnitude), restart, times[0], detector.name)
-        )
+        alarm = Alarm(t, arm, kept_times[0], float(signal.magnitude), restart, times[0], detector.name)
+        self.alarms.append(alarm)
         if restart:
             self.posterior.clear()
             self._detectors = [self._new_detector() for _ in range(self.n_arms)]
+            self._values = [[] for _ in range(self.n_arms)]
             self._times = [[] for _ in range(self.n_arms)]
             self._last_progress[:] = 0.0
             self._confirm_left = 0
+            self.restarted, self.reset_arms = True, set()
             # The floor keeps its clock: its limit tracks the age of the whole run, so a
             # restart does not buy a second round of frequent (costly) staleness pulls.
         else:
@@ -387,10 +360,19 @@ class DriftAwarePolicy:
             self._last_progress[arm] = 0.0
             if self._confirm_arm == arm:
                 self._confirm_left = 0
+            self.reset_arms.add(arm)
         self.posterior.set_arm(arm, kept)
         self._next_pool = 0
         self._pool_noise(t)
-        fresh = self._detectors[arm]
-        for x in kept:
-            fresh.update(float(x))
+        self._detectors[arm].restore(kept)
+        self._values[arm] = kept.tolist()
         self._times[arm] = list(kept_times)
+        return alarm
+
+
+def _padded(values: Sequence[Any] | None, size: int, kind: type) -> np.ndarray:
+    out = np.zeros(size, np.float64 if kind is float else np.int64)
+    if values:
+        given = np.asarray(list(values)[:size], out.dtype)
+        out[: given.size] = given
+    return out

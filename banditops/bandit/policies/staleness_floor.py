@@ -109,6 +109,17 @@ class StalenessFloor:
         self._next_check = int(t)
         self._pool, self._pool_at = np.empty(0), 0
 
+    def resume(self, last: np.ndarray, *, forced: int = 0, start: int = 0) -> None:
+        """Continue a clock kept elsewhere: each arm last pulled at ``last[arm]``, ``forced`` pulls taken.
+
+        Why: the agents are stateless between rounds; each round rebuilds the floor from the
+        store's last-pulled positions and forced-pull counter (the same clock as the simulator's:
+        pulls since the experiment started), so the rule is this class's in both places.
+        """
+        self.restart(start)
+        self._last[:] = np.asarray(last, dtype=np.int64)[: self.n_arms]
+        self._forced = int(forced)
+
     def _jitters(self, size: int) -> np.ndarray:
         if self.jitter == 0.0:
             return np.ones(size)

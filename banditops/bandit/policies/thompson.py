@@ -36,6 +36,7 @@ block is dropped as soon as a different posterior object is passed in.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import numpy as np
 
@@ -59,6 +60,62 @@ def thompson_choice(draws: np.ndarray, retired: Iterable[int] = ()) -> np.ndarra
     if retired:
         theta = np.where(active_mask(theta.shape[-1], retired), theta, -np.inf)
     return np.asarray(theta.argmax(axis=-1), dtype=np.int64)
+
+
+class JointSampler(Protocol):
+    """What a draw block draws from: a posterior, or any fixed source of joint per-arm scores."""
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray: ...
+
+    def sample_one(self, rng: np.random.Generator) -> np.ndarray: ...
+
+
+class DrawBlock:
+    """Joint draws of ONE posterior object, handed out one unused row at a time.
+
+    The one draw-block cache of the project (the sequential ``select_one``/``rank`` path and the
+    decision service's recommender both use it): a numpy call for K draws costs ~10 µs of call
+    overhead, so rows are drawn in blocks — ``first_rows`` the first time a posterior is asked,
+    then doubling up to ``max_rows`` while the same object keeps being asked. Posteriors are
+    immutable, so every row is an exact, independent draw from the posterior asked; a different
+    posterior object drops the block at once (a stale draw would ignore the rewards seen since).
+
+    >>> from banditops.bandit.posteriors import make_posterior
+    >>> from banditops.bandit.stats import ArmStats
+    >>> post = make_posterior("bernoulli", ArmStats.zeros(3))
+    >>> block = DrawBlock(np.random.default_rng(0), first_rows=4, max_rows=4)
+    >>> block.next(post).shape, block.rows
+    ((3,), 4)
+    """
+
+    def __init__(self, rng: np.random.Generator, *, first_rows: int = 1, max_rows: int = 1024) -> None:
+        if not (1 <= first_rows <= max_rows):
+            raise ValueError(f"need 1 <= first_rows <= max_rows; got {first_rows}, {max_rows}")
+        self.rng = rng
+        self.first_rows, self.max_rows = int(first_rows), int(max_rows)
+        # The posterior the block was drawn from (held, so its id cannot be reused) and the next row.
+        self._posterior: JointSampler | None = None
+        self._block = np.empty((0, 0))
+        self._cursor = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows in the current block."""
+        return int(self._block.shape[0])
+
+    def next(self, posterior: JointSampler) -> np.ndarray:
+        """One unused joint draw from ``posterior``, shape ``(K,)``."""
+        if posterior is not self._posterior:
+            self._posterior = posterior
+            self._block = (posterior.sample_one(self.rng)[np.newaxis, :] if self.first_rows == 1
+                           else posterior.sample(self.rng, self.first_rows))
+            self._cursor = 0
+        elif self._cursor >= self._block.shape[0]:
+            self._block = posterior.sample(self.rng, min(2 * self._block.shape[0], self.max_rows))
+            self._cursor = 0
+        row: np.ndarray = self._block[self._cursor]
+        self._cursor += 1
+        return row
 
 
 class ThompsonSampling:
@@ -108,11 +165,7 @@ class ThompsonSampling:
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
         self.rng = rng
-        # Draws kept for one posterior object (held, so its id cannot be reused) and the next
-        # unused row; see the module docstring.
-        self._block_posterior: Posterior | None = None
-        self._block = np.empty((0, 0))
-        self._cursor = 0
+        self._draws = DrawBlock(rng, max_rows=self.max_block_rows)  # see the module docstring
 
     def select(self, posterior: Posterior, n: int, *, retired: Iterable[int] = ()) -> np.ndarray:
         """``n`` arms (int64), each the argmax of its own independent posterior draw.
@@ -171,14 +224,4 @@ class ThompsonSampling:
 
     def _next_draw(self, posterior: Posterior) -> np.ndarray:
         """One unused joint draw from ``posterior``, shape ``(K,)`` (see the module docstring)."""
-        if posterior is not self._block_posterior:
-            self._block_posterior = posterior
-            self._block = posterior.sample_one(self.rng)[np.newaxis, :]
-            self._cursor = 0
-        elif self._cursor >= self._block.shape[0]:
-            rows = min(2 * self._block.shape[0], self.max_block_rows)
-            self._block = posterior.sample(self.rng, rows)
-            self._cursor = 0
-        row: np.ndarray = self._block[self._cursor]
-        self._cursor += 1
-        return row
+        return self._draws.next(posterior)

@@ -1,11 +1,13 @@
 -- One consistent read of everything the loop decides with.
--- ARGV: prefix, epoch ('' = current), with_linear ('1': also the epoch's LinTS statistics)
+-- ARGV: prefix, epoch ('' = current), with_linear ('1': also the epoch's LinTS statistics),
+--       with_streams ('1': also each arm's reward stream and the policy's control state of that
+--       epoch: what an agent's round rebuilds its policy from)
 local p = ARGV[1]
 local state = redis.call('HGETALL', p .. ':state')
 if #state == 0 then return {} end
 local epoch = ARGV[2]
 if epoch == '' then epoch = redis.call('HGET', p .. ':state', 'epoch') end
-return {
+local reply = {
   state,
   redis.call('HGETALL', p .. ':counters'),
   redis.call('GET', p .. ':config'),
@@ -15,3 +17,13 @@ return {
   redis.call('SMEMBERS', p .. ':retired'),
   ARGV[3] == '1' and redis.call('HGETALL', p .. ':linear:' .. epoch) or {},
 }
+if ARGV[4] == '1' then
+  local n_arms = tonumber(redis.call('HGET', p .. ':state', 'n_arms'))
+  local streams = {}
+  for arm = 0, n_arms - 1 do
+    streams[#streams + 1] = redis.call('GET', p .. ':stream:' .. epoch .. ':' .. arm) or ''
+  end
+  reply[#reply + 1] = streams
+  reply[#reply + 1] = redis.call('GET', p .. ':policy:' .. epoch) or ''
+end
+return reply

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from banditops.bandit.arms import BernoulliArm, GaussianArm
-from banditops.bandit.policies.drift_aware import Alarm, DriftAwarePolicy, PosteriorArrays
+from banditops.bandit.policies.base import Alarm
+from banditops.bandit.policies.drift_aware import DriftAwarePolicy
 from banditops.bandit.posteriors import make_posterior
+from banditops.bandit.posteriors.arrays import PosteriorArrays
 from banditops.bandit.stats import ArmStats
 from banditops.sim.simulation import Instance, refresh_blocks, score, simulate, simulate_seed
 
