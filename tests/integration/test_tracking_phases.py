@@ -9,6 +9,7 @@ claims dropped before every step (the 120 s claim having expired), then every ta
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from pathlib import Path
@@ -26,7 +27,8 @@ from banditops.store.redis_store import BanditStore
 def store(redis_client: Any, namespace: str) -> BanditStore:
     config, _ = transitions.experiment_config(scenario_name="seed")
     store = BanditStore(redis_client, namespace)
-    store.reset(config)
+    # a relearning budget, so the relearning chain opens a RELEARNING epoch (the default is none)
+    store.reset(dataclasses.replace(config, relearn_budget=100))
     return store
 
 
