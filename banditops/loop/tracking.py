@@ -40,7 +40,7 @@ Examples
 >>> phase_run_name(2, "RELEARNING")
 'epoch 2 · relearning'
 >>> parent_run_name("banners", 1796156087.0)
-'banners · 2026-12-01 21:34 UTC'
+'banners · 2026-12-01 20:14 UTC'
 """
 
 from __future__ import annotations

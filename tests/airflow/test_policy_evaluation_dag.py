@@ -4,7 +4,6 @@ through the decision service's store calls, MLflow on SQLite; then the gate's pr
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 from banditops.loop import transitions
 from banditops.loop.evaluation import last_evaluation
 from banditops.loop.promotion import live_policy
+from banditops.serving.recommender import new_decision_id
 from banditops.store.feedback import Decision, accept_feedback, record_decisions
 from banditops.store.redis_store import BanditStore
 
@@ -37,7 +37,7 @@ def _decision_log(store: BanditStore, n: int, propensity: float, seed: int = 0) 
     decisions, rewards = [], []
     for _ in range(n):
         arm = 7 if rng.random() < 0.5 else 3
-        decisions.append(Decision(uuid.uuid4().hex, "u", (arm,), propensity, store.epoch(), False, now_ms,
+        decisions.append(Decision(new_decision_id(), "u", (arm,), propensity, store.epoch(), False, now_ms,
                                   "bernoulli"))  # fmt: skip
         rewards.append(float(rng.random() < (0.7 if arm == 7 else 0.2)))
     record_decisions(store.client, store.namespace, decisions)

@@ -84,8 +84,8 @@ class RoundOfAnotherAgent:
         self.env, self.store = env, store
         self.inner: list[Any] = []
 
-    def pulls(self, arms: Any) -> Any:
-        result = self.env.pulls(arms)
+    def pulls(self, arms: Any, **labels: Any) -> Any:
+        result = self.env.pulls(arms, **labels)
         self.inner.append(rounds.run_agent_round(self.store, self.env, None, "d/twin/1/0", np.random.default_rng(5),
                                                  agent=1))
         return result
