@@ -23,9 +23,9 @@ import pytest
 import redis
 import redis.asyncio
 
-from banditops.store import BanditStore, ExperimentConfig, Mode
 from banditops.clients.env_client import EnvClient, EnvError
 from banditops.loop import transitions
+from banditops.store import BanditStore, ExperimentConfig, Mode
 from banditops.store.acl import USERS, acl_file, acl_rules, is_permission_error
 from banditops.store.feedback import (
     Decision,
