@@ -63,10 +63,11 @@ def env_file(directory: Path) -> tuple[Path, dict[str, str]]:
     """Fresh secrets (never the .env.example placeholders) and free loopback ports."""
     from cryptography.fernet import Fernet
 
+    from banditops.store.acl import USERS  # every Redis user the ACL writer refuses to start without
+
     values = {
         "POSTGRES_PASSWORD": secrets.token_hex(24),
-        **{f"BANDIT_REDIS_{user}_PASSWORD": secrets.token_hex(24)
-           for user in ("ADMIN", "AIRFLOW", "DECISION", "DASHBOARD")},
+        **{f"BANDIT_REDIS_{user.upper()}_PASSWORD": secrets.token_hex(24) for user in USERS},
         "MLFLOW_ADMIN_USERNAME": "admin",
         "MLFLOW_ADMIN_PASSWORD": secrets.token_hex(16),
         "MLFLOW_FLASK_SECRET_KEY": secrets.token_hex(32),

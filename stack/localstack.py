@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import redis
 
-from banditops.store.acl import acl_file
+from banditops.store.acl import USERS, acl_file
 from stack.private_file import write_private
 from stack.redis_server import APPENDFSYNC, DataDirError, acl_config, free_port, server_for, unreadable_hint
 
@@ -138,6 +138,7 @@ _SECRET_MAKERS: dict[str, Callable[[], str]] = {
     "redis_airflow_password": lambda: secrets.token_hex(16),
     "redis_decision_password": lambda: secrets.token_hex(16),
     "redis_dashboard_password": lambda: secrets.token_hex(16),
+    "redis_environment_password": lambda: secrets.token_hex(16),
 }
 
 
@@ -156,7 +157,8 @@ def _secrets(cfg: StackConfig) -> dict[str, str]:
 
 
 def redis_url(cfg: StackConfig, user: str = "admin") -> str:
-    """The stack's Redis URL as one ACL user: ``admin`` (tools, you), ``airflow``, ``decision``, ``dashboard``."""
+    """The stack's Redis URL as one ACL user: ``admin`` (tools, you), ``airflow``, ``decision``, ``dashboard``,
+    ``environment``."""
     sec = _secrets(cfg)
     password = sec["redis_password"] if user == "admin" else sec[f"redis_{user}_password"]
     return f"redis://{user}:{password}@{HOST}:{cfg.ports['redis']}/0"
@@ -171,7 +173,7 @@ def redis_acl(cfg: StackConfig) -> Path:
     """The stack's Redis users in a 0600 ACL file (hashes only), rewritten at every start."""
     sec = _secrets(cfg)
     passwords = {"admin": sec["redis_password"],
-                 **{u: sec[f"redis_{u}_password"] for u in ("airflow", "decision", "dashboard")}}
+                 **{u: sec[f"redis_{u}_password"] for u in USERS if u != "admin"}}
     return acl_config(cfg.root / "redis-users.acl", acl_file(namespace(), passwords))
 
 
@@ -278,6 +280,9 @@ def components(cfg: StackConfig) -> dict[str, Component]:
             [py, "-m", "uvicorn", "services.environment.app.main:app", "--host", HOST,
              "--port", str(p["environment"]), "--no-access-log"],
             _http_ok(f"{cfg.url('environment')}/healthz"),
+            # Its world record (and which experiment runs), as its own user: never the admin URL a
+            # shell that sourced var/stack.env would otherwise pass down.
+            env={"BANDITOPS_REDIS_URL": redis_url(cfg, "environment")},
         ),
         "mlflow": Component(
             "mlflow",

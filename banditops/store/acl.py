@@ -3,26 +3,30 @@
 Every service talks to Redis as a user of its own (Redis 6+ ACL), and each user may run only the
 commands its code calls, on the keys of its namespace its role needs:
 
-=============  ================================================================================
-user           may
-=============  ================================================================================
-``airflow``    read and write every key of the namespace: the agents (``apply_batch``, the
-               feedback fold) and the DAGs (reset, mode, epochs, cursors, metadata). No
-               server administration (``@admin``, ``@dangerous``: ``FLUSHALL``, ``CONFIG``,
-               ``KEYS``, ``ACL``, ...), no key of another namespace.
-``decision``   read the namespace (the posterior, mode, epoch, events, feedback lag) and write
-               only its decision records, the decision log and the feedback stream; listen on
-               the change channel. It cannot touch the posterior, the mode or the arms.
-``dashboard``  read the namespace and nothing else: its controls act through the environment's
-               and Airflow's APIs, never on Redis.
-``admin``      everything (the operator: snapshots, restores, ``redis-cli``; the server's probes).
-=============  ================================================================================
+===============  ==============================================================================
+user             may
+===============  ==============================================================================
+``airflow``      read and write every key of the namespace: the agents (``apply_batch``, the
+                 feedback fold) and the DAGs (reset, mode, epochs, cursors, metadata). No
+                 server administration (``@admin``, ``@dangerous``: ``FLUSHALL``, ``CONFIG``,
+                 ``KEYS``, ``ACL``, ...), no key of another namespace.
+``decision``     read the namespace (the posterior, mode, epoch, events, feedback lag) and write
+                 only its decision records, the decision log and the feedback stream; listen on
+                 the change channel. It cannot touch the posterior, the mode or the arms.
+``dashboard``    read the namespace and nothing else: its controls act through the environment's
+                 and Airflow's APIs, never on Redis.
+``environment``  read and write only its world record ``<ns>.world:*``
+                 (:mod:`banditops.store.world_journal`) and read the namespace (which experiment
+                 runs: ``BanditStore.exists``/``config``), with only the commands that code
+                 calls: ``GET SET RPUSH LTRIM LRANGE DEL EXISTS HGET`` and ``MULTI``/``EXEC``.
+                 No script, no pub/sub, no other write, no server administration.
+``admin``        everything (the operator: snapshots, restores, ``redis-cli``; the server's probes).
+===============  ==============================================================================
 
-The environment service has no Redis user: it never connects. The default user is off, so a
-client without a user and password gets ``NOAUTH``.
+The default user is off, so a client without a user and password gets ``NOAUTH``.
 
 The key patterns are built by the functions that build the keys (:func:`decision_bucket_prefix`, :func:`decision_key`,
-:func:`decisions_stream`, :func:`feedback_stream`, :func:`changed_channel`), and reading is
+:func:`decisions_stream`, :func:`feedback_stream`, :func:`changed_channel`, :func:`world_prefix`), and reading is
 granted on ``<ns>:*``, so a key added under the namespace is covered without a change here.
 The store's scripts derive their keys from the namespace instead of declaring them (Redis
 checks every command a script runs against the caller's ACL, key by key); a key a script
@@ -32,7 +36,7 @@ Examples
 --------
 >>> rules = acl_rules("bo")
 >>> sorted(rules)
-['admin', 'airflow', 'dashboard', 'decision']
+['admin', 'airflow', 'dashboard', 'decision', 'environment']
 >>> "~bo:decision:*" in rules["decision"] and "%R~bo:*" in rules["decision"]
 True
 >>> acl_file("bo", {"dashboard": "s3cret"}).splitlines()[1].split()[:4]
@@ -48,9 +52,10 @@ from dataclasses import dataclass
 
 from banditops.store.feedback import decision_bucket_prefix, decision_key, decisions_stream, feedback_stream
 from banditops.store.redis_store import _NAMESPACE_RE, changed_channel
+from banditops.store.world_journal import world_prefix
 
 #: The Redis users of a deployment, one per role (see :func:`roles`).
-USERS = ("admin", "airflow", "decision", "dashboard")
+USERS = ("admin", "airflow", "decision", "dashboard", "environment")
 
 #: Commands every user needs to connect and stay connected (AUTH, HELLO, PING, CLIENT SETNAME...),
 #: without the dangerous ones of that category (CLIENT KILL/LIST/PAUSE).
@@ -118,6 +123,14 @@ def roles(namespace: str) -> dict[str, Role]:
             "dashboard", "the dashboard: read only (its controls go through the environment and Airflow)",
             read=(everything,), write=(), channels=(channel,),
             commands=(*_CONNECT, *_SCRIPTS, *_READ, "+subscribe", "+unsubscribe"),
+        ),
+        "environment": Role(
+            "environment", "the environment service: its world record; the experiment read only",
+            read=(everything,), write=(world_prefix(namespace) + "*",), channels=(),
+            # WorldJournal.load/save/clear (GET+LRANGE, SET+RPUSH+LTRIM in MULTI/EXEC, DEL) and
+            # BanditStore.exists/config (EXISTS, GET+HGET in MULTI/EXEC). No script, no pub/sub.
+            commands=(*_CONNECT, "+get", "+set", "+rpush", "+ltrim", "+lrange", "+del", "+exists", "+hget",
+                      "+multi", "+exec", "+discard"),
         ),
         "admin": Role(
             "admin", "the operator and the server's probes: everything",

@@ -54,6 +54,21 @@ RECORD_FORMAT = "banditops-world/1"
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
+def world_prefix(namespace: str) -> str:
+    """The prefix of every key of the world record of ``namespace``: ``<namespace>.world:``.
+
+    The environment's Redis user (:mod:`banditops.store.acl`) may write exactly the keys under it.
+
+    >>> world_prefix("bo")
+    'bo.world:'
+    """
+    if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+        raise ValueError(
+            f"invalid namespace {namespace!r}: use letters, digits, '_', '.' or '-' (no ':' or glob characters)"
+        )
+    return f"{namespace}.world:"
+
+
 class WorldRecordError(RuntimeError):
     """The world record could not be read or written (Redis unreachable, or a record of another format)."""
 
@@ -80,17 +95,14 @@ class WorldJournal:
     """
 
     def __init__(self, client: redis.Redis, namespace: str = "bo", *, max_events: int = 10_000) -> None:
-        if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
-            raise ValueError(
-                f"invalid namespace {namespace!r}: use letters, digits, '_', '.' or '-' (no ':' or glob characters)"
-            )
+        prefix = world_prefix(namespace)
         if max_events < 1:
             raise ValueError(f"max_events must be >= 1; got {max_events}")
         self.client = client
         self.namespace = namespace
         self.max_events = int(max_events)
-        self.state_key = f"{namespace}.world:state"
-        self.events_key = f"{namespace}.world:events"
+        self.state_key = prefix + "state"
+        self.events_key = prefix + "events"
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "bo", **kwargs: Any) -> WorldJournal:

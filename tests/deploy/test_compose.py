@@ -220,13 +220,14 @@ def test_smoke_script_says_plainly_when_no_engine_answers(tmp_path: Path) -> Non
 #: The secret variables of .env.example each service may receive (anything else is a leak).
 SECRETS_OF = {
     "decision": {"BANDIT_REDIS_DECISION_PASSWORD", "BANDITOPS_DECISION_ADMIN_TOKEN"},
-    "environment": {"BANDITOPS_ENV_ADMIN_TOKEN"},
+    "environment": {"BANDIT_REDIS_ENVIRONMENT_PASSWORD", "BANDITOPS_ENV_ADMIN_TOKEN"},
     "dashboard": {"BANDIT_REDIS_DASHBOARD_PASSWORD", "BANDITOPS_ENV_ADMIN_TOKEN", "AIRFLOW_ADMIN_PASSWORD",
                   "BANDITOPS_DASHBOARD_PASSWORD", "MLFLOW_ADMIN_PASSWORD"},
     "mlflow": {"POSTGRES_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_FLASK_SECRET_KEY"},
     "bandit-redis": {"BANDIT_REDIS_ADMIN_PASSWORD"},
     "bandit-redis-acl": {"BANDIT_REDIS_ADMIN_PASSWORD", "BANDIT_REDIS_AIRFLOW_PASSWORD",
-                         "BANDIT_REDIS_DECISION_PASSWORD", "BANDIT_REDIS_DASHBOARD_PASSWORD"},
+                         "BANDIT_REDIS_DECISION_PASSWORD", "BANDIT_REDIS_DASHBOARD_PASSWORD",
+                         "BANDIT_REDIS_ENVIRONMENT_PASSWORD"},
     "airflow-worker": {"BANDIT_REDIS_AIRFLOW_PASSWORD", "BANDITOPS_ENV_ADMIN_TOKEN", "MLFLOW_ADMIN_PASSWORD",
                        "POSTGRES_PASSWORD", "CELERY_BROKER_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY",
                        "AIRFLOW_JWT_SECRET"},
@@ -257,12 +258,15 @@ def test_each_service_gets_only_the_secrets_it_uses(compose_bin: Path, tmp_path:
 def test_each_service_is_its_own_redis_user(config: dict[str, Any]) -> None:
     services = config["services"]
     users = {name: re.match(r"redis://(\w*):", services[name]["environment"].get("BANDITOPS_REDIS_URL", "x://:"))
-             for name in ("decision", "dashboard", "airflow-worker", "airflow-scheduler", "airflow-triggerer")}
+             for name in ("decision", "dashboard", "environment", "airflow-worker", "airflow-scheduler",
+                          "airflow-triggerer")}
     assert {n: m[1] if m else None for n, m in users.items()} == {
-        "decision": "decision", "dashboard": "dashboard", "airflow-worker": "airflow",
+        "decision": "decision", "dashboard": "dashboard", "environment": "environment", "airflow-worker": "airflow",
         "airflow-scheduler": "airflow", "airflow-triggerer": "airflow"}
     assert services["airflow-worker"]["environment"]["AIRFLOW_CONN_REDIS_DEFAULT"].startswith("redis://airflow:")
-    assert "BANDITOPS_REDIS_URL" not in services["environment"]["environment"]  # it never connects
+    # The environment needs its world record before it answers: it starts after a healthy Redis.
+    assert services["environment"]["depends_on"]["bandit-redis"]["condition"] == "service_healthy"
+    assert services["environment"]["environment"]["BANDITOPS_REDIS_URL"].endswith("@bandit-redis:6379/0")
 
 
 def test_the_acl_writer_writes_what_the_store_generates(config: dict[str, Any], tmp_path: Path) -> None:
@@ -270,7 +274,7 @@ def test_the_acl_writer_writes_what_the_store_generates(config: dict[str, Any], 
     import os
     import sys
 
-    from banditops.store.acl import acl_file
+    from banditops.store.acl import USERS, acl_file
 
     spec = config["services"]["bandit-redis-acl"]
     script = spec["command"][0].replace("$$", "$")
@@ -279,7 +283,7 @@ def test_the_acl_writer_writes_what_the_store_generates(config: dict[str, Any], 
     assert {v["target"]: v["source"] for v in spec["volumes"]} == {"/tmp": "bandit-redis-acl"}
     redis_mounts = {v["target"]: v for v in config["services"]["bandit-redis"]["volumes"]}
     assert redis_mounts["/acl"]["source"] == "bandit-redis-acl" and redis_mounts["/acl"]["read_only"]
-    passwords = {u: f"{u}-pw-0123456789" for u in ("admin", "airflow", "decision", "dashboard")}
+    passwords = {u: f"{u}-pw-0123456789" for u in USERS}
     env = {**{k: str(v) for k, v in spec["environment"].items()},
            **{f"BANDITOPS_REDIS_{u.upper()}_PASSWORD": p for u, p in passwords.items()},
            "PATH": os.environ["PATH"]}

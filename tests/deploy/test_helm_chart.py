@@ -21,6 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from banditops.store.acl import USERS
 from stack.redis_server import APPENDFSYNC
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,7 +292,8 @@ def test_external_redis_is_wired_through_its_secret(render) -> None:
                                    "externalRedis.existingSecret": "ext-redis"})
     assert "StatefulSet" not in kinds(manifests)
     urls = {e["value"] for _, e in _env_entries(manifests) if e["name"] == "BANDITOPS_REDIS_URL"}
-    assert urls == {f"redis://{u}:$(BANDITOPS_REDIS_PASSWORD)@redis.example:6379/0" for u in ("decision", "dashboard")}
+    assert urls == {f"redis://{u}:$(BANDITOPS_REDIS_PASSWORD)@redis.example:6379/0"
+                    for u in ("decision", "dashboard", "environment")}
     password_envs = [e for _, e in _env_entries(manifests) if e["name"] == "BANDITOPS_REDIS_PASSWORD"]
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in password_envs}
     assert refs == {"ext-redis"}
@@ -427,17 +429,19 @@ def test_each_pod_gets_only_the_secrets_it_uses(default_manifests: list[dict]) -
     main, redis, auth = "bo-banditops-secrets", "bo-banditops-redis", "bo-banditops-mlflow-auth"
     assert _secret_refs(specs["bo-banditops-decision"]) == {
         "decision": {(redis, "decision-password"), (main, "decisionAdminToken")}}
-    assert _secret_refs(specs["bo-banditops-environment"]) == {"environment": {(main, "envAdminToken")}}
+    assert _secret_refs(specs["bo-banditops-environment"]) == {
+        "environment": {(redis, "environment-password"), (main, "envAdminToken")}}
     assert _secret_refs(specs["bo-banditops-dashboard"]) == {"dashboard": {
         (redis, "dashboard-password"), (main, "envAdminToken"), (main, "dashboardPassword"),
         (main, "airflowUsername"), (main, "airflowPassword"), (auth, "admin-username"), (auth, "admin-password")}}
     assert _secret_refs(specs["bo-banditops-redis"]) == {"redis": {(redis, "admin-password")}}
     assert _secret_refs(specs["bo-banditops-redis"], "initContainers") == {
-        "acl": {(redis, f"{u}-password") for u in ("admin", "airflow", "decision", "dashboard")}}
+        "acl": {(redis, f"{u}-password") for u in USERS}}
     assert _secret_refs(specs["bo-banditops-mlflow"])["mlflow"] == {
         (auth, "admin-username"), (auth, "admin-password"), (auth, "flask-secret-key")}
-    env = {e["name"]: e for e in specs["bo-banditops-decision"]["containers"][0]["env"]}
-    assert env["BANDITOPS_REDIS_URL"]["value"].startswith("redis://decision:$(BANDITOPS_REDIS_PASSWORD)@")
+    for user in ("decision", "dashboard", "environment"):
+        env = {e["name"]: e for e in specs[f"bo-banditops-{user}"]["containers"][0]["env"]}
+        assert env["BANDITOPS_REDIS_URL"]["value"].startswith(f"redis://{user}:$(BANDITOPS_REDIS_PASSWORD)@")
 
 
 def test_redis_loads_the_acl_the_store_generates(default_manifests: list[dict], tmp_path: Path) -> None:
@@ -454,7 +458,7 @@ def test_redis_loads_the_acl_the_store_generates(default_manifests: list[dict], 
     assert namespace == "bo"  # banditops.namespace in values.yaml
     mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
     assert mounts["acl"] == "/acl" and {m["name"] for m in init["volumeMounts"]} == {"acl"}
-    passwords = {u: f"{u}-pw-0123456789" for u in ("admin", "airflow", "decision", "dashboard")}
+    passwords = {u: f"{u}-pw-0123456789" for u in USERS}
     env = {"PATH": os.environ["PATH"], **{e["name"]: passwords[e["valueFrom"]["secretKeyRef"]["key"][:-9]]
                                          for e in init["env"] if "valueFrom" in e}}
     out = tmp_path / "users.acl"

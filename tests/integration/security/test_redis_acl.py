@@ -3,7 +3,8 @@
 The server loads :func:`banditops.store.acl.acl_file` (the same text the compose init step and the
 chart's init container write). Each user first runs the real code of its service: the agents'
 and DAGs' store calls as ``airflow``, the decision API as ``decision`` (a real uvicorn process:
-recommend, feedback, metrics), the dashboard's reads as ``dashboard``; then it tries what its
+recommend, feedback, metrics), the dashboard's reads as ``dashboard``, the environment service as
+``environment`` (a real uvicorn process: its world record, the running experiment read only); then it tries what its
 grant does not allow, and must get ``NOPERM`` with the state unchanged (compared by snapshot).
 The rows of ``ATTACKS`` are the "Redis ACL" table of ``docs/security.md``.
 """
@@ -22,8 +23,10 @@ import pytest
 import redis
 import redis.asyncio
 
+from banditops.clients.env_client import EnvClient, EnvError
+from banditops.loop import transitions
 from banditops.store import BanditStore, ExperimentConfig, Mode
-from banditops.store.acl import acl_file, acl_rules, is_permission_error
+from banditops.store.acl import USERS, acl_file, acl_rules, is_permission_error
 from banditops.store.feedback import (
     Decision,
     accept_feedback,
@@ -34,13 +37,14 @@ from banditops.store.feedback import (
     record_decisions,
     record_decisions_async,
 )
+from banditops.store.world_journal import WorldJournal
 from stack.decision_server import DecisionServer
+from stack.env_server import EnvServer
 from stack.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "security.md"
 NS = "acl"
-USERS = ("admin", "airflow", "decision", "dashboard")
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +106,8 @@ def test_the_acl_file_holds_no_password(passwords: dict[str, str]) -> None:
     text = acl_file(NS, passwords)
     assert all(pw not in text for pw in passwords.values())
     assert text.count(" on #") == len(USERS)
-    with pytest.raises(ValueError, match="valid users: admin, airflow, dashboard, decision"):
-        acl_file(NS, {"environment": "x"})
+    with pytest.raises(ValueError, match="valid users: admin, airflow, dashboard, decision, environment"):
+        acl_file(NS, {"mlflow": "x"})
     with pytest.raises(ValueError, match="invalid namespace"):
         acl_rules("bo:*")
 
@@ -224,10 +228,49 @@ def test_dashboard_reads(clients: dict[str, redis.Redis]) -> None:
     feedback_lag_seconds(clients["dashboard"], NS)
 
 
+def test_environment_service_keeps_its_world_as_the_environment_user(
+    server: RedisServer, passwords: dict[str, str], clients: dict[str, redis.Redis], tmp_path: Path
+) -> None:
+    """The real environment service on the environment user: an experiment started through it, a reset
+    to another world refused (it read the experiment's config), drifts and an added arm journaled, and
+    a SIGKILLed service back with the same world (it read its record)."""
+    url = server.url_for("environment", passwords["environment"])
+    log = tmp_path / "env.log"
+    store = BanditStore(clients["airflow"], NS)
+    env_server = EnvServer(scenario="seed", seed=3, redis_url=url, namespace=NS, log_path=log).start(120)
+    try:
+        with EnvClient(env_server.url, token=env_server.admin_token) as env:
+            config, _ = transitions.experiment_config(scenario_name="banners", pulls_per_round=50)
+            transitions.start_experiment(store, env, config, seed=3)  # world first, then the store
+            with pytest.raises(EnvError) as refused:
+                env.reset("seed")
+            assert refused.value.status == 409, refused.value.message
+            env.update_arm(2, p=0.9)
+            index = env.add_arm({"kind": "bernoulli", "p": 0.42})
+            assert store.add_arm() == index
+            truth = env.truth()
+        env_server.kill()  # SIGKILL
+        env_server = EnvServer(port=env_server.port, scenario="seed", seed=3, redis_url=url, namespace=NS,
+                               admin_token=env_server.admin_token, log_path=log).start(120)
+        with EnvClient(env_server.url, token=env_server.admin_token) as env:
+            assert env.truth()["arms"] == truth["arms"] and env.truth()["scenario"] == "banners"
+    finally:
+        env_server.stop()
+    text = log.read_text(errors="replace")
+    assert "NOPERM" not in text and "no permissions" not in text.lower(), text[-2000:]
+    # The service's own store calls, as the user: the record, and the experiment read only.
+    journal = WorldJournal(clients["environment"], NS)
+    record = journal.load()
+    assert record is not None and record.state["scenario"] == "banners"
+    env_store = BanditStore(clients["environment"], NS)
+    assert env_store.exists() and env_store.config().n_arms == len(truth["arms"])
+
+
 #: (user, what was tried, the call). Every row must answer NOPERM and change nothing.
 def _attacks(c: dict[str, redis.Redis], epoch: int) -> list[tuple[str, str, Callable[[], Any]]]:
     dec, dash = BanditStore(c["decision"], NS), BanditStore(c["dashboard"], NS)
     other = BanditStore(c["airflow"], "other")
+    env, env_c = BanditStore(c["environment"], NS), c["environment"]
     return [
         ("decision", "`apply_batch` (write the posterior)", lambda: dec.apply_batch("x", epoch, [0], [1])),
         ("decision", "`set_mode` (flip the mode)", lambda: dec.set_mode(Mode.MONITORING, reason="converged")),
@@ -259,6 +302,20 @@ def _attacks(c: dict[str, redis.Redis], epoch: int) -> list[tuple[str, str, Call
         ("airflow", "`ACL SETUSER airflow +@all`", lambda: c["airflow"].acl_setuser("airflow", rules=["+@all"])),
         ("airflow", "`EVAL` of arbitrary Lua", lambda: c["airflow"].eval("return 1", 0)),
         ("airflow", "`SUBSCRIBE other:changed`", lambda: _subscribe(c["airflow"], "other:changed")),
+        ("environment", f"`HSET {NS}:state mode MONITORING`", lambda: env_c.hset(f"{NS}:state", "mode", "X")),
+        ("environment", f"`SET {NS}:config x`", lambda: env_c.set(f"{NS}:config", "x")),
+        ("environment", f"`DEL {NS}:posterior:<epoch>`", lambda: env_c.delete(f"{NS}:posterior:{epoch}")),
+        ("environment", "`apply_batch` (`EVALSHA` of a store script)", lambda: env.apply_batch("x", epoch, [0], [1])),
+        ("environment", "`reset` (wipe the namespace)", lambda: env.reset(ExperimentConfig(name="x", n_arms=2))),
+        ("environment", f"`XADD {NS}:feedback`", lambda: env_c.xadd(f"{NS}:feedback", {"a": 1})),
+        ("environment", "`SET other.world:state` (another namespace's world)",
+         lambda: env_c.set("other.world:state", "x")),
+        ("environment", "`GET other:config` (another namespace)", lambda: env_c.get("other:config")),
+        ("environment", "`EVAL` of arbitrary Lua", lambda: env_c.eval("return 1", 0)),
+        ("environment", "`PUBLISH` on the change channel", lambda: env_c.publish(f"{NS}:changed", "x")),
+        ("environment", "`KEYS *`", lambda: env_c.keys("*")),
+        ("environment", "`CONFIG SET appendonly no`", lambda: env_c.config_set("appendonly", "no")),
+        ("environment", "`FLUSHALL`", env_c.flushall),
     ]
 
 
@@ -280,5 +337,6 @@ def test_attacks_are_refused_and_change_nothing(clients: dict[str, redis.Redis])
     answers = [(user, tried, _refused(call)) for user, tried, call in _attacks(clients, air.epoch())]
     assert air.snapshot()["keys"] == before
     assert clients["admin"].get("other:config") == b"theirs"
+    assert clients["admin"].exists("other.world:state") == 0
     table = "\n".join(f"| `{user}` | {tried} | {answer} |" for user, tried, answer in answers)
     assert table in DOC.read_text(), "docs/security.md's Redis ACL table differs from these attacks:\n" + table

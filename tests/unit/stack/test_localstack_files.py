@@ -53,10 +53,12 @@ def test_redis_users_are_in_a_private_file_not_on_the_command_line(tmp_path: Pat
     assert not any(v in " ".join(argv) for k, v in sec.items() if k.startswith("redis"))
     conf = Path(argv[argv.index("--aclfile") + 1])
     passwords = {"admin": sec["redis_password"],
-                 **{u: sec[f"redis_{u}_password"] for u in ("airflow", "decision", "dashboard")}}
+                 **{u: sec[f"redis_{u}_password"] for u in ("airflow", "decision", "dashboard", "environment")}}
     assert conf.read_text() == acl_file("bo", passwords) and conf.stat().st_mode & 0o777 == 0o600
     assert localstack.exposed_secrets(cfg) == []
-    # Each service connects as its own user; the environment and MLflow get no Redis URL at all.
+    # Each service connects as its own user (never admin); MLflow gets no Redis URL at all.
+    assert comps["environment"].env["BANDITOPS_REDIS_URL"].startswith("redis://environment:")
+    assert "BANDITOPS_REDIS_URL" not in comps["mlflow"].env
     assert comps["decision"].env["BANDITOPS_REDIS_URL"].startswith("redis://decision:")
     assert comps["dashboard"].env["BANDITOPS_REDIS_URL"].startswith("redis://dashboard:")
     assert comps["airflow"].env["BANDITOPS_REDIS_URL"].startswith("redis://airflow:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 import pytest
+import redis
 
 from banditops.store.acl import USERS, acl_file, acl_rules, password_env, passwords_from_env, roles
 from banditops.store.feedback import (
@@ -16,6 +17,7 @@ from banditops.store.feedback import (
     fold_marker,
 )
 from banditops.store.redis_store import changed_channel
+from banditops.store.world_journal import WorldJournal, world_prefix
 
 
 def _patterns(rules: str, prefix: str) -> list[str]:
@@ -71,3 +73,19 @@ def test_passwords_come_from_one_variable_per_user() -> None:
     assert not any(p in text for p in env.values())
     with pytest.raises(ValueError, match="whitespace"):
         acl_file("bo", {"admin": "two words"})
+
+
+def test_the_environment_writes_only_its_world_record_and_reads_the_namespace() -> None:
+    rules = acl_rules("bo")["environment"]
+    journal = WorldJournal(redis.Redis(), "bo")  # names its keys offline
+    writes = _patterns(rules, "~")
+    assert writes == [world_prefix("bo") + "*"] and _patterns(rules, "%R~") == ["bo:*"]
+    assert all(fnmatch.fnmatchcase(k, writes[0]) for k in (journal.state_key, journal.events_key))
+    assert not any(fnmatch.fnmatchcase(k, writes[0]) for k in ("bo:state", "bo:config", "bo2.world:state",
+                                                                 "other.world:state", "bo.worlds:state"))
+    assert _patterns(rules, "&") == []  # no pub/sub
+    words = rules.split()
+    granted = {w for w in words if w.startswith("+")} - {"+@connection"}
+    assert granted == {"+get", "+set", "+rpush", "+ltrim", "+lrange", "+del", "+exists", "+hget",
+                       "+multi", "+exec", "+discard"}
+    assert words.index("-@all") < words.index("+get") and "-@dangerous" in words and "-@admin" in words
