@@ -37,6 +37,7 @@ import numpy as np
 
 from banditops.bandit.policies.active_arms import active_mask
 from banditops.bandit.posteriors.base import Posterior, check_size
+from banditops.bandit.validators import is_integer
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def check_convergence(
         raise ValueError(f"delta must be a probability strictly between 0 and 1; got {delta!r}")
     if not (isinstance(value_threshold, numbers.Real) and math.isfinite(value_threshold) and value_threshold >= 0):
         raise ValueError(f"value_threshold must be a finite number >= 0; got {value_threshold!r}")
-    if (isinstance(min_pulls_per_arm, bool) or not isinstance(min_pulls_per_arm, int | np.integer)
+    if (not is_integer(min_pulls_per_arm)
             or min_pulls_per_arm < 0):
         raise ValueError(f"min_pulls_per_arm must be an integer >= 0; got {min_pulls_per_arm!r}")
     draws = check_size(draws, "draws")

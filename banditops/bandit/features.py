@@ -42,6 +42,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from banditops.bandit.validators import is_integer
+
 ContextValue = float | int | str
 
 
@@ -74,7 +76,7 @@ class FeatureHasher:
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"feature names must be unique; {duplicated} appear more than once")
-        if isinstance(n_buckets, bool) or not isinstance(n_buckets, int) or n_buckets < (1 if categorical else 0):
+        if not is_integer(n_buckets) or n_buckets < (1 if categorical else 0):
             raise ValueError(f"n_buckets must be an integer >= {1 if categorical else 0}; got {n_buckets!r}")
         self.numeric = tuple(numeric)
         self.categorical = tuple(categorical)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from banditops.bandit.arms import SCENARIOS, parse_arms, reward_kind, scenario
+from banditops.bandit.validators import is_integer
 from banditops.loop.arm_choice import posterior_of
 from banditops.store.types import ExperimentConfig, Mode, StoreState
 
@@ -78,7 +79,7 @@ def record_drift_and_relearn(
     names the epoch it relearns (``ValueError`` otherwise): a retried or second queued request for
     epoch E after E+1 opened is a no-op, never E+2.
     """
-    if epoch is None or isinstance(epoch, bool) or not isinstance(epoch, int | np.integer):
+    if epoch is None or not is_integer(epoch):
         raise ValueError(f"a relearning request must name the epoch it relearns (an integer >= 1); got {epoch!r}")
     state: StoreState = store.state()
     if state.epoch != int(epoch):

@@ -55,6 +55,7 @@ import numpy as np
 
 from banditops.bandit.context_model import ContextModelSpec
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianPosterior, LinearGaussianStats
+from banditops.bandit.validators import is_integer
 
 #: Monte Carlo rows per snapshot for the propensities (error <= 0.5 / sqrt(M + 1) = 0.031). Why not
 #: more: each request pays an (M x arms) multiply-add and argmax, about 60 µs for 80 arms at 256 rows.
@@ -85,7 +86,7 @@ class ContextualSnapshot:
         cls, spec: ContextModelSpec, stats: LinearGaussianStats, rng: np.random.Generator,
         draws: int = DEFAULT_PROPENSITY_DRAWS,
     ) -> ContextualSnapshot:
-        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        if not is_integer(draws) or draws < 1:
             raise ValueError(f"draws must be an integer >= 1; got {draws!r}")
         posterior = LinearGaussianPosterior(stats, ridge=spec.ridge, scale=spec.scale)
         return cls(spec, posterior, rng.standard_normal((draws, stats.n_arms), dtype=np.float32),

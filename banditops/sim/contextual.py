@@ -44,6 +44,7 @@ from banditops.bandit.policies.thompson import ThompsonSampling
 from banditops.bandit.posteriors import make_posterior
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianPosterior, LinearGaussianStats
 from banditops.bandit.stats import ArmStats
+from banditops.bandit.validators import is_integer
 from banditops.sim.simulation import mean_ci
 
 
@@ -70,7 +71,7 @@ class ContextualWorld:
         base_sd: float = 0.5,
     ) -> ContextualWorld:
         for name, value, low in (("seed", seed, 0), ("n_arms", n_arms, 1), ("dim", dim, 1), ("horizon", horizon, 1)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            if not is_integer(value) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
         rng = np.random.default_rng([int(seed), 15])
         weights = rng.normal(0.0, 1.0 / np.sqrt(dim), size=(n_arms, dim))
@@ -194,7 +195,7 @@ class ContextualResult:
 
 def play(world: ContextualWorld, policy: ContextualPolicy, batch: int = 100) -> ContextualResult:
     """Play ``policy`` on every round of ``world`` in growing batches up to ``batch`` rounds."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    if not is_integer(batch) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1; got {batch!r}")
     best = world.click_probability.max(axis=1)
     lost = np.empty(world.horizon)

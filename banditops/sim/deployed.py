@@ -58,6 +58,7 @@ import numpy as np
 from banditops.bandit.arms import GaussianArm
 from banditops.bandit.policies.drift_aware import Alarm
 from banditops.bandit.regret import lai_robbins_bound
+from banditops.bandit.validators import is_integer
 from banditops.clients.env_client import PullResult
 from banditops.loop import ids, transitions
 from banditops.loop.drift_watch import DriftWatch
@@ -170,7 +171,7 @@ class DeployedSetup:
     def __post_init__(self) -> None:
         for name in ("agents", "pulls_per_round"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
         if self.policy not in DEPLOYED_POLICIES:
             raise ValueError(f"unknown deployed policy {self.policy!r}; valid policies: {', '.join(DEPLOYED_POLICIES)}")

@@ -44,6 +44,7 @@ from scipy import stats as sps
 from banditops.bandit.arms import BernoulliArm, GaussianArm, parse_arms, reward_kind
 from banditops.bandit.policies.registry import POLICIES, POLICY_BASES, make_policy
 from banditops.bandit.regret import lai_robbins_bound
+from banditops.bandit.validators import is_integer
 
 ArmModel = BernoulliArm | GaussianArm
 __all__ = ["POLICIES", "POLICY_BASES", "Instance", "make_policy", "simulate", "simulate_seed"]
@@ -79,9 +80,9 @@ def parse_changes(payload: str | Sequence[Mapping[str, Any]] | None, n_arms: int
         if isinstance(given, bool) or not isinstance(given, numbers.Real):
             raise ValueError(f"change mean must be a finite number; got {given!r}")
         value = float(given)
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < horizon:
+        if not is_integer(t) or not 0 <= t < horizon:
             raise ValueError(f"change pull t must be an integer in 0..{horizon - 1}; got {t!r}")
-        if isinstance(arm, bool) or not isinstance(arm, int) or not 0 <= arm < n_arms:
+        if not is_integer(arm) or not 0 <= arm < n_arms:
             raise ValueError(f"change arm must be in 0..{n_arms - 1}; got {arm!r}")
         if not math.isfinite(value):
             raise ValueError(f"change mean must be finite; got {value!r}")
@@ -104,7 +105,7 @@ class Instance:
         changes: str | Sequence[Mapping[str, Any]] | Sequence[Change] | None = None,
         horizon: int = 10_000,
     ) -> Instance:
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        if not is_integer(horizon) or horizon < 1:
             raise ValueError(f"horizon must be an integer >= 1; got {horizon!r}")
         parsed: list[ArmModel]
         if not isinstance(arms, str) and all(isinstance(a, BernoulliArm | GaussianArm) for a in arms):
@@ -190,7 +191,7 @@ def refresh_blocks(horizon: int, refresh: int, *, growing: bool = True) -> list[
     >>> refresh_blocks(20, 4)
     [1, 2, 4, 4, 4, 4, 1]
     """
-    if isinstance(refresh, bool) or not isinstance(refresh, int) or refresh < 1:
+    if not is_integer(refresh) or refresh < 1:
         raise ValueError(f"refresh must be an integer >= 1 pull; got {refresh!r}")
     blocks, t, size = [], 0, 1 if growing else refresh
     while t < horizon:

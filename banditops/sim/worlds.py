@@ -41,6 +41,7 @@ from collections.abc import Callable
 import numpy as np
 
 from banditops.bandit.arms import GaussianArm
+from banditops.bandit.validators import is_integer
 from banditops.sim.simulation import Instance
 
 #: The slowly varying world's base means (scenario 3's arms).
@@ -65,7 +66,7 @@ def slowly_varying(
     base: tuple[float, ...] = SLOW_BASE,
 ) -> Instance:
     """The slowly varying world (see the module docstring); ``seed`` fixes the walk, not the rewards."""
-    if isinstance(step_every, bool) or not isinstance(step_every, int) or step_every < 1:
+    if not is_integer(step_every) or step_every < 1:
         raise ValueError(f"step_every must be an integer >= 1 pull; got {step_every!r}")
     if not (step_sd > 0 and wander > 0):
         raise ValueError(f"step_sd and wander must be > 0; got {step_sd!r}, {wander!r}")

@@ -88,6 +88,7 @@ import redis
 from banditops.bandit.context_model import ContextModelSpec
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
+from banditops.bandit.validators import is_integer
 from banditops.store.types import (
     ApplyResult,
     BatchSummary,
@@ -473,13 +474,13 @@ class BanditStore:
         ``with_linear``: also the epoch's LinTS statistics (``StoreState.linear``; contextual
         experiments only) — K·d² numbers, so only readers that sample from them ask.
         """
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1):
+        if epoch is not None and (not is_integer(epoch) or epoch < 1):
             raise ValueError(f"epoch must be an integer >= 1; got {epoch!r}")
         return self._read(None if epoch is None else int(epoch), with_linear)
 
     def stats(self, epoch: int | None = None) -> ArmStats:
         """Posterior statistics of ``epoch`` (default: the current one), over the current arms."""
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1):
+        if epoch is not None and (not is_integer(epoch) or epoch < 1):
             raise ValueError(f"epoch must be an integer >= 1; got {epoch!r}")
         return self._read(epoch).stats
 
@@ -518,7 +519,7 @@ class BanditStore:
         retried relearning task or a second drift sensor racing the first opens no second epoch.
         """
         self._check_reason(reason)
-        if isinstance(explore_budget, bool) or not isinstance(explore_budget, int | np.integer) or explore_budget < 0:
+        if not is_integer(explore_budget) or explore_budget < 0:
             raise ValueError(
                 f"explore_budget must be an integer >= 0 (forced-exploration pulls); got {explore_budget!r}"
             )
@@ -629,7 +630,7 @@ class BanditStore:
         """
         if not isinstance(batch_id, str) or not batch_id.strip():
             raise ValueError("batch_id must be a non-empty string, e.g. '<dag_id>/<run_id>/<map_index>/<round>'")
-        if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1:
+        if not is_integer(epoch) or epoch < 1:
             raise ValueError(f"epoch must be the integer epoch the batch was sampled under (>= 1); got {epoch!r}")
         regret_f = float(regret)
         if not math.isfinite(regret_f) or regret_f < 0:
@@ -750,7 +751,7 @@ class BanditStore:
 
         ``ValueError`` for an arm out of range or the last active arm; retiring twice is a no-op.
         """
-        if isinstance(arm, bool) or not isinstance(arm, int | np.integer):
+        if not is_integer(arm):
             raise ValueError(f"arm must be an integer arm index; got {arm!r}")
         reply = self._run("retire_arm", int(arm), self.events_maxlen)
         status, n_arms = _text(reply[0]), int(reply[1])
@@ -799,7 +800,7 @@ class BanditStore:
     def _xread(self, key: str, since: str, count: int, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
         if not (since == "$" and block_ms is not None):  # "$": only what arrives while blocking
             self._check_stream_id(since)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        if not is_integer(count) or count < 1:
             raise ValueError(f"count must be an integer >= 1; got {count!r}")
         if block_ms is not None and (not isinstance(block_ms, int) or block_ms < 0):
             raise ValueError(f"block_ms must be None or an integer >= 0; got {block_ms!r}")
@@ -894,7 +895,7 @@ class BanditStore:
     def _check_expected(expected_epoch: int | None) -> str:
         if expected_epoch is None:
             return ""
-        if isinstance(expected_epoch, bool) or not isinstance(expected_epoch, int | np.integer) or expected_epoch < 1:
+        if not is_integer(expected_epoch) or expected_epoch < 1:
             raise ValueError(f"expected_epoch must be None or an integer >= 1; got {expected_epoch!r}")
         return str(int(expected_epoch))
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from airflow.sdk.exceptions import AirflowFailException
 
+from banditops.bandit.validators import is_integer
 from banditops.loop import arm_choice, ids, transitions
 from banditops.settings import get_settings
 from banditops.store.types import Mode
@@ -251,7 +252,7 @@ def add_arms(params: dict[str, Any]) -> dict[str, Any]:
     target = params.get("n_arms")
     if target is None:
         target = len(_env().truth()["means"])
-    if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+    if not is_integer(target) or target < 1:
         raise BadRequestError(f"n_arms must be an integer >= 1 (the arm count wanted); got {target!r}")
     store = _store()
     if not _has_experiment(store):

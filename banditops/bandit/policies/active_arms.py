@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from banditops.bandit.validators import is_integer
+
 
 def active_mask(n_arms: int, retired: Iterable[int] = ()) -> np.ndarray:
     """Boolean mask of the arms that are not retired, shape ``(n_arms,)``.
@@ -21,11 +23,11 @@ def active_mask(n_arms: int, retired: Iterable[int] = ()) -> np.ndarray:
     >>> active_mask(4, retired=[1, 3]).tolist()
     [True, False, True, False]
     """
-    if isinstance(n_arms, bool) or not isinstance(n_arms, int | np.integer) or n_arms < 1:
+    if not is_integer(n_arms) or n_arms < 1:
         raise ValueError(f"n_arms must be an integer >= 1; got {n_arms!r}")
     mask = np.ones(int(n_arms), dtype=bool)
     for arm in retired:
-        if isinstance(arm, bool) or not isinstance(arm, int | np.integer) or not 0 <= arm < n_arms:
+        if not is_integer(arm) or not 0 <= arm < n_arms:
             raise ValueError(f"retired arm {arm!r} is not an arm; valid arms are 0..{n_arms - 1}")
         mask[int(arm)] = False
     if not mask.any():

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from banditops.bandit.policies.active_arms import active_mask
+from banditops.bandit.validators import is_integer
 
 
 class RoundRobin:
@@ -58,9 +59,9 @@ class RoundRobin:
 
     def select(self, n: int, start: int = 0, *, retired: Iterable[int] = ()) -> np.ndarray:
         """``n`` arms (int64) continuing the cycle at position ``start``."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        if not is_integer(n) or n < 1:
             raise ValueError(f"n must be an integer >= 1; got {n!r}")
-        if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
+        if not is_integer(start) or start < 0:
             raise ValueError(f"start must be an integer >= 0 (a position in the cycle); got {start!r}")
         active = np.flatnonzero(active_mask(self.n_arms, retired)).astype(np.int64)
         return active[(int(start) + np.arange(int(n))) % active.size]

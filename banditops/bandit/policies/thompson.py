@@ -42,6 +42,7 @@ import numpy as np
 
 from banditops.bandit.policies.active_arms import active_mask
 from banditops.bandit.posteriors.base import Posterior, check_size
+from banditops.bandit.validators import is_integer
 
 
 def thompson_choice(draws: np.ndarray, retired: Iterable[int] = ()) -> np.ndarray:
@@ -211,7 +212,7 @@ class ThompsonSampling:
         if candidates is not None:
             allowed = np.zeros_like(mask)
             for arm in candidates:
-                if isinstance(arm, bool) or not isinstance(arm, int | np.integer) or not 0 <= arm < posterior.n_arms:
+                if not is_integer(arm) or not 0 <= arm < posterior.n_arms:
                     raise ValueError(f"candidate {arm!r} is not an arm; valid arms are 0..{posterior.n_arms - 1}")
                 allowed[int(arm)] = True
             mask &= allowed

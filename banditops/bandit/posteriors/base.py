@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from banditops.bandit.stats import ArmStats
+from banditops.bandit.validators import is_integer
 
 
 def check_stats(stats: ArmStats) -> ArmStats:
@@ -64,7 +65,7 @@ def check_prior(prior: Mapping[str, float] | None, defaults: Mapping[str, float]
 
 def check_size(size: int, name: str = "size") -> int:
     """A positive integer number of draws, else ``ValueError``."""
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+    if not is_integer(size) or size < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {size!r}")
     return int(size)
 

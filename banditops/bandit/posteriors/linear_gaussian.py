@@ -61,6 +61,8 @@ from typing import Any
 
 import numpy as np
 
+from banditops.bandit.validators import is_integer
+
 
 def _finite_matrix(values: Any, name: str, shape_hint: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
@@ -120,7 +122,7 @@ class LinearGaussianStats:
     def zeros(cls, n_arms: int, dim: int, shared_dim: int = 0) -> LinearGaussianStats:
         """No pulls yet: the posterior is the prior."""
         for name, value, low in (("n_arms", n_arms, 1), ("dim", dim, 1), ("shared_dim", shared_dim, 0)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            if not is_integer(value) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
         return cls(
             np.zeros(n_arms), np.zeros((n_arms, dim, dim)), np.zeros((n_arms, dim)),
@@ -340,7 +342,7 @@ class LinearGaussianPosterior:
 
     def sample_weights(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
         """``size`` joint draws of the weights: θ (size, K, d) and β (size, k)."""
-        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        if not is_integer(size) or size < 1:
             raise ValueError(f"size must be an integer >= 1; got {size!r}")
         k = self.shared_dim
         beta = self._beta + self.scale * rng.standard_normal((size, k)) @ self._beta_chol_inv_t.T
