@@ -12,4 +12,6 @@ return {
   redis.call('HGETALL', p .. ':posterior:' .. epoch),
   redis.call('HGETALL', p .. ':last_pulled:' .. epoch),
   redis.call('SMEMBERS', p .. ':retired'),
+  redis.call('HGETALL', p .. ':arms'),
+  redis.call('HGETALL', p .. ':arm_meta'),
 }
