@@ -40,6 +40,7 @@ import numpy as np
 from banditops.bandit.posteriors import make_posterior
 from banditops.bandit.stats import ArmStats
 from banditops.store import connection as redis
+from banditops.store.types import ArmTable
 
 if TYPE_CHECKING:
     from banditops.bandit.posteriors.base import Posterior
@@ -66,6 +67,8 @@ class CachedPosterior:
     theta: np.ndarray
     #: ``time.monotonic()`` of the refresh that built this snapshot.
     refreshed_at: float
+    #: The arms' names (index = position) and retired set, to translate at the API edge.
+    arms: ArmTable = field(default_factory=lambda: ArmTable(()))
     _candidate_prob: dict[frozenset[int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -89,7 +92,9 @@ class CachedPosterior:
         rng: np.random.Generator,
         draws: int = 4000,
         refreshed_at: float | None = None,
+        arms: ArmTable | None = None,
     ) -> CachedPosterior:
+        """A snapshot; ``arms`` names the arms (default ``"0"``, ``"1"``, ...)."""
         posterior = make_posterior(reward_kind, stats, prior or None)
         retired_set = frozenset(int(a) for a in retired)
         active = np.ones(posterior.n_arms, dtype=bool)
@@ -98,8 +103,11 @@ class CachedPosterior:
                 active[arm] = False
         theta = posterior.sample(rng, draws)
         prob_best = _prob_best(theta, active)
+        table = arms if arms is not None else ArmTable.default(posterior.n_arms, retired_set)
+        if table.n_arms != posterior.n_arms:
+            raise ValueError(f"{table.n_arms} arm names for {posterior.n_arms} arms")
         return cls(epoch, mode, reward_kind, posterior, retired_set, active, prob_best, theta,
-                   time.monotonic() if refreshed_at is None else refreshed_at)
+                   time.monotonic() if refreshed_at is None else refreshed_at, table)
 
     def propensity(self, arm: int, candidates: frozenset[int] | None) -> float:
         """Estimated P(one Thompson draw ranks ``arm`` first) among the allowed arms.
@@ -125,7 +133,8 @@ def _same(snap: CachedPosterior, state: StoreState) -> bool:
     old, stats, config = snap.posterior.stats, state.stats, state.config
     return (
         snap.epoch == state.epoch and snap.mode == str(state.mode) and snap.reward_kind == config.reward_kind
-        and snap.retired == state.retired and snap.posterior.prior == {**snap.posterior.prior, **config.prior}
+        and snap.retired == state.retired and snap.arms.names == config.names
+        and snap.posterior.prior == {**snap.posterior.prior, **config.prior}
         and old.n_arms == stats.n_arms
         and np.array_equal(old.n, stats.n) and np.array_equal(old.sum, stats.sum)
         and np.array_equal(old.sumsq, stats.sumsq)
@@ -210,7 +219,7 @@ class PosteriorCache:
             return snap
         snap = CachedPosterior.build(
             epoch=state.epoch, mode=str(state.mode), reward_kind=config.reward_kind, prior=dict(config.prior),
-            stats=state.stats, retired=state.retired, rng=self._rng, draws=self.draws,
+            stats=state.stats, retired=state.retired, rng=self._rng, draws=self.draws, arms=state.arms,
         )
         self._current = snap
         self.refreshes += 1

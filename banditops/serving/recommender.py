@@ -16,8 +16,8 @@ Examples
 >>> import numpy as np
 >>> rec = Recommender(lambda: None, np.random.default_rng(0), static_ranking=[2, 0, 1])
 >>> r = rec.recommend("user-1", 2)
->>> r.arms, r.fallback, r.propensity, r.epoch
-((2, 0), True, 1.0, 0)
+>>> r.arms, r.names, r.fallback, r.propensity, r.epoch
+((2, 0), ('2', '0'), True, 1.0, 0)
 >>> rec.recommend("user-1", 4)
 Traceback (most recent call last):
 ...
@@ -27,6 +27,7 @@ ValueError: k=4 is more than the 3 arms available; valid k: 1..3
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,15 @@ import numpy as np
 
 from banditops.serving.posterior_cache import CachedPosterior
 from banditops.store.feedback import Decision
+from banditops.store.types import ArmTable
+
+#: A default arm name ("0", "1", ...): the only names a replica that never reached the store can map.
+_DEFAULT_NAME = re.compile(r"^(0|[1-9][0-9]{0,8})$")
+
+
+class ArmNamesUnknownError(LookupError):
+    """This process has not read the arms' names from the store yet, and the name given is not a
+    default name (``"0"``, ``"1"``, ...): it cannot be mapped. Retry once the store is reached."""
 
 
 @dataclass(slots=True)
@@ -49,6 +59,8 @@ class Recommendation:
     epoch: int
     fallback: bool
     reward_kind: str = ""
+    #: The arms' names, in the order of ``arms`` (what a client sees; ``arms`` stays internal).
+    names: tuple[str, ...] = ()
 
     def decision(self, user_id: str, ts_ms: int | None = None) -> Decision:
         """The record of this answer for the decision log."""
@@ -182,6 +194,36 @@ class Recommender:
         self._next += 1
         return row
 
+    def arm_table(self) -> ArmTable | None:
+        """The arms' names of the newest snapshot seen (None before the first one)."""
+        snap = self.snapshot()
+        if snap is not None:
+            return snap.arms
+        return self._last_seen.arms if self._last_seen is not None else None
+
+    def candidate_indices(self, names: Sequence[str]) -> list[int]:
+        """Internal indices of candidate arm names, for :meth:`recommend`.
+
+        Unknown names raise ``ValueError`` naming the valid arms (retired names are known: the
+        recommender skips them). Before the first snapshot only the default names ``"0"``, ``"1"``,
+        ... (an experiment started with integer arms) can be mapped; any other name raises
+        :class:`ArmNamesUnknownError` (the API answers 503, retry).
+        """
+        table = self.arm_table()
+        if table is not None:
+            return table.indices(names)
+        odd = [n for n in names if not _DEFAULT_NAME.match(n)]
+        if odd:
+            raise ArmNamesUnknownError(
+                f"arm names {odd[:5]} cannot be mapped yet: this replica has not read the arms from the store "
+                "since it started; retry in a second"
+            )
+        return [int(n) for n in names]
+
+    def _names(self, snap: CachedPosterior | None, arms: Sequence[int]) -> tuple[str, ...]:
+        table = snap.arms if snap is not None else None
+        return tuple(table.names[a] if table is not None and a < table.n_arms else str(a) for a in arms)
+
     def recommend(self, user_id: str, k: int, candidates: Sequence[int] | None = None) -> Recommendation:
         """The top ``k`` arms for one user; ``ValueError`` naming the valid values on bad input.
 
@@ -209,7 +251,7 @@ class Recommender:
         row = self._draw(snap)
         ranked = tuple(sorted(allowed, key=row.__getitem__, reverse=True)[:k])
         return Recommendation(new_decision_id(), ranked, snap.propensity(ranked[0], subset), snap.epoch, False,
-                              snap.reward_kind)
+                              snap.reward_kind, self._names(snap, ranked))
 
     def _fallback(self, k: int, candidates: Sequence[int] | None) -> Recommendation:
         last = self._last_seen
@@ -229,5 +271,6 @@ class Recommender:
             order = list(range(k))
         if k > len(order):
             raise ValueError(f"k={k} is more than the {len(order)} arms available; valid k: 1..{len(order)}")
-        return Recommendation(new_decision_id(), tuple(order[:k]), 1.0, last.epoch if last is not None else 0, True,
-                              last.reward_kind if last is not None else "")
+        arms = tuple(order[:k])
+        return Recommendation(new_decision_id(), arms, 1.0, last.epoch if last is not None else 0, True,
+                              last.reward_kind if last is not None else "", self._names(last, arms))

@@ -13,6 +13,7 @@ from typing import Any
 
 from banditops.bandit.arms import SCENARIOS
 from banditops.clients.airflow_client import AirflowClient, AirflowError
+from banditops.store.types import check_arm_name
 
 from .sources import short_reason
 
@@ -47,8 +48,9 @@ def _check_value(kind: str, value: Any) -> float | str:
     return number
 
 
-def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any) -> ActionResult:
-    """Change one arm's true mean (Gaussian) or click rate p (Bernoulli)."""
+def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any, store: Any = None) -> ActionResult:
+    """Change one arm's true mean (Gaussian) or click rate p (Bernoulli); ``arm`` is the index the
+    environment takes (the dropdown shows names), ``store`` names it in the message."""
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot inject drift")
     n_arms = len(truth.get("means") or [])
@@ -68,17 +70,41 @@ def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any) -
         env.update_arm(arm_index, **{field: checked})
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
-    return ActionResult(True, f"drift injected: arm {arm_index} {field} {before:g} → {checked:g}")
+    return ActionResult(True, f"drift injected: {_arm_name(store, arm_index)} {field} {before:g} → {checked:g}")
 
 
-def add_arm(env: Any, store: Any, truth: dict[str, Any] | None, value: Any) -> ActionResult:
-    """A new arm in the environment, and in the store so the agents can learn it from the prior."""
+def _arm_name(store: Any, index: int) -> str:
+    """``arm 3`` for an arm named by its index, else its name (the store's table, if readable)."""
+    try:
+        name = str(store.arms().name(index)) if store is not None else str(index)
+    except Exception:
+        name = str(index)
+    return f"arm {name}" if name.isdigit() else name
+
+
+def add_arm(env: Any, store: Any, truth: dict[str, Any] | None, value: Any, name: Any = None) -> ActionResult:
+    """A new arm in the environment, and in the store (named ``name``, or by its index when empty)
+    so the agents can learn it from the prior. The name is checked first (valid, not taken, not
+    retired), so a refused name sends nothing."""
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot add an arm")
     kind = _arm_kind(truth)
     checked = _check_value(kind, value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
+    arm_name = str(name).strip() if name not in (None, "") else None
+    if arm_name is not None:
+        try:
+            check_arm_name(arm_name)
+            table = store.arms()
+            if arm_name in table:
+                index = table.index(arm_name)
+                state = "retired and cannot come back" if index in table.retired else "already taken"
+                return ActionResult(False, f"the name {arm_name!r} is {state}; choose another name")
+        except ValueError as exc:
+            return ActionResult(False, str(exc))
+        except Exception as exc:
+            return ActionResult(False, f"the store is unreachable: cannot add an arm ({short_reason(exc)})")
     arm: dict[str, Any] = (
         {"kind": "bernoulli", "p": checked}
         if kind == "bernoulli"
@@ -93,10 +119,11 @@ def add_arm(env: Any, store: Any, truth: dict[str, Any] | None, value: Any) -> A
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
     try:
-        index = store.add_arm()
+        index = store.add_arm(arm_name)
     except Exception as exc:
         return ActionResult(False, f"arm added to the environment, but the store refused it: {short_reason(exc)}")
-    return ActionResult(True, f"arm {index} added ({'p' if kind == 'bernoulli' else 'mean'} {checked:g})")
+    shown = arm_name or f"arm {index}"
+    return ActionResult(True, f"{shown} added ({'p' if kind == 'bernoulli' else 'mean'} {checked:g})")
 
 
 def reset_scenario(env: Any, name: Any, seed: Any = None) -> ActionResult:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from banditops.serving.recommender import ArmNamesUnknownError
 from services.decision.app.api.deps import ERROR_RESPONSES
 from services.decision.app.models import RecommendRequest, RecommendResponse
 from services.decision.app.runtime import Runtime
@@ -42,8 +43,10 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("", response_model=RecommendResponse, responses={413: ERROR_RESPONSES[413], 422: ERROR_RESPONSES[422]},
-             openapi_extra=_BODY)
+@router.post("", response_model=RecommendResponse, openapi_extra=_BODY,
+             responses={413: ERROR_RESPONSES[413], 422: ERROR_RESPONSES[422],
+                        503: {"description": "a candidate name cannot be mapped yet (the replica has not read "
+                                             "the arms from the store since it started); retry"}})
 async def recommend(request: Request) -> Response:
     """The ``k`` arms ranked by ONE Thompson draw, or the static ranking (``fallback: true``).
 
@@ -55,15 +58,20 @@ async def recommend(request: Request) -> Response:
         body = RecommendRequest.model_validate_json(await _read_body(request))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
+    recommender = runtime.recommender
     try:
-        rec = runtime.recommender.recommend(body.user_id, body.k, body.candidates)
+        # Names in, names out; the recommender and the decision log work on internal indices.
+        candidates = None if body.candidates is None else recommender.candidate_indices(body.candidates)
+        rec = recommender.recommend(body.user_id, body.k, candidates)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ArmNamesUnknownError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"}) from exc
     runtime.log.record(rec.decision(body.user_id))
     runtime.metrics.count(rec)
     # Serialised by hand: the response is tiny and orjson is the cheapest path (the model documents it).
     return Response(
-        orjson.dumps({"decision_id": rec.decision_id, "arms": rec.arms, "propensity": rec.propensity,
+        orjson.dumps({"decision_id": rec.decision_id, "arms": rec.names, "propensity": rec.propensity,
                       "epoch": rec.epoch, "fallback": rec.fallback}),
         media_type="application/json",
     )
