@@ -64,6 +64,16 @@ def _has_experiment(store: Any) -> bool:
     return bool(store.exists())
 
 
+def _arm_name(state: Any, arm: Any) -> str | None:
+    """An arm index from a conf or an event (internal) as the arm's name, for MLflow tags."""
+    if arm is None:
+        return None
+    try:
+        return str(state.config.names[int(arm)])
+    except (TypeError, ValueError, IndexError):
+        return str(arm)
+
+
 # -- bandit_learning ----------------------------------------------------------------------------
 def plan_agents(*, idle_wait_s: float = 5.0) -> list[int]:
     """The agent indices of this run (from the stored config); none before an experiment exists."""
@@ -138,7 +148,7 @@ def archive_phase(conf: dict[str, Any]) -> dict[str, Any]:
     state = store.state()
     _tracker(store).end_phase(
         state, arm_choice.posterior_of(state), truth=_truth(),
-        ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
+        ended_by="drift" if not conf.get("force") else "manual", drift_arm=_arm_name(state, conf.get("arm")),
         drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
     )
     return {"epoch": state.epoch, "total_pulls": state.total_pulls}
@@ -159,12 +169,14 @@ def open_next_phase(epoch: int | None, conf: dict[str, Any]) -> str | None:
         return None
     store = _store()
     return _tracker(store).start_phase(epoch=int(epoch), reason="drift" if not conf.get("force") else "manual",
-                                       drift_arm=conf.get("arm"), drift_magnitude=conf.get("magnitude"))
+                                       drift_arm=_arm_name(store.state(), conf.get("arm")),
+                                       drift_magnitude=conf.get("magnitude"))
 
 
 # -- bandit_experiment --------------------------------------------------------------------------
 EXPERIMENT_KNOBS = ("agents", "pulls_per_round", "rounds", "convergence_delta", "value_remaining_threshold",
-                    "min_pulls_per_arm", "drift_delta", "exploration_floor", "relearn_budget", "source")
+                    "min_pulls_per_arm", "drift_delta", "exploration_floor", "relearn_budget", "source",
+                    "arm_names", "arm_metadata")
 
 
 def validate_experiment(params: dict[str, Any]) -> dict[str, Any]:
@@ -202,11 +214,25 @@ def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
 
 # -- bandit_inject_drift ------------------------------------------------------------------------
 def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
-    """Change one arm of the environment (``POST /update_arm/{arm}``); returns the new truth."""
+    """Change one arm of the environment (``POST /update_arm/{arm}``); returns the new truth.
+
+    ``arm`` is the arm's name as the store names it (translated to the index the environment
+    takes), or an integer index; an unknown name is refused naming the valid ones.
+    """
     arm = params.get("arm")
     change = {k: params[k] for k in ("mean", "p", "sd") if params.get(k) is not None}
-    if arm is None or int(arm) < 0:
-        raise BadRequestError(f"arm must be an arm index >= 0; got {arm!r}")
+    name = arm if isinstance(arm, str) else None
+    if name is not None:
+        store = _store()
+        if store.exists():
+            try:
+                arm = store.arms().index(name)
+            except ValueError as exc:
+                raise BadRequestError(str(exc)) from exc
+        elif name.isdigit():  # no experiment yet: only the environment's indices are known
+            arm = int(name)
+    if isinstance(arm, bool) or not isinstance(arm, int) or arm < 0:
+        raise BadRequestError(f"arm must be an arm name or an arm index >= 0; got {params.get('arm')!r}")
     if not change:
         raise BadRequestError("give the arm's new 'mean' (Gaussian arms) or 'p' (Bernoulli arms)")
     env = _env()
@@ -215,4 +241,5 @@ def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
         raise BadRequestError(f"unknown arm {arm}; valid arms: 0..{n_arms - 1}")
     env.update_arm(int(arm), **change)
     truth = env.truth()
-    return {"arm": int(arm), **change, "means": truth["means"], "best_arm": truth["best_arm"]}
+    return {"arm": int(arm), "arm_name": name if name is not None else str(arm), **change,
+            "means": truth["means"], "best_arm": truth["best_arm"]}
