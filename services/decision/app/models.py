@@ -21,7 +21,8 @@ def _int_as_name(value: object) -> object:
 ArmName = Annotated[
     StrictStr,
     BeforeValidator(_int_as_name),
-    Field(pattern=ARM_NAME_RE.pattern, description='arm (banner) name, e.g. "summer-sale"'),
+    Field(pattern=ARM_NAME_RE.pattern, description='arm (banner) name, e.g. "summer-sale"',
+          json_schema_extra={"pattern": ARM_NAME_RE.pattern, "maxLength": 64}),
 ]
 
 
