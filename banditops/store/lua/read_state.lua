@@ -14,4 +14,6 @@ return {
   redis.call('HGETALL', p .. ':last_pulled:' .. epoch),
   redis.call('SMEMBERS', p .. ':retired'),
   ARGV[3] == '1' and redis.call('HGETALL', p .. ':linear:' .. epoch) or {},
+  redis.call('HGETALL', p .. ':arms'),
+  redis.call('HGETALL', p .. ':arm_meta'),
 }
