@@ -68,11 +68,14 @@ def test_add_arm_refuses_a_taken_retired_or_invalid_name_before_calling_the_envi
     store.retire_arm("winter")
     truth = {"arms": [{"kind": "bernoulli", "p": 0.1}] * 3, "means": [0.1] * 3}
     before = store.snapshot()["keys"]
-    assert actions.add_arm(Refuse(), store, truth, 0.5, "spring").message == (
-        "the name 'spring' is already taken; choose another name")
-    assert actions.add_arm(Refuse(), store, truth, 0.5, "winter").message == (
-        "the name 'winter' is retired and cannot come back; choose another name")
-    assert "invalid arm name 'a b'" in actions.add_arm(Refuse(), store, truth, 0.5, "a b").message
+    airflow = Refuse()  # a refused name triggers no DAG either
+
+    def add(env: object, name: str) -> actions.ActionResult:
+        return actions.add_arm(env, airflow, "http://airflow", truth, 0.5, store=store, name=name)  # type: ignore[arg-type]
+
+    assert add(Refuse(), "spring").message == "the name 'spring' is already taken; choose another name"
+    assert add(Refuse(), "winter").message == "the name 'winter' is retired and cannot come back; choose another name"
+    assert "invalid arm name 'a b'" in add(Refuse(), "a b").message
     assert store.snapshot()["keys"] == before
 
     class World:
@@ -83,10 +86,14 @@ def test_add_arm_refuses_a_taken_retired_or_invalid_name_before_calling_the_envi
             self.added.append(arm)
             return len(self.added) + 2
 
+    # A free name: the environment gets the arm, the store is told through the bandit_add_arm DAG
+    # (the dashboard only reads Redis); without Airflow the message says which run to trigger.
     world = World()
-    result = actions.add_arm(world, store, truth, 0.5, "autumn")
-    assert result.ok and result.message == "autumn added (p 0.5)"
-    assert world.added == [{"kind": "bernoulli", "p": 0.5}] and store.arms().names == (*NAMES, "autumn")
+    result = actions.add_arm(world, None, "", truth, 0.5, store=store, name="autumn")
+    assert not result.ok and result.message == (
+        "autumn added to the environment (p 0.5), but Airflow is not configured (BANDITOPS_AIRFLOW_URL): "
+        'run the bandit_add_arm DAG with {"n_arms": 4, "name": "autumn"} to add it to the store')
+    assert world.added == [{"kind": "bernoulli", "p": 0.5}] and store.snapshot()["keys"] == before
 
 
 @pytest.mark.parametrize(("arm", "names", "label"), [(3, None, "arm 3"), (0, NAMES, "summer-sale"),
