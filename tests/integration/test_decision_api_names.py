@@ -120,3 +120,38 @@ def test_feedback_names_the_clicked_arm(
     assert clicked.status_code == 200 and clicked.json()["status"] == "accepted"
     entries = feedback_entries(redis_client, namespace)
     assert [(e["arm"], e["position"]) for e in entries] == [(str(NAMES.index(slate["arms"][1])), "1")]
+
+
+def test_contextual_candidates_and_their_features_go_by_name(
+    service: Callable[..., TestClient], redis_client: redis.Redis, namespace: str  # noqa: F811
+) -> None:
+    """LinTS with arm features on a named experiment: candidates and features by name, names out,
+    refusals naming the valid arms, and the decision log on internal indices."""
+    store = BanditStore(redis_client, namespace)
+    store.reset(ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=5, arm_names=NAMES,
+                                 source="production",
+                                 context={"numeric": ["young"], "n_buckets": 2, "arm_features": ["price"]}))
+    store.retire_arm("spring")
+    before = store.snapshot()["keys"]
+    slate = [{"arm": "winter", "features": {"price": 0.2}}, {"arm": "easter", "features": {"price": 0.5}}]
+    with service() as client:
+        missing = client.post("/recommend", json={"user_id": "u", "k": 1, "context": {"young": 1.0},
+                                                  "candidates": [slate[0], "easter"]})
+        unknown = client.post("/recommend", json={"user_id": "u", "k": 1, "context": {"young": 1.0},
+                                                  "candidates": [*slate, {"arm": "autumn", "features": {"price": 1}}]})
+        retired = client.post("/recommend", json={"user_id": "u", "k": 1, "context": {"young": 1.0},
+                                                  "candidates": [*slate, {"arm": "spring", "features": {"price": 1}}]})
+        flush(client)
+        assert store.snapshot()["keys"] == before  # refusals log nothing
+        answer = client.post("/recommend", json={"user_id": "u", "k": 2, "context": {"young": 1.0},
+                                                 "candidates": slate})
+        flush(client)
+    assert missing.status_code == 422 and "missing for arms ['easter']" in missing.json()["detail"]
+    valid = "valid arms: summer-sale, winter, black-friday, easter"
+    assert unknown.status_code == 422 and unknown.json()["detail"] == f"unknown arms 'autumn'; {valid}"
+    assert retired.status_code == 422 and retired.json()["detail"] == f"retired arms 'spring'; {valid}"
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert sorted(body["arms"]) == ["easter", "winter"] and len(body["propensities"]) == 2
+    logged = {d["decision_id"]: d for d in read_decisions(redis_client, namespace)}[body["decision_id"]]
+    assert logged["arm"] == str(NAMES.index(body["arms"][0])) and "ctx" in logged  # indices, not names
