@@ -8,6 +8,7 @@
     banditops simulate --deployed --agents 4 --pulls-per-round 50 --redis-url redis://127.0.0.1:6379/0
     banditops bench [--quick] [--only core]                   # benchmarks/RESULTS.md
     banditops status                                          # mode, epoch, pulls, leader (Redis)
+    banditops arms list | add summer-sale [--metadata '{"title": "Summer sale"}'] | retire summer-sale
     banditops demo                                            # the local-stack demo
     banditops ope obd --json                                  # off-policy estimators on the Open Bandit Dataset
     banditops redis-acl --out /acl/users.acl                  # the Redis ACL file (users per service)
@@ -188,13 +189,17 @@ def _status(args: argparse.Namespace) -> int:
         return 1
     posterior = make_posterior(state.config.reward_kind, state.stats, state.config.prior or None)
     means = posterior.mean()
-    leader = int(means.argmax()) if state.stats.total else None
+    names = state.arms.names
+    active = state.active_arms
+    leader = names[int(active[means[active].argmax()])] if state.stats.total else None
     status = {
         "mode": str(state.mode),
         "epoch": state.epoch,
         "total_pulls": state.total_pulls,
         "epoch_pulls": state.epoch_pulls,
         "leader": leader,
+        "arms": list(names),
+        "retired": [names[a] for a in sorted(state.retired)],
         "posterior_mean": [round(float(m), 4) for m in means],
         "pulls_per_arm": state.stats.n.tolist(),
         "regret": round(state.regret, 3),
@@ -204,6 +209,49 @@ def _status(args: argparse.Namespace) -> int:
     else:
         for key, value in status.items():
             print(f"{key:>15}: {value}")
+    return 0
+
+
+def _arms(args: argparse.Namespace) -> int:
+    """``banditops arms list|add|retire``: the arms by name, on the store directly (an operator's
+    tool: it needs the Redis URL, i.e. the store's credential). Refusals name what is valid."""
+    from banditops.settings import get_settings
+    from banditops.store.redis_store import BanditStore
+
+    settings = get_settings()
+    url = args.redis_url or settings.redis_url
+    try:
+        store = BanditStore.from_url(url, namespace=args.namespace or settings.namespace)
+        if args.action == "add":
+            metadata = json.loads(args.metadata) if args.metadata else None
+            index = store.add_arm(args.name, metadata)
+            print(json.dumps({"arm": store.arms().name(index), "added": True}))
+        elif args.action == "retire":
+            if not args.name:
+                raise ValueError("retire needs the arm's name: banditops arms retire <name>")
+            store.retire_arm(args.name)
+            print(json.dumps({"arm": args.name, "retired": True}))
+        else:
+            state = store.state()
+            table = state.arms
+            rows = [{"arm": name, "retired": i in state.retired, "pulls": int(state.stats.n[i]),
+                     "metadata": dict(table.metadata.get(name, {}))} for i, name in enumerate(table.names)]
+            if args.json:
+                print(json.dumps(rows))
+            else:
+                for row in rows:
+                    print(f"{row['arm']:>24}  {'retired' if row['retired'] else 'active ':7}  {row['pulls']:>9} pulls"
+                          + (f"  {json.dumps(row['metadata'])}" if row["metadata"] else ""))
+    except json.JSONDecodeError as exc:
+        print(f"banditops arms: --metadata is not JSON ({exc}); e.g. '{{\"title\": \"Summer sale\"}}'",
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:  # unknown, retired, taken or invalid names: the message names what is valid
+        print(f"banditops arms: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"banditops arms: cannot reach the store at {url}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -286,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     acl.add_argument("--out", required=True, help="file to write (0600), e.g. /acl/users.acl")
     acl.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE, else bo")
     acl.set_defaults(handler=_redis_acl)
+    arms = sub.add_parser("arms", help="list, add or retire arms by name (on the Redis store)")
+    arms.add_argument("action", choices=("list", "add", "retire"))
+    arms.add_argument("name", nargs="?", help='the arm\'s name, e.g. summer-sale (add: default its index)')
+    arms.add_argument("--metadata", help='add: a JSON object, e.g. {"title": "Summer sale"}')
+    arms.add_argument("--redis-url", help="default: BANDITOPS_REDIS_URL")
+    arms.add_argument("--namespace", help="default: BANDITOPS_NAMESPACE")
+    arms.add_argument("--json", action="store_true", help="list: print JSON")
+    arms.set_defaults(handler=_arms)
 
     importlib.import_module("banditops.ope_cli").add_parser(sub)  # banditops ope obd [--json]
     importlib.import_module("banditops.ope_cli").add_policy_parser(sub)  # banditops policy rollback

@@ -18,6 +18,7 @@ from banditops_provider import steps
 from banditops_provider.defaults import DEFAULT_ARGS, START_DATE
 
 from banditops.bandit.arms import REWARD_KINDS, SCENARIOS
+from banditops.store.types import ARM_NAME_RE
 
 
 @dag(
@@ -34,6 +35,12 @@ from banditops.bandit.arms import REWARD_KINDS, SCENARIOS
         "reward_model": Param("auto", type="string", enum=["auto", *REWARD_KINDS],
                               description="reward model; must match the scenario's"),
         "arms": Param(None, type=["null", "array"], description='custom arms, e.g. [{"kind": "gaussian", "mean": 1}]'),
+        "arm_names": Param(None, type=["null", "array"], items={"type": "string", "pattern": ARM_NAME_RE.pattern},
+                           uniqueItems=True,
+                           description='one name per arm, in order, e.g. ["summer-sale", "winter"]; '
+                                       'default "0", "1", ...'),
+        "arm_metadata": Param(None, type=["null", "object"],
+                              description='optional metadata per arm name, e.g. {"summer-sale": {"title": "..."}}'),
         "agents": Param(4, type="integer", minimum=1, maximum=64, description="parallel agents per run"),
         "pulls_per_round": Param(100, type="integer", minimum=1, maximum=100_000, description="pulls per round"),
         "rounds": Param(5, type="integer", minimum=1, maximum=1000, description="rounds per agent per run"),

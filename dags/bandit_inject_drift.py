@@ -3,7 +3,8 @@
 
 **Change one arm of the environment → return the new truth.**
 
-Manual. The origin documents' drift is two runs: arm 1 → mean 0.0, then arm 0 → mean 6.0
+Manual. The arm is named as the store names it (an integer is taken as the environment's arm
+index). The origin documents' drift is two runs: arm 1 → mean 0.0, then arm 0 → mean 6.0
 (`POST /update_arm/{arm}` on the environment, with the admin token from the
 `bandit_env_default` Connection's password).
 """
@@ -24,7 +25,8 @@ from banditops_provider.defaults import DEFAULT_ARGS, START_DATE
     tags=["banditops", "drift"],
     doc_md=__doc__,
     params={
-        "arm": Param(1, type="integer", minimum=0, description="arm index"),
+        "arm": Param("1", type=["string", "integer"], minimum=0,
+                     description='the arm\'s name, e.g. "summer-sale" ("1" for arm 1 of an integer experiment)'),
         "mean": Param(0.0, type=["null", "number"], description="new mean (Gaussian arms)"),
         "p": Param(None, type=["null", "number"], minimum=0, maximum=1, description="new p (Bernoulli arms)"),
     },

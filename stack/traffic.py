@@ -43,15 +43,16 @@ class TrafficReport:
     rewards: list[float] = field(default_factory=list)
     #: Expected pseudo-regret of the arms shown first, from the true means at the time.
     regret: float = 0.0
-    top_arms: Counter[int] = field(default_factory=Counter)
+    #: Users who saw each arm first, by the arm's name (the API's; ``"0"``, ``"1"``... for integer arms).
+    top_arms: Counter[str] = field(default_factory=Counter)
 
     @property
     def mean_reward(self) -> float:
         return float(np.mean(self.rewards)) if self.rewards else float("nan")
 
-    def share(self, arm: int) -> float:
-        """Share of users who saw ``arm`` first."""
-        return self.top_arms[arm] / self.users if self.users else 0.0
+    def share(self, arm: str | int) -> float:
+        """Share of users who saw ``arm`` (a name; an integer means its default name) first."""
+        return self.top_arms[str(arm)] / self.users if self.users else 0.0
 
 
 class TrafficSimulator:
@@ -90,6 +91,20 @@ class TrafficSimulator:
         self._arms: list[BernoulliArm | GaussianArm] = []
         self._read_at = -float("inf")
         self._served = 0
+        self._index: dict[str, int] = {}
+
+    def index_of(self, name: str) -> int:
+        """The world's index of the arm the API calls ``name`` (the API lists its arms in index
+        order); a default name ``"3"`` is arm 3 while the list is unavailable (a cold start)."""
+        if name not in self._index:
+            listed = self.decision.get("/arms")
+            if listed.status_code == 200:
+                self._index = {a["arm"]: i for i, a in enumerate(listed.json()["arms"])}
+        if name in self._index:
+            return self._index[name]
+        if name.isdigit():
+            return int(name)
+        raise KeyError(f"arm {name!r} is not listed by the decision API")
 
     def arms(self) -> list[BernoulliArm | GaussianArm]:
         """The true reward models, re-read from the environment when older than ``truth_ttl_s``."""
@@ -107,13 +122,14 @@ class TrafficSimulator:
             answer = self.decision.post("/recommend", json={"user_id": f"user-{self._served}", "k": self.k})
             answer.raise_for_status()
             body = answer.json()
-            arm = int(body["arms"][0])
+            name = body["arms"][0]
+            arm = self.index_of(name)
             arms = self.arms()
             reward = float(arms[arm].draw(self.rng, 1)[0])
             means = [a.mean for a in arms]
             report.users += 1
             report.fallbacks += bool(body["fallback"])
-            report.top_arms[arm] += 1
+            report.top_arms[name] += 1
             report.rewards.append(reward)
             report.regret += max(means) - means[arm]
             # The user saw the slate and the simulated reward is the top arm's: name its position.

@@ -96,18 +96,19 @@ class ContextModelSpec:
                              "number (NaN/inf is not a feature)")
         return array
 
-    def encode_arm(self, features: Mapping[str, float], arm: int) -> np.ndarray:
-        """One candidate arm's features as a ``(shared_dim,)`` vector, every named feature required."""
+    def encode_arm(self, features: Mapping[str, float], arm: int | str) -> np.ndarray:
+        """One candidate arm's features as a ``(shared_dim,)`` vector, every named feature required
+        (``arm``, its index or name, only names it in the error messages)."""
         unknown = sorted(set(features) - set(self.arm_features))
         missing = [n for n in self.arm_features if n not in features]
         if unknown or missing:
-            raise ValueError(f"candidate arm {arm}: arm features must be exactly {list(self.arm_features)}; "
+            raise ValueError(f"candidate arm {arm!r}: arm features must be exactly {list(self.arm_features)}; "
                              + (f"unknown {unknown}" if unknown else f"missing {missing}"))
         out = np.empty(self.shared_dim)
         for j, name in enumerate(self.arm_features):
             value = features[name]
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"candidate arm {arm}: arm feature {name!r} must be a finite number; got {value!r}")
+                raise ValueError(f"candidate arm {arm!r}: arm feature {name!r} must be a finite number; got {value!r}")
             out[j] = float(value)
         return out
 

@@ -11,7 +11,9 @@ returns. Logging catches up on its own: a missing parent or phase run is (re)ope
 successful call, and the next batch point carries the cumulative numbers.
 
 Metrics per batch use ``step = total pulls``: cumulative regret, regret per pull, P(best) of the
-leader and per arm, posterior mean and sd per arm, pulls per arm (current epoch). The posterior
+leader and per arm, posterior mean and sd per arm, pulls per arm (current epoch). Per-arm metric
+keys carry the arm's name (``prob_best_arm_summer-sale``); an experiment started with integer arms
+keeps its keys (``prob_best_arm_0``), since its arms are named ``"0"``, ``"1"``, ... The posterior
 snapshot is a JSON artifact (``log_dict``) at convergence and at the end of a phase, with a figure
 of the posteriors against the truth (``log_figure``). Tags: ``phase``, ``epoch``, ``drift_arm``,
 ``drift_magnitude``. The parent run carries the figures people compare across experiments as
@@ -49,7 +51,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -84,11 +86,12 @@ def phase_run_name(epoch: int, mode: str) -> str:
     return f"epoch {int(epoch)} · {str(mode).lower()}"
 
 
-def metric_names(n_arms: int) -> list[str]:
-    """Names of the per-batch metrics, in the order they are logged."""
+def metric_names(n_arms: int, arm_names: Sequence[str] | None = None) -> list[str]:
+    """Names of the per-batch metrics, in the order they are logged (per arm: by the arm's name)."""
+    labels = list(arm_names) if arm_names is not None else [str(a) for a in range(n_arms)]
     names = ["cumulative_regret", "regret_per_pull", "prob_best"]
     for prefix in ("prob_best_arm", "posterior_mean_arm", "posterior_sd_arm", "pulls_arm"):
-        names += [f"{prefix}_{a}" for a in range(n_arms)]
+        names += [f"{prefix}_{a}" for a in labels]
     return names
 
 
@@ -357,11 +360,12 @@ class Tracker:
             run_id = self._phase_run(state.epoch)
             self.client.set_tag(run_id, "phase", "MONITORING")
             self.client.set_tag(run_id, "converged", "true")
-            self.client.set_tag(run_id, "leader", str(verdict.leader))
+            self.client.set_tag(run_id, "leader", _arm_name(state, verdict.leader))
             self.client.log_metric(run_id, "pulls_to_converge", float(state.epoch_pulls), step=int(state.total_pulls))
             self._parent_metrics({"pulls_to_converge": float(state.epoch_pulls)}, int(state.epoch))
             self.client.log_dict(run_id, snapshot(state, posterior, verdict, truth), "posterior/converged.json")
-            figure = posterior_figure(posterior, truth, title=f"epoch {state.epoch} at convergence")
+            figure = posterior_figure(posterior, truth, title=f"epoch {state.epoch} at convergence",
+                                      names=state.config.names)
             if figure is not None:
                 self.client.log_figure(run_id, figure, "posterior/converged.png")
 
@@ -390,7 +394,8 @@ class Tracker:
                 self._parent_metrics({"detection_delay_pulls": float(detection_delay)}, ended)
             if ended == state.epoch:
                 self.client.log_dict(run_id, snapshot(state, posterior, None, truth), "posterior/final.json")
-                figure = posterior_figure(posterior, truth, title=f"epoch {ended}, end of phase")
+                figure = posterior_figure(posterior, truth, title=f"epoch {ended}, end of phase",
+                                          names=state.config.names)
                 if figure is not None:
                     self.client.log_figure(run_id, figure, "posterior/final.png")
             # the run id stays recorded: a logger arriving after this finds the finished run, opens none
@@ -499,6 +504,12 @@ def evaluation_figure(policies: dict[str, Any], *, title: str = "") -> Any:
     ax.legend(fontsize="small")
     figure.tight_layout()
     return figure
+def _arm_name(state: StoreState, arm: Any) -> str:
+    """An arm index (a verdict's leader) as its name, for tags a person reads."""
+    try:
+        return state.config.names[int(arm)]
+    except (TypeError, ValueError, IndexError):
+        return str(arm)
 
 
 def _params(config: ExperimentConfig, seed: int | None = None) -> list[Any]:
@@ -513,6 +524,9 @@ def _params(config: ExperimentConfig, seed: int | None = None) -> list[Any]:
         "exploration_floor": config.exploration_floor, "relearn_budget": config.relearn_budget,
         "source": config.source,
     }
+    names = json.dumps(list(config.names))
+    if len(names) <= 6000:  # MLflow's limit of a param value; the names are in the snapshots anyway
+        values["arm_names"] = names
     if seed is not None:
         values["seed"] = seed
     return [Param(k, str(v)) for k, v in values.items()]
@@ -527,11 +541,11 @@ def _metric_values(state: StoreState, posterior: Any, prob_best: np.ndarray) -> 
         "regret_per_pull": float(state.regret) / total,
         "prob_best": float(pb.max()) if pb.size else 0.0,
     }
-    for arm in range(state.config.n_arms):
-        values[f"prob_best_arm_{arm}"] = float(pb[arm]) if arm < pb.size else 0.0
-        values[f"posterior_mean_arm_{arm}"] = float(mean[arm]) if arm < mean.size else float("nan")
-        values[f"posterior_sd_arm_{arm}"] = float(sd[arm]) if arm < sd.size else float("nan")
-        values[f"pulls_arm_{arm}"] = float(state.stats.n[arm]) if arm < state.stats.n_arms else 0.0
+    for arm, name in enumerate(state.config.names):  # keyed by the arm's name ("0".. for integer arms)
+        values[f"prob_best_arm_{name}"] = float(pb[arm]) if arm < pb.size else 0.0
+        values[f"posterior_mean_arm_{name}"] = float(mean[arm]) if arm < mean.size else float("nan")
+        values[f"posterior_sd_arm_{name}"] = float(sd[arm]) if arm < sd.size else float("nan")
+        values[f"pulls_arm_{name}"] = float(state.stats.n[arm]) if arm < state.stats.n_arms else 0.0
     return {k: v for k, v in values.items() if np.isfinite(v)}
 
 
@@ -542,10 +556,12 @@ def snapshot(state: StoreState, posterior: Any, verdict: Any | None, truth: list
         "epoch_pulls": state.epoch_pulls, "regret": state.regret, "epoch_regret": state.epoch_regret,
         "stats": state.stats.to_dict(), "posterior": posterior.to_dict(),
         "verdict": verdict.to_dict() if verdict is not None else None, "truth_means": truth,
+        "arm_names": list(state.config.names), "retired": [state.config.names[a] for a in sorted(state.retired)],
     }
 
 
-def posterior_figure(posterior: Any, truth: list[float] | None, *, title: str = "") -> Any:
+def posterior_figure(posterior: Any, truth: list[float] | None, *, title: str = "",
+                     names: Sequence[str] | None = None) -> Any:
     """Posterior density of each arm's mean (from draws) with the true mean marked; ``None`` without matplotlib."""
     try:
         import matplotlib
@@ -559,7 +575,9 @@ def posterior_figure(posterior: Any, truth: list[float] | None, *, title: str = 
     ax = figure.subplots()
     for arm in range(draws.shape[1]):
         color = f"C{arm % 10}"
-        ax.hist(draws[:, arm], bins=60, density=True, histtype="step", color=color, label=f"arm {arm}")
+        name = names[arm] if names is not None and arm < len(names) else str(arm)
+        label = f"arm {name}" if name.isdigit() else name
+        ax.hist(draws[:, arm], bins=60, density=True, histtype="step", color=color, label=label)
         if truth is not None and arm < len(truth):
             ax.axvline(truth[arm], color=color, linestyle="--", linewidth=1)
     ax.set_xlabel("mean reward (dashed: truth)")

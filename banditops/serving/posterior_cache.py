@@ -45,6 +45,7 @@ from banditops.bandit.stats import ArmStats
 from banditops.serving.contextual import DEFAULT_PROPENSITY_DRAWS, ContextualSnapshot
 from banditops.serving.live_policy import LivePolicy, LiveScores
 from banditops.store import connection as redis
+from banditops.store.types import ArmTable
 
 if TYPE_CHECKING:
     from banditops.bandit.posteriors.base import Posterior
@@ -75,6 +76,8 @@ class CachedPosterior:
     refreshed_at: float
     #: The LinTS snapshot that answers requests with a context (contextual experiments only).
     contextual: ContextualSnapshot | None = None
+    #: The arms' names (index = position) and retired set, to translate at the API edge.
+    arms: ArmTable = field(default_factory=lambda: ArmTable(()))
     _candidate_prob: dict[frozenset[int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     #: The live policy (the promoted config) whose scores ``theta`` holds and decisions rank by.
     policy: LivePolicy = field(default_factory=LivePolicy)
@@ -113,7 +116,9 @@ class CachedPosterior:
         context_model: ContextModelSpec | None = None,
         context_draws: int = DEFAULT_PROPENSITY_DRAWS,
         policy: LivePolicy | None = None,
+        arms: ArmTable | None = None,
     ) -> CachedPosterior:
+        """A snapshot; ``arms`` names the arms (default ``"0"``, ``"1"``, ...)."""
         live = policy or LivePolicy()
         posterior = make_posterior(reward_kind, stats, prior or None)
         contextual = None
@@ -126,8 +131,11 @@ class CachedPosterior:
                 active[arm] = False
         theta = live.scores(posterior, rng, draws)
         prob_best = _prob_best(theta, active)
+        table = arms if arms is not None else ArmTable.default(posterior.n_arms, retired_set)
+        if table.n_arms != posterior.n_arms:
+            raise ValueError(f"{table.n_arms} arm names for {posterior.n_arms} arms")
         return cls(epoch, mode, reward_kind, posterior, retired_set, active, prob_best, theta,
-                   time.monotonic() if refreshed_at is None else refreshed_at, contextual, policy=live)
+                   time.monotonic() if refreshed_at is None else refreshed_at, contextual, table, policy=live)
 
     def propensity(self, arm: int, candidates: frozenset[int] | None) -> float:
         """Estimated P(one Thompson draw ranks ``arm`` first) among the allowed arms.
@@ -154,7 +162,8 @@ def _same(snap: CachedPosterior, state: StoreState, policy: LivePolicy) -> bool:
     return (
         snap.policy == policy
         and snap.epoch == state.epoch and snap.mode == str(state.mode) and snap.reward_kind == config.reward_kind
-        and snap.retired == state.retired and snap.posterior.prior == {**snap.posterior.prior, **config.prior}
+        and snap.retired == state.retired and snap.arms.names == config.names
+        and snap.posterior.prior == {**snap.posterior.prior, **config.prior}
         and old.n_arms == stats.n_arms
         and np.array_equal(old.n, stats.n) and np.array_equal(old.sum, stats.sum)
         and np.array_equal(old.sumsq, stats.sumsq)
@@ -250,6 +259,7 @@ class PosteriorCache:
             epoch=state.epoch, mode=str(state.mode), reward_kind=config.reward_kind, prior=dict(config.prior),
             stats=state.stats, retired=state.retired, rng=self._rng, draws=self.draws, policy=policy,
             linear=state.linear, context_model=state.config.context_model, context_draws=self.context_draws,
+            arms=state.arms,
         )
         self._current = snap
         self.refreshes += 1

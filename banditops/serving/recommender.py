@@ -16,8 +16,8 @@ Examples
 >>> import numpy as np
 >>> rec = Recommender(lambda: None, np.random.default_rng(0), static_ranking=[2, 0, 1])
 >>> r = rec.recommend("user-1", 2)
->>> r.arms, r.fallback, r.propensity, r.epoch
-((2, 0), True, 1.0, 0)
+>>> r.arms, r.names, r.fallback, r.propensity, r.epoch
+((2, 0), ('2', '0'), True, 1.0, 0)
 >>> rec.recommend("user-1", 4)
 Traceback (most recent call last):
 ...
@@ -27,6 +27,7 @@ ValueError: k=4 is more than the 3 arms available; valid k: 1..3
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +40,15 @@ from banditops.bandit.policies.thompson import DrawBlock
 from banditops.serving.posterior_cache import CachedPosterior
 from banditops.store.context_codec import encode_vector
 from banditops.store.feedback import Decision
+from banditops.store.types import ArmTable
+
+#: A default arm name ("0", "1", ...): the only names a replica that never reached the store can map.
+_DEFAULT_NAME = re.compile(r"^(0|[1-9][0-9]{0,8})$")
+
+
+class ArmNamesUnknownError(LookupError):
+    """This process has not read the arms' names from the store yet, and the name given is not a
+    default name (``"0"``, ``"1"``, ...): it cannot be mapped. Retry once the store is reached."""
 
 
 @dataclass(slots=True)
@@ -57,6 +67,8 @@ class Recommendation:
     #: Contextual decisions: the encoded context and slate arms' features, as logged.
     context: str = ""
     arm_context: str = ""
+    #: The arms' names, in the order of ``arms`` (what a client sees; ``arms`` stays internal).
+    names: tuple[str, ...] = ()
 
     def decision(self, user_id: str, ts_ms: int | None = None) -> Decision:
         """The record of this answer for the decision log."""
@@ -189,6 +201,36 @@ class Recommender:
         row: list[float] = self._draws.next(snap.scores).tolist()  # K Python floats: the sort key below
         return row
 
+    def arm_table(self) -> ArmTable | None:
+        """The arms' names of the newest snapshot seen (None before the first one)."""
+        snap = self.snapshot()
+        if snap is not None:
+            return snap.arms
+        return self._last_seen.arms if self._last_seen is not None else None
+
+    def candidate_indices(self, names: Sequence[str]) -> list[int]:
+        """Internal indices of candidate arm names, for :meth:`recommend`.
+
+        Unknown names raise ``ValueError`` naming the valid arms (retired names are known: the
+        recommender skips them). Before the first snapshot only the default names ``"0"``, ``"1"``,
+        ... (an experiment started with integer arms) can be mapped; any other name raises
+        :class:`ArmNamesUnknownError` (the API answers 503, retry).
+        """
+        table = self.arm_table()
+        if table is not None:
+            return table.indices(names)
+        odd = [n for n in names if not _DEFAULT_NAME.match(n)]
+        if odd:
+            raise ArmNamesUnknownError(
+                f"arm names {odd[:5]} cannot be mapped yet: this replica has not read the arms from the store "
+                "since it started; retry in a second"
+            )
+        return [int(n) for n in names]
+
+    def _names(self, snap: CachedPosterior | None, arms: Sequence[int]) -> tuple[str, ...]:
+        table = snap.arms if snap is not None else None
+        return tuple(table.names[a] if table is not None and a < table.n_arms else str(a) for a in arms)
+
     def recommend(self, user_id: str, k: int, candidates: Sequence[int] | None = None) -> Recommendation:
         """The top ``k`` arms for one user; ``ValueError`` naming the valid values on bad input.
 
@@ -217,30 +259,31 @@ class Recommender:
         ranked = tuple(sorted(allowed, key=row.__getitem__, reverse=True)[:k])
         propensities = tuple(snap.propensity(a, subset) for a in ranked)
         return Recommendation(new_decision_id(), ranked, propensities[0], snap.epoch, False, snap.reward_kind,
-                              propensities)
+                              propensities, names=self._names(snap, ranked))
 
     def recommend_in_context(
         self,
         user_id: str,
         k: int,
         context: Mapping[str, ContextValue] | Sequence[float],
-        candidates: Sequence[int] | None = None,
-        arm_features: Mapping[int, Mapping[str, float]] | None = None,
+        candidates: Sequence[str] | None = None,
+        arm_features: Mapping[str, Mapping[str, float]] | None = None,
     ) -> Recommendation:
         """The top ``k`` arms for one user *in this context*, by Linear Thompson Sampling.
 
         ``context``: a dict of the experiment's named features (categorical values hashed) or the
-        already-encoded vector of length d. ``candidates``: the arm indices allowed (default: every
-        active arm); unlike :meth:`recommend`, a retired or unknown candidate is refused, since its
-        features were sent for it. ``arm_features``: each candidate's features, required when the
-        model has arm features (its shared part). Every refusal is a ``ValueError`` naming what is
-        valid, raised before anything is logged. Without a live snapshot: the static fallback.
+        already-encoded vector of length d. ``candidates``: the names of the arms allowed (default:
+        every active arm); unlike :meth:`recommend`, a retired or unknown candidate is refused, since
+        its features were sent for it. ``arm_features``: each candidate's features by arm name,
+        required when the model has arm features (its shared part). Every refusal is a
+        ``ValueError`` naming what is valid, raised before anything is logged. Without a live
+        snapshot: the static fallback.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1; got {k}")
         snap = self.live()
         if snap is None:
-            return self._fallback(k, candidates)
+            return self._fallback(k, None if candidates is None else self.candidate_indices(candidates))
         model = snap.contextual
         if model is None:
             raise ValueError("this experiment has no context model: send no 'context' (non-contextual Thompson "
@@ -251,13 +294,14 @@ class Recommender:
         if k > len(allowed):
             raise ValueError(f"k={k} is more than the {len(allowed)} candidate arms; valid k: 1..{len(allowed)}")
         features = None
+        names = snap.arms.names
         if spec.shared_dim:
             given = arm_features or {}
-            lacking = [a for a in allowed if a not in given]
+            lacking = [names[a] for a in allowed if names[a] not in given]
             if lacking:
                 raise ValueError(f"this experiment's model has arm features {list(spec.arm_features)}: send "
                                  f"candidates with 'features' for every arm; missing for arms {lacking[:10]}")
-            features = np.stack([spec.encode_arm(given[a], a) for a in allowed])
+            features = np.stack([spec.encode_arm(given[names[a]], names[a]) for a in allowed])
         elif arm_features:
             raise ValueError("this experiment's model has no arm features: send candidates without 'features'")
         choice = model.decide(x, allowed, k, self.rng, features)
@@ -266,25 +310,21 @@ class Recommender:
             position = {a: i for i, a in enumerate(allowed)}
             arm_context = ",".join(encode_vector(features[position[a]]) for a in choice.arms)
         return Recommendation(new_decision_id(), choice.arms, choice.propensities[0], snap.epoch, False,
-                              snap.reward_kind, choice.propensities, encode_vector(x), arm_context)
+                              snap.reward_kind, choice.propensities, encode_vector(x), arm_context,
+                              self._names(snap, choice.arms))
 
-    def arm_indices(self, snap: CachedPosterior, candidates: Sequence[int] | None) -> list[int]:
-        """The arm indices a contextual request may rank: THE one place candidate ids are resolved.
+    def arm_indices(self, snap: CachedPosterior, candidates: Sequence[str] | None) -> list[int]:
+        """The arm indices a contextual request may rank, from the candidates' names.
 
-        ``None``: every active arm. Otherwise distinct, existing, active arms, else ``ValueError``
-        naming the valid ones (arms named by string ids map to indices here).
+        ``None``: every active arm. Otherwise distinct, existing, active arms, resolved through the
+        snapshot's :class:`~banditops.store.types.ArmTable` (the one name -> index lookup), else
+        ``ValueError`` naming the valid ones.
         """
         if candidates is None:
             return self._active
-        unknown = sorted({a for a in candidates if not 0 <= a < snap.n_arms})
-        retired = sorted({a for a in candidates if a in snap.retired})
-        if unknown or retired:
-            what = (f"unknown candidate arms {unknown}" if unknown else "") + ("; " if unknown and retired else "") + (
-                f"retired candidate arms {retired}" if retired else "")
-            raise ValueError(f"{what}; valid (active) arms: {self._active}")
         if len(set(candidates)) != len(candidates):
             raise ValueError(f"candidate arms must be distinct; got {list(candidates)}")
-        return list(candidates)
+        return snap.arms.indices(candidates, active=True)
 
     def _fallback(self, k: int, candidates: Sequence[int] | None) -> Recommendation:
         last = self._last_seen
@@ -304,5 +344,7 @@ class Recommender:
             order = list(range(k))
         if k > len(order):
             raise ValueError(f"k={k} is more than the {len(order)} arms available; valid k: 1..{len(order)}")
-        return Recommendation(new_decision_id(), tuple(order[:k]), 1.0, last.epoch if last is not None else 0, True,
-                              last.reward_kind if last is not None else "", (1.0,) + (0.0,) * (min(k, len(order)) - 1))
+        arms = tuple(order[:k])
+        return Recommendation(new_decision_id(), arms, 1.0, last.epoch if last is not None else 0, True,
+                              last.reward_kind if last is not None else "", (1.0,) + (0.0,) * (len(arms) - 1),
+                              names=self._names(last, arms))

@@ -11,6 +11,7 @@ from banditops.store.redis_store import (
 from banditops.store.types import (
     ApplyResult,
     ApplyStatus,
+    ArmTable,
     BatchSummary,
     Event,
     ExperimentConfig,
@@ -23,6 +24,7 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "ApplyResult",
     "ApplyStatus",
+    "ArmTable",
     "BanditStore",
     "BatchSummary",
     "Event",

@@ -26,6 +26,11 @@ key                            type    content
                                        :class:`~banditops.bandit.posteriors.linear_gaussian.LinearGaussianStats`)
 ``ns:seen:{e}``                zset    batch ids applied in epoch e, scored by server time
 ``ns:retired``                 set     retired arm indices
+``ns:arms``                    hash    the name table: ``{arm name}`` -> internal index; written by
+                                       ``reset``, ``add_arm`` in the same script as ``n_arms``;
+                                       never shrinks (a retired name is never reused). Absent in a
+                                       state written before names: its arms are ``"0".."n-1"``
+``ns:arm_meta``                hash    ``{arm name}`` -> the arm's optional metadata (JSON object)
 ``ns:meta``                    hash    small metadata (MLflow run ids, ...)
 ``ns:mlflow_phase_runs``       hash    ``{epoch}`` (``{epoch}.{g}`` after the g-th promotion) -> the
                                        phase's MLflow run id
@@ -91,6 +96,7 @@ from banditops.bandit.stats import ArmStats
 from banditops.bandit.validators import is_integer
 from banditops.store.types import (
     ApplyResult,
+    ArmTable,
     BatchSummary,
     Event,
     ExperimentConfig,
@@ -98,6 +104,9 @@ from banditops.store.types import (
     RoundState,
     RoundWrite,
     StoreState,
+    check_arm_metadata,
+    check_arm_name,
+    default_arm_names,
     pack_stream,
     unpack_stream,
 )
@@ -203,6 +212,22 @@ def _linear_from_hash(fields: dict[str, str], n_arms: int, spec: ContextModelSpe
 def _linear_text(values: np.ndarray) -> str:
     """Exact (round-trip) decimal text of a flat float array, as the script stores it."""
     return " ".join(repr(float(x)) for x in values.ravel())
+
+
+def _named_config(config: ExperimentConfig, n_arms: int, arms: Any, meta: Any) -> ExperimentConfig:
+    """The stored config with the current arms: ``n_arms`` and the name table's names and metadata.
+
+    Migration: a state written before names has no table, and its arms read as ``"0".."n-1"``
+    (``arm_names`` stays empty, as it does whenever the names are the default ones).
+    """
+    table = {name: int(index) for name, index in _as_pairs(arms).items()}
+    names = list(default_arm_names(n_arms))
+    for name, index in table.items():
+        if 0 <= index < n_arms:
+            names[index] = name
+    metadata = {name: json.loads(text) for name, text in _as_pairs(meta).items()}
+    arm_names = () if tuple(names) == default_arm_names(n_arms) else tuple(names)
+    return replace(config, n_arms=n_arms, arm_names=arm_names, arm_metadata=metadata)
 
 
 class BanditStore:
@@ -372,9 +397,10 @@ class BanditStore:
         if not isinstance(config, ExperimentConfig):
             raise ValueError(f"reset needs an ExperimentConfig; got {type(config).__name__}")
         self.wipe(keep=("state",))
+        metadata = {name: json.dumps(value, allow_nan=False) for name, value in config.arm_metadata.items()}
         epoch = self._run(
             "reset", json.dumps(config.to_dict()), config.n_arms, config.reward_kind,
-            self.events_maxlen, config.name,
+            self.events_maxlen, config.name, json.dumps(list(config.names)), json.dumps(metadata) if metadata else "",
         )  # fmt: skip
         self._shape = (config.reward_kind, config.n_arms)
         return int(epoch)
@@ -389,16 +415,23 @@ class BanditStore:
         return int(self._scripts["drop"](keys=[], args=[self.namespace]))
 
     def config(self) -> ExperimentConfig:
-        """The experiment's config, with ``n_arms`` counting arms added at runtime."""
+        """The experiment's config, with the current arms: ``n_arms``, names and metadata count
+        the arms added at runtime (see :attr:`ExperimentConfig.arm_names`)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.get(self._key("config"))
         pipe.hget(self._key("state"), "n_arms")
-        raw, n_arms = pipe.execute()
+        pipe.hgetall(self._key("arms"))
+        pipe.hgetall(self._key("arm_meta"))
+        raw, n_arms, arms, meta = pipe.execute()
         if raw is None or n_arms is None:
             raise StoreNotInitializedError(
                 f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
             )
-        return replace(ExperimentConfig.from_dict(json.loads(raw)), n_arms=int(n_arms))
+        return _named_config(ExperimentConfig.from_dict(json.loads(raw)), int(n_arms), arms, meta)
+
+    def arms(self) -> ArmTable:
+        """The arms' names, metadata and retired set: translate names to indices with it."""
+        return self.state().arms
 
     def _state_field(self, field: str) -> str:
         value = self.client.hget(self._key("state"), field)
@@ -437,7 +470,7 @@ class BanditStore:
             raise StoreNotInitializedError(
                 f"namespace {self.namespace!r} holds no experiment; call reset(config) first"
             )
-        state, counters, config_raw, epoch_hash, posterior, last, retired, linear_hash = reply
+        state, counters, config_raw, epoch_hash, posterior, last, retired, linear_hash, arms, arm_meta = reply
         state_d, counters_d, epoch_d = _as_pairs(state), _as_pairs(counters), _as_pairs(epoch_hash)
         n_arms = int(state_d["n_arms"])
         first = int(state_d.get("first_epoch", 1))  # absent in snapshots taken before resets kept numbering
@@ -445,7 +478,7 @@ class BanditStore:
             raise ValueError(
                 f"epoch {epoch} is not an epoch of this experiment; valid epochs: {first}..{state_d['epoch']}"
             )
-        config = replace(ExperimentConfig.from_dict(json.loads(_text(config_raw))), n_arms=n_arms)
+        config = _named_config(ExperimentConfig.from_dict(json.loads(_text(config_raw))), n_arms, arms, arm_meta)
         last_pulled = np.full(n_arms, -1, np.int64)
         for arm, value in _as_pairs(last).items():
             if int(arm) < n_arms:
@@ -740,25 +773,56 @@ class BanditStore:
             args += self._policy_args(write, a)
         return args
 
-    def add_arm(self) -> int:
-        """A new arm (a new banner) starting from the prior; returns its index."""
-        reply = self._run("add_arm", self.events_maxlen)
-        self._shape = None
-        return int(reply[1])
+    def add_arm(self, name: str | None = None, metadata: dict[str, Any] | None = None) -> int:
+        """A new arm (a new banner) named ``name``, starting from the prior; returns its index.
 
-    def retire_arm(self, arm: int) -> None:
-        """An arm that is never selected again (its statistics are kept).
-
-        ``ValueError`` for an arm out of range or the last active arm; retiring twice is a no-op.
+        The cold start: a new index has no statistics, so its posterior is the experiment's prior
+        (``config.prior``) until rewards arrive, and Thompson Sampling explores it as it would any
+        arm it knows nothing about. Without ``name`` the arm is named by its index (``"5"``), as
+        in an experiment started with integer arms. ``ValueError`` (nothing written) for an
+        invalid name or metadata, a name that is taken, or a retired name: a retired name can
+        never come back as a different arm, because decisions, feedback and MLflow runs already
+        refer to it.
         """
-        if not is_integer(arm):
-            raise ValueError(f"arm must be an integer arm index; got {arm!r}")
-        reply = self._run("retire_arm", int(arm), self.events_maxlen)
+        if name is not None:
+            check_arm_name(name)
+        meta = "" if metadata is None else json.dumps(check_arm_metadata(name or "the new arm", metadata),
+                                                      allow_nan=False)
+        reply = self._run("add_arm", self.events_maxlen, name or "", meta)
+        self._shape = None
+        status, index, taken = _text(reply[0]), int(reply[1]), _text(reply[2])
+        if status == "retired":
+            raise ValueError(
+                f"arm {taken!r} is retired (index {index}) and cannot come back as a new arm; choose another name"
+            )
+        if status == "exists":
+            raise ValueError(f"arm {taken!r} already exists (index {index}); choose another name")
+        return index
+
+    def retire_arm(self, arm: str | int) -> int:
+        """An arm that is never selected again (its statistics and its name are kept); returns
+        its index.
+
+        ``arm`` is the arm's name (a string) or its internal index (an integer, for the core).
+        ``ValueError`` for an unknown arm (naming the valid ones) or the last active arm; retiring
+        twice is a no-op.
+        """
+        if isinstance(arm, str):
+            name, index = arm, ""
+        elif not is_integer(arm):
+            raise ValueError(f"arm must be an arm name or an integer arm index; got {arm!r}")
+        else:
+            name, index = "", str(int(arm))
+        reply = self._run("retire_arm", name, index or "-1", self.events_maxlen)
         status, n_arms = _text(reply[0]), int(reply[1])
         if status == "out_of_range":
             raise ValueError(f"arm index out of range: valid arms are 0..{n_arms - 1}")
+        if status == "unknown":
+            self.arms().index(name)  # raises, naming the valid arms
+            raise ValueError(f"unknown arm {name!r}")  # the table changed in between
         if status == "last_arm":
             raise ValueError("cannot retire the last active arm: at least one arm must stay selectable")
+        return int(reply[2])
 
     # -- streams -----------------------------------------------------------------------------
     def append_event(self, kind: str, **fields: Any) -> str:

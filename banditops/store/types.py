@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -31,6 +34,158 @@ class Mode(StrEnum):
             raise ValueError(
                 f"unknown mode {value!r}; valid modes: {', '.join(m.value for m in cls)}"
             ) from None
+
+
+#: An arm's name: 1 to 64 letters, digits, ``_``, ``.`` or ``-``, starting with a letter or digit
+#: (safe in a URL path, a Prometheus label, an MLflow metric key and a CLI argument).
+ARM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: How many names an error message lists before it says how many more there are.
+_LISTED = 20
+
+
+def default_arm_names(n_arms: int) -> tuple[str, ...]:
+    """The names of an experiment started with integer arms: ``"0"``, ``"1"``, ...
+
+    >>> default_arm_names(3)
+    ('0', '1', '2')
+    """
+    return tuple(str(i) for i in range(n_arms))
+
+
+def check_arm_name(name: object) -> str:
+    """``name`` if it is a valid arm name, else ``ValueError`` saying what a name may be.
+
+    >>> check_arm_name("summer-sale")
+    'summer-sale'
+    >>> check_arm_name("summer sale")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid arm name 'summer sale': use 1-64 letters, digits, '_', '.' or '-', ...
+    """
+    if not isinstance(name, str) or not ARM_NAME_RE.match(name):
+        raise ValueError(
+            f"invalid arm name {name!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+#: Largest metadata of one arm, as JSON text.
+MAX_ARM_METADATA_BYTES = 4096
+
+
+def check_arm_metadata(name: str, metadata: object) -> dict[str, Any]:
+    """``metadata`` if it is a small JSON object, else ``ValueError`` saying what it may be."""
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata of arm {name!r} must be a JSON object, e.g. {{\"title\": \"Summer sale\"}}")
+    try:
+        size = len(json.dumps(metadata, allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata of arm {name!r} must be JSON with finite numbers: {exc}") from None
+    if size > MAX_ARM_METADATA_BYTES:
+        raise ValueError(f"metadata of arm {name!r} is {size} bytes as JSON; the limit is {MAX_ARM_METADATA_BYTES}")
+    return metadata
+
+
+def listed(names: Iterable[str]) -> str:
+    """Names for an error message: all of them, or the first few and how many more.
+
+    >>> listed(["a", "b"])
+    'a, b'
+    """
+    items = list(names)
+    head = ", ".join(items[:_LISTED])
+    return head if len(items) <= _LISTED else f"{head}, ... ({len(items)} in all)"
+
+
+@dataclass(frozen=True)
+class ArmTable:
+    """The arms' names and metadata; an arm's internal index is its position in ``names``.
+
+    The one place where a name becomes an index and back: the store, the decision API, the
+    dashboard, MLflow, the DAGs and the CLI all translate through it, so the learning core
+    (posteriors, batches, decision records) stays on indices. A name is never reused: a retired
+    arm keeps its name and index, and adding that name again is refused.
+
+    Examples
+    --------
+    >>> table = ArmTable(("summer-sale", "winter", "spring"), retired=frozenset({2}))
+    >>> table.index("winter"), table.name(0), table.indices(["spring", "summer-sale"])
+    (1, 'summer-sale', [2, 0])
+    >>> table.active_names
+    ('summer-sale', 'winter')
+    >>> table.index("autumn")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown arm 'autumn'; valid arms: summer-sale, winter
+    >>> table.index("spring", active=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: arm 'spring' is retired; valid arms: summer-sale, winter
+    """
+
+    names: tuple[str, ...]
+    #: Optional metadata per arm name (a banner's title, URL, ...): small JSON objects.
+    metadata: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Indices of the retired arms (they keep their names: a name never comes back as another arm).
+    retired: frozenset[int] = frozenset()
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {name: i for i, name in enumerate(self.names)}
+        if len(index) != len(self.names):
+            dup = sorted({n for n in self.names if self.names.count(n) > 1})
+            raise ValueError(f"arm names must be distinct; repeated: {listed(dup)}")
+        object.__setattr__(self, "_index", index)
+
+    @classmethod
+    def default(cls, n_arms: int, retired: Iterable[int] = ()) -> ArmTable:
+        """The table of an experiment started with integer arms (names ``"0"``..)."""
+        return cls(default_arm_names(n_arms), retired=frozenset(retired))
+
+    @property
+    def n_arms(self) -> int:
+        return len(self.names)
+
+    @property
+    def active_names(self) -> tuple[str, ...]:
+        return tuple(n for i, n in enumerate(self.names) if i not in self.retired)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def index(self, name: str, *, active: bool = False) -> int:
+        """The internal index of arm ``name``; ``ValueError`` naming the valid (active) arms.
+
+        With ``active`` a retired arm is refused too.
+        """
+        i = self._index.get(name) if isinstance(name, str) else None
+        if i is None:
+            raise ValueError(f"unknown arm {name!r}; valid arms: {listed(self.active_names)}")
+        if active and i in self.retired:
+            raise ValueError(f"arm {name!r} is retired; valid arms: {listed(self.active_names)}")
+        return i
+
+    def indices(self, names: Iterable[str], *, active: bool = False) -> list[int]:
+        """Indices of ``names`` in order; every unknown name is named in one ``ValueError``."""
+        wanted = list(names)
+        unknown = [n for n in wanted if not (isinstance(n, str) and n in self._index)]
+        if unknown:
+            raise ValueError(f"unknown arms {listed(map(repr, unknown))}; valid arms: {listed(self.active_names)}")
+        out = [self._index[n] for n in wanted]
+        if active:
+            gone = [n for n, i in zip(wanted, out, strict=True) if i in self.retired]
+            if gone:
+                raise ValueError(f"retired arms {listed(map(repr, gone))}; valid arms: {listed(self.active_names)}")
+        return out
+
+    def name(self, index: int) -> str:
+        """The name of internal index ``index`` (``ValueError`` when out of range)."""
+        if isinstance(index, bool) or not 0 <= int(index) < len(self.names):
+            raise ValueError(f"arm index {index!r} out of range: valid indices are 0..{len(self.names) - 1}")
+        return self.names[int(index)]
+
+    def names_of(self, indices: Iterable[int]) -> list[str]:
+        return [self.names[int(i)] for i in indices]
 
 
 @dataclass(frozen=True)
@@ -73,10 +228,38 @@ class ExperimentConfig:
     #: With one, decisions that send a context are made by Linear Thompson Sampling and their
     #: feedback also folds into the linear statistics; decisions without one stay Beta/NIG TS.
     context: dict[str, Any] | None = None
+    #: The arms' names, one per arm in index order. Empty: the default names ``"0"``, ``"1"``, ...
+    #: (an experiment started with integer arms). Read back from the store, it holds the current
+    #: arms (added ones included), and stays empty while they are the default names.
+    arm_names: tuple[str, ...] = ()
+    #: Optional metadata per arm name (small JSON objects), e.g. ``{"summer-sale": {"title": ...}}``.
+    arm_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The arms' names, default ones included."""
+        return self.arm_names or default_arm_names(self.n_arms)
 
     def __post_init__(self) -> None:
         if self.context is not None:
             object.__setattr__(self, "context", ContextModelSpec.from_dict(self.context).to_dict())
+        if isinstance(self.arm_names, str) or not isinstance(self.arm_names, list | tuple):
+            raise ValueError(f"arm_names must be a list of names; got {self.arm_names!r}")
+        object.__setattr__(self, "arm_names", tuple(self.arm_names))
+        for name in self.arm_names:
+            check_arm_name(name)
+        if self.arm_names and len(self.arm_names) != self.n_arms:
+            raise ValueError(f"arm_names has {len(self.arm_names)} names for n_arms={self.n_arms}; give one per arm")
+        ArmTable(self.arm_names)  # distinct
+        if not isinstance(self.arm_metadata, dict):
+            raise ValueError('arm_metadata must map arm names to JSON objects, e.g. {"summer-sale": {"title": "..."}}')
+        for name, value in self.arm_metadata.items():
+            check_arm_metadata(name, value)
+        unknown_meta = sorted(set(self.arm_metadata) - set(self.names))
+        if unknown_meta:
+            raise ValueError(
+                f"arm_metadata names unknown arms {listed(unknown_meta)}; valid arms: {listed(self.names)}"
+            )
         if self.reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {self.reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
         if self.n_arms < 1:
@@ -153,6 +336,11 @@ class StoreState:
     linear: LinearGaussianStats | None = None
 
     @property
+    def arms(self) -> ArmTable:
+        """The arms' names, metadata and retired set (translate indices <-> names with it)."""
+        return ArmTable(self.config.names, self.config.arm_metadata, self.retired)
+
+    @property
     def active_arms(self) -> np.ndarray:
         """Indices of the arms a policy may select (all arms but the retired ones)."""
         return np.array([a for a in range(self.stats.n_arms) if a not in self.retired], dtype=np.int64)
@@ -171,6 +359,7 @@ class StoreState:
             "explore_remaining": self.explore_remaining,
             "last_pulled": self.last_pulled.tolist(),
             "retired": sorted(self.retired),
+            "arm_names": list(self.config.names),
         }
 
 

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from banditops.bandit.validators import is_integer
 from banditops.loop import arm_choice, ids, transitions
 from banditops.settings import get_settings
-from banditops.store.types import Mode
+from banditops.store.types import Mode, check_arm_name
 
 if TYPE_CHECKING:  # the hooks import Airflow's Redis provider and the tracker MLflow: loaded per task, lazily
     from banditops.clients.env_client import EnvClient
@@ -65,6 +65,16 @@ def _has_experiment(store: Any) -> bool:
     return bool(store.exists())
 
 
+def _arm_name(state: Any, arm: Any) -> str | None:
+    """An arm index from a conf or an event (internal) as the arm's name, for MLflow tags."""
+    if arm is None:
+        return None
+    try:
+        return str(state.config.names[int(arm)])
+    except (TypeError, ValueError, IndexError):
+        return str(arm)
+
+
 # -- bandit_learning ----------------------------------------------------------------------------
 def plan_agents(*, idle_wait_s: float = 5.0) -> list[int]:
     """The agent indices of this run (from the stored config); none before an experiment exists."""
@@ -89,7 +99,7 @@ def _close_phase(store: BanditStore, epoch: int, conf: dict[str, Any]) -> bool:
     tracker.end_phase(
         state, arm_choice.posterior_of(state), truth=_truth(), epoch=epoch,
         detection_delay=None if delay is None else float(delay),
-        ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
+        ended_by="drift" if not conf.get("force") else "manual", drift_arm=_arm_name(state, conf.get("arm")),
         drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
     )
     return True
@@ -171,7 +181,7 @@ def archive_phase(conf: dict[str, Any]) -> dict[str, Any]:
         _tracker(store).end_phase(
             state, arm_choice.posterior_of(state), truth=_truth(), epoch=epoch,
             detection_delay=None if delay is None else float(delay),
-            ended_by="drift" if not conf.get("force") else "manual", drift_arm=conf.get("arm"),
+            ended_by="drift" if not conf.get("force") else "manual", drift_arm=_arm_name(state, conf.get("arm")),
             drift_magnitude=conf.get("magnitude"), drift_change_point=conf.get("change_point"),
         )
     return {"epoch": epoch, "total_pulls": store.state().total_pulls}
@@ -197,12 +207,14 @@ def open_next_phase(epoch: int | None, conf: dict[str, Any]) -> str | None:
         return None
     store = _store()
     return _tracker(store).start_phase(epoch=int(epoch), reason="drift" if not conf.get("force") else "manual",
-                                       drift_arm=conf.get("arm"), drift_magnitude=conf.get("magnitude"))
+                                       drift_arm=_arm_name(store.state(), conf.get("arm")),
+                                       drift_magnitude=conf.get("magnitude"))
 
 
 # -- bandit_experiment --------------------------------------------------------------------------
 EXPERIMENT_KNOBS = ("agents", "pulls_per_round", "rounds", "convergence_delta", "value_remaining_threshold",
-                    "min_pulls_per_arm", "drift_delta", "exploration_floor", "relearn_budget", "source")
+                    "min_pulls_per_arm", "drift_delta", "exploration_floor", "relearn_budget", "source",
+                    "arm_names", "arm_metadata")
 
 
 def validate_experiment(params: dict[str, Any]) -> dict[str, Any]:
@@ -244,33 +256,73 @@ MAX_NEW_ARMS = 100
 
 
 def add_arms(params: dict[str, Any]) -> dict[str, Any]:
-    """Add arms to the store (from the prior) until it has ``n_arms`` (default: the environment's count).
+    """Add arms to the store (from the prior) until it has ``n_arms`` (default: the environment's
+    count); with ``name``, the last of them is named ``name`` (the others by their index).
 
-    Idempotent: a retried task, or a second run for the same click, finds the count reached and adds
-    nothing. Arms are never removed (retire them instead), so a smaller count is a no-op.
+    Idempotent: a retried task, or a second run for the same click, finds the count reached (or the
+    name taken by the arm it added) and adds nothing. Arms are never removed (retire them instead),
+    so a smaller count is a no-op. A retired name is refused: it never comes back as another arm.
     """
     target = params.get("n_arms")
+    name = params.get("name") or None
     if target is None:
         target = len(_env().truth()["means"])
     if not is_integer(target) or target < 1:
         raise BadRequestError(f"n_arms must be an integer >= 1 (the arm count wanted); got {target!r}")
+    if name is not None:
+        try:
+            check_arm_name(name)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from exc
     store = _store()
     if not _has_experiment(store):
         raise BadRequestError("the store holds no experiment yet: start one (bandit_experiment) first")
-    have = store.config().n_arms
+    table = store.arms()
+    have = table.n_arms
     if target - have > MAX_NEW_ARMS:
         raise BadRequestError(f"n_arms={target} would add {target - have} arms to {have}; at most {MAX_NEW_ARMS}")
-    added = [store.add_arm() for _ in range(max(0, target - have))]
-    return {"n_arms": max(have, target), "added": added}
+    if name is None:
+        added = [store.add_arm() for _ in range(max(0, target - have))]
+        return {"n_arms": max(have, target), "added": added}
+    if name in table:
+        index = table.index(name)
+        if index in table.retired:
+            raise BadRequestError(f"arm {name!r} is retired (index {index}) and cannot come back as a new arm; "
+                                  "choose another name")
+        return {"n_arms": have, "added": [], "name": name, "index": index}  # added by an earlier try
+    if have >= target:
+        raise BadRequestError(f"the store already has {have} arms (n_arms={target} asked) and none is named "
+                              f"{name!r}: the environment's new arm is index {target - 1}, taken by "
+                              f"{table.names[target - 1]!r}")
+    added = [store.add_arm() for _ in range(target - 1 - have)]
+    try:
+        added.append(store.add_arm(name))
+    except ValueError as exc:  # taken meanwhile by another writer
+        raise BadRequestError(str(exc)) from exc
+    return {"n_arms": target, "added": added, "name": name, "index": added[-1]}
 
 
 # -- bandit_inject_drift ------------------------------------------------------------------------
 def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
-    """Change one arm of the environment (``POST /update_arm/{arm}``); returns the new truth."""
+    """Change one arm of the environment (``POST /update_arm/{arm}``); returns the new truth.
+
+    ``arm`` is the arm's name as the store names it (translated to the index the environment
+    takes), or an integer index; an unknown name is refused naming the valid ones.
+    """
     arm = params.get("arm")
     change = {k: params[k] for k in ("mean", "p", "sd") if params.get(k) is not None}
-    if arm is None or int(arm) < 0:
-        raise BadRequestError(f"arm must be an arm index >= 0; got {arm!r}")
+    name = arm if isinstance(arm, str) else None
+    if name is not None:
+        store = _store()
+        if store.exists():
+            try:
+                arm = store.arms().index(name)
+            except ValueError as exc:
+                raise BadRequestError(str(exc)) from exc
+        elif name.isdigit():  # no experiment yet: only the environment's indices are known
+            arm = int(name)
+    if isinstance(arm, bool) or not isinstance(arm, int) or arm < 0:
+        raise BadRequestError(f"arm must be an arm name or an arm index >= 0; got {params.get('arm')!r}")
     if not change:
         raise BadRequestError("give the arm's new 'mean' (Gaussian arms) or 'p' (Bernoulli arms)")
     env = _env()
@@ -279,7 +331,8 @@ def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
         raise BadRequestError(f"unknown arm {arm}; valid arms: 0..{n_arms - 1}")
     env.update_arm(int(arm), **change)
     truth = env.truth()
-    return {"arm": int(arm), **change, "means": truth["means"], "best_arm": truth["best_arm"]}
+    return {"arm": int(arm), "arm_name": name if name is not None else str(arm), **change,
+            "means": truth["means"], "best_arm": truth["best_arm"]}
 
 
 # -- bandit_policy_evaluation -------------------------------------------------------------------

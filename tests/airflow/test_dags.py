@@ -143,3 +143,25 @@ def test_add_arm_gives_the_store_the_arm_count_asked_once(
     assert str(refused.state) == "failed" and store.config().n_arms == 5
     captured = capfd.readouterr()
     assert "n_arms=500 would add 495 arms to 5; at most 100" in captured.out + captured.err
+
+
+def test_add_arm_by_name_adds_the_named_arm_once_and_refuses_a_retired_name(
+    airflow_db: Any, connections: dict[str, str], load_dag: Any, redis_client: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The dashboard's named add-arm path: conf {n_arms, name}; a retry adds nothing; a retired name never returns."""
+    from banditops.store.types import ExperimentConfig
+
+    store = BanditStore(redis_client, connections["namespace"])
+    store.reset(ExperimentConfig(name="arms", n_arms=2, arm_names=("summer-sale", "winter")))
+    dag_run = load_dag("bandit_add_arm").test(run_conf={"n_arms": 3, "name": "autumn"})
+    assert str(dag_run.state) == "success", _ti_states(dag_run)
+    assert store.arms().names == ("summer-sale", "winter", "autumn")
+    again = load_dag("bandit_add_arm").test(run_conf={"n_arms": 3, "name": "autumn"})  # a retry, a second click
+    assert str(again.state) == "success" and store.arms().names == ("summer-sale", "winter", "autumn")
+    assert [e.fields["name"] for e in store.events() if e.kind == "arm_added"] == ["autumn"]
+    store.retire_arm("winter")
+    before = store.snapshot()["keys"]
+    refused = load_dag("bandit_add_arm").test(run_conf={"n_arms": 4, "name": "winter"})
+    assert str(refused.state) == "failed" and store.snapshot()["keys"] == before
+    captured = capfd.readouterr()
+    assert "arm 'winter' is retired (index 1) and cannot come back as a new arm" in captured.out + captured.err

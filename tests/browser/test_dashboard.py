@@ -202,6 +202,116 @@ def test_a_drift_then_relearning_is_drawn_as_a_second_phase(
     shoot(browser, "03-relearned")  # the README's docs/img/dashboard.png is a copy of this one
 
 
+#: Bounding boxes of the texts drawn in the timeline's plot area (bar captions, any marker text),
+#: and of its title and legend, as the browser lays them out. Hidden texts (``uniformtext`` hides
+#: a caption that does not fit its band) have no box.
+_TIMELINE_BOXES = """
+const root = document.querySelector('#graph-timeline .js-plotly-plot');
+const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+const shown = (el) => { const s = getComputedStyle(el); const r = el.getBoundingClientRect();
+  return s.display !== 'none' && s.visibility !== 'hidden' && parseFloat(s.opacity || '1') > 0
+    && r.width > 0 && r.height > 0 && (el.textContent || '').trim() !== ''; };
+const texts = Array.from(root.querySelectorAll('.cartesianlayer .plot text')).filter(shown);
+return JSON.stringify({
+  texts: texts.map((el) => ({text: el.textContent, box: box(el)})),
+  title: box(root.querySelector('.gtitle')),
+  legend: box(root.querySelector('.legend')),
+});
+"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_timeline_stays_legible_with_many_events_close_in_time(
+    browser: Any, dashboard: Dashboard, store: BanditStore
+) -> None:
+    """The old timeline printed every label next to its marker: events seconds apart drew over each
+    other. Now the labels are hover text, so 40 events within a second leave nothing to collide."""
+    for i in range(40):
+        store.append_event("drift_detected", arm=i % 5, magnitude=-0.5 - i / 10, delay=100 + i)
+    browser.get(dashboard.url)  # a fresh page load: the test does not depend on the page the others left
+
+    def many_marks() -> list[dict[str, Any]] | None:
+        traces = graph_data(browser, "graph-timeline")
+        drift = [t for t in traces if t.get("name") == "drift detected"]
+        return traces if drift and len(drift[0]["x"]) >= 40 else None
+
+    traces = wait_for(many_marks, timeout=60)
+    time.sleep(1.5)  # the figure is drawn after its data lands
+    events = [t for t in traces if t.get("type") == "scatter"]
+    assert events and all(t["mode"] == "markers" for t in events)  # no label is printed on the plot
+    for trace in events:  # ... each one is the first line of its marker's hover text
+        assert len(trace["hovertext"]) == len(trace["text"]) == len(trace["x"])
+        assert all(h.startswith(f"<b>{label}</b>") for h, label in zip(trace["hovertext"], trace["text"], strict=True))
+    drift = next(t for t in events if t["name"] == "drift detected")
+    assert "drift detected: arm 4 Δ=-4.40 delay 139 pulls" in drift["text"]
+    boxes = json.loads(browser.execute_script(_TIMELINE_BOXES))
+    texts = boxes["texts"]
+    clashes = [(a["text"], b["text"]) for i, a in enumerate(texts) for b in texts[i + 1:]
+               if _overlap(a["box"], b["box"])]
+    assert clashes == []
+    assert not _overlap(boxes["title"], boxes["legend"])  # the legend sits below the plot, clear of the title
+    shoot(browser, "04-many-events")
+
+
+def test_an_arm_added_by_name_is_shown_by_name_and_its_name_never_returns(
+    browser: Any, dashboard: Dashboard, store: BanditStore, env_server: EnvServer
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def fill(element_id: str, text: str) -> None:
+        field = browser.find_element(By.ID, element_id)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.DELETE)
+        field.send_keys(text)
+
+    def result_with(text: str) -> str:
+        return str(wait_for(
+            lambda: text_of(browser, "#action-result") if text in text_of(browser, "#action-result") else None
+        ))
+
+    fill("add-name", "summer-sale")
+    fill("add-value", "2.5")
+    browser.find_element(By.ID, "add-button").click()
+    # The dashboard only reads Redis: it adds the arm to the environment and asks Airflow's
+    # bandit_add_arm DAG to add it to the store by name. No Airflow here: the page says which run
+    # to trigger, and the test does what that run does (tests/airflow/test_dags.py runs the DAG).
+    message = result_with("summer-sale added")
+    assert ("summer-sale added to the environment (mean 2.5), but Airflow is not configured" in message
+            and '{"n_arms": 6, "name": "summer-sale"}' in message), message
+    assert EnvClient(env_server.url, token=env_server.admin_token).truth()["means"][5] == 2.5
+    assert store.arms().names == ("0", "1", "2", "3", "4")
+    store.add_arm("summer-sale")
+    assert store.arms().names == ("0", "1", "2", "3", "4", "summer-sale")
+
+    def violins() -> list[str] | None:
+        names = [t["name"] for t in graph_data(browser, "graph-posterior") if t.get("type") == "violin"]
+        return names if len(names) == 6 else None
+
+    assert wait_for(violins) == [*(f"arm {a}" for a in range(5)), "summer-sale"]
+    assert list(graph_data(browser, "graph-pulls")[0]["x"])[-1] == "summer-sale"
+    timeline = graph_data(browser, "graph-timeline")
+    added = [label for t in timeline if t.get("name") == "arm added" for label in t["text"]]
+    assert sorted(added) == ["added: summer-sale", "summer-sale added"]  # the store's event and the world's
+
+    before = EnvClient(env_server.url, token=env_server.admin_token).truth()
+    browser.find_element(By.ID, "add-button").click()  # the same name again: refused, nothing sent
+    assert "the name 'summer-sale' is already taken" in result_with("already taken")
+    store.retire_arm("summer-sale")
+    fill("add-value", "3")
+    browser.find_element(By.ID, "add-button").click()
+    assert "'summer-sale' is retired and cannot come back" in result_with("cannot come back")
+    fill("add-name", "bad name")
+    browser.find_element(By.ID, "add-button").click()
+    assert "invalid arm name 'bad name'" in result_with("invalid arm name")
+    assert EnvClient(env_server.url, token=env_server.admin_token).truth() == before
+    assert store.arms().names == ("0", "1", "2", "3", "4", "summer-sale")
+    shoot(browser, "05-named-arm")
+
+
 def test_banner_names_the_stopped_environment_and_the_store_data_stays(
     browser: Any, dashboard: Dashboard, env_server: EnvServer, store: BanditStore
 ) -> None:
@@ -213,11 +323,11 @@ def test_banner_names_the_stopped_environment_and_the_store_data_stays(
     # The store's data is still drawn: violins per arm and the pull counts, from Redis alone.
     time.sleep(1.5)  # at least one full refresh with the environment down
     posterior = graph_data(browser, "graph-posterior")
-    assert [t["name"] for t in posterior if t["type"] == "violin"] == [f"arm {a}" for a in range(5)]
+    assert [t["name"] for t in posterior if t["type"] == "violin"] == [*(f"arm {a}" for a in range(5)), "summer-sale"]
     assert not any(t.get("name") == "true mean" for t in posterior)  # the truth is unknown now
     assert graph_data(browser, "graph-pulls")[0]["y"] == store.state().stats.n.tolist()
     assert "MONITORING" in text_of(browser, "#status")
-    shoot(browser, "04-environment-unreachable")
+    shoot(browser, "06-environment-unreachable")
     assert httpx.get(f"{dashboard.url}/healthz").json() == {"status": "ok"}
 
 

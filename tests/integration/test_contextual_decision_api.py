@@ -71,7 +71,7 @@ def test_contextual_loop_learns_per_user_through_the_service_and_the_fold(
                 body = answer.json()
                 assert len(body["propensities"]) == 2 and body["propensities"][0] == body["propensity"]
                 assert 0 < body["propensity"] <= 1 and sum(body["propensities"]) <= 1 + 1e-9
-                shown = body["arms"][0]
+                shown = int(body["arms"][0])  # arms are answered by name; this experiment's are "0", "1", ...
                 clicked = rng.random() < (0.8 if shown == best_arm(young) else 0.05)
                 fb = http.post("/feedback", json={"decision_id": body["decision_id"], "reward": float(clicked),
                                                   "position": 0})
@@ -87,7 +87,7 @@ def test_contextual_loop_learns_per_user_through_the_service_and_the_fold(
         linear = store.state(with_linear=True).linear
         assert linear is not None and linear.n.sum() == 600  # every contextual pull reached the linear sums
         # Learned: young users get arm 0 first, the others arm 1, almost always.
-        tops: dict[float, Counter[int]] = {1.0: Counter(), -1.0: Counter()}
+        tops: dict[float, Counter[str]] = {1.0: Counter(), -1.0: Counter()}
         for young in (1.0, -1.0):
             for _ in range(100):
                 body = http.post("/recommend", json={"user_id": "u", "k": 1,
@@ -95,7 +95,7 @@ def test_contextual_loop_learns_per_user_through_the_service_and_the_fold(
                 tops[young][body["arms"][0]] += 1
         # A no-context request in the same experiment is still plain (Beta) Thompson Sampling.
         plain = http.post("/recommend", json={"user_id": "u", "k": 1})
-    assert tops[1.0][0] >= 90 and tops[-1.0][1] >= 90, tops
+    assert tops[1.0]["0"] >= 90 and tops[-1.0]["1"] >= 90, tops
     assert plain.status_code == 200 and len(plain.json()["propensities"]) == 1
     logged = read_decisions(redis_client, namespace, count=2000)
     contextual = [d for d in logged if "ctx" in d]
@@ -148,8 +148,8 @@ def test_bad_contexts_and_candidates_get_422_naming_what_is_valid_and_write_noth
     assert "numeric features ['young'] are missing" in detail["missing numeric"]
     assert "categorical feature 'device' must be a string; got int 7" in detail["categorical not a string"]
     assert "'young' must be a finite number; got 'yes'" in detail["numeric not a number"]
-    assert detail["unknown candidate"] == "unknown candidate arms [9]; valid (active) arms: [0, 1, 3]"
-    assert detail["retired candidate"] == "retired candidate arms [2]; valid (active) arms: [0, 1, 3]"
+    assert detail["unknown candidate"] == "unknown arms '9'; valid arms: 0, 1, 3"
+    assert detail["retired candidate"] == "retired arms '2'; valid arms: 0, 1, 3"
     assert "has no arm features" in detail["features without a model for them"]
     assert "send a 'context'" in detail["features without context"]
     assert "valid k: 1..2" in detail["k above candidates"]

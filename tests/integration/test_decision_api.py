@@ -69,17 +69,19 @@ def test_recommend_ranks_by_one_thompson_draw_and_logs_every_decision(
         answers = [client.post("/recommend", json={"user_id": f"u{i}", "k": 3}).json() for i in range(200)]
         flush(client)
     for a in answers:
-        assert len(a["arms"]) == 3 and len(set(a["arms"])) == 3 and set(a["arms"]) <= set(range(5))
+        # an experiment started with integer arms: its arms are named "0".."4"
+        assert len(a["arms"]) == 3 and len(set(a["arms"])) == 3 and set(a["arms"]) <= set("01234")
         assert a["fallback"] is False and a["epoch"] == 1 and len(a["decision_id"]) == 32
     # 400 pulls per arm: P(arm 3 best) is 1 to many decimals, so every draw ranks it first.
-    assert Counter(a["arms"][0] for a in answers) == {3: 200}
+    assert Counter(a["arms"][0] for a in answers) == {"3": 200}
     assert all(a["propensity"] >= 0.99 for a in answers)
     # Later slots vary: the other arms are close, and one draw ranks them afresh per user.
     assert len({a["arms"][1] for a in answers}) >= 2
     logged = {d["decision_id"]: d for d in read_decisions(redis_client, namespace, count=1000)}
     assert set(logged) == {a["decision_id"] for a in answers}
     one = logged[answers[0]["decision_id"]]
-    assert one["user_id"] == "u0" and one["arms"] == ",".join(map(str, answers[0]["arms"]))
+    # the log keeps indices; with default names they read the same
+    assert one["user_id"] == "u0" and one["arms"] == ",".join(answers[0]["arms"])
     assert one["arm"] == str(answers[0]["arms"][0]) and one["fallback"] == "0" and one["epoch"] == "1"
     assert float(one["propensity"]) == pytest.approx(answers[0]["propensity"], abs=1e-6)
 
@@ -91,16 +93,16 @@ def test_candidates_restrict_the_ranking_and_the_propensity(
     with service() as client:
         answers = [client.post("/recommend", json={"user_id": "u", "k": 2, "candidates": [0, 1, 2]}).json()
                    for _ in range(300)]
-    assert all(set(a["arms"]) <= {0, 1, 2} for a in answers)
+    assert all(set(a["arms"]) <= {"0", "1", "2"} for a in answers)
     # Among 0..2 the posterior favours the tied arms 1 and 2 over arm 0 (0.2 vs 0.1 over 400 pulls each):
     # the share of decisions led by each arm matches its logged propensity within sampling error.
-    for arm in (0, 1, 2):
+    for arm in ("0", "1", "2"):
         led = [a for a in answers if a["arms"][0] == arm]
         if led:
             expected = led[0]["propensity"]
             assert len(led) / len(answers) == pytest.approx(expected, abs=4 * np.sqrt(0.25 / 300) + 0.02)
     led = Counter(a["arms"][0] for a in answers)
-    assert led[1] + led[2] >= 0.9 * len(answers) and led[1] > 0 and led[2] > 0
+    assert led["1"] + led["2"] >= 0.9 * len(answers) and led["1"] > 0 and led["2"] > 0
 
 
 def test_feedback_is_idempotent_and_refuses_unknown_ids(
@@ -143,23 +145,25 @@ def test_arms_added_and_retired_at_runtime(
         assert client.post("/arms/3/retire", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert store.state().stats.n_arms == 5 and store.state().retired == frozenset()
         added = client.post("/arms", headers=auth)
-        assert added.status_code == 201 and added.json() == {"arm": 5, "retired": False}
+        assert added.status_code == 201 and added.json() == {"arm": "5", "retired": False}
         arms = client.get("/arms").json()["arms"]
-        assert [a["arm"] for a in arms] == [0, 1, 2, 3, 4, 5]
-        assert arms[5] == {"arm": 5, "retired": False, "pulls": 0, "mean": 0.5, "prob_best": arms[5]["prob_best"]}
+        assert [a["arm"] for a in arms] == ["0", "1", "2", "3", "4", "5"]
+        assert arms[5] == {"arm": "5", "metadata": {}, "retired": False, "pulls": 0, "mean": 0.5,
+                           "prob_best": arms[5]["prob_best"]}
         # The new banner starts from the prior Beta(1, 1): it wins some draws against arm 3 (mean ~0.9).
         tops = Counter(client.post("/recommend", json={"user_id": "u", "k": 1}).json()["arms"][0] for _ in range(300))
-        assert set(tops) <= {3, 5} and tops[5] > 0
+        assert set(tops) <= {"3", "5"} and tops["5"] > 0
         retired = client.post("/arms/3/retire", headers=auth)
-        assert retired.status_code == 200 and retired.json() == {"arm": 3, "retired": True}
+        assert retired.status_code == 200 and retired.json() == {"arm": "3", "retired": True}
         answers = [client.post("/recommend", json={"user_id": "u", "k": 5}).json() for _ in range(100)]
         with_candidates = client.post("/recommend", json={"user_id": "u", "k": 2, "candidates": [3, 4, 5]}).json()
         too_many = client.post("/recommend", json={"user_id": "u", "k": 6})
         out_of_range = client.post("/arms/17/retire", headers=auth)
-    assert all(3 not in a["arms"] and len(a["arms"]) == 5 for a in answers)
-    assert sorted(with_candidates["arms"]) == [4, 5]
+    assert all("3" not in a["arms"] and len(a["arms"]) == 5 for a in answers)
+    assert sorted(with_candidates["arms"]) == ["4", "5"]
     assert too_many.status_code == 422 and "valid k: 1..5" in too_many.json()["detail"]
-    assert out_of_range.status_code == 422 and "valid arms are 0..5" in out_of_range.json()["detail"]
+    assert out_of_range.status_code == 422
+    assert out_of_range.json()["detail"] == "unknown arm '17'; valid arms: 0, 1, 2, 4, 5"
     assert store.state().retired == frozenset({3})
 
 
@@ -187,7 +191,7 @@ def test_bad_input_is_refused_with_4xx_and_changes_nothing(
     too_large = {"huge", "huge chunked"}
     assert {name: r.status_code for name, r in cases.items()} == {n: 413 if n in too_large else 422 for n in cases}
     assert details["k>arms"] == "k=6 is more than the 5 arms available; valid k: 1..5"
-    assert details["unknown candidates"] == "unknown candidate arms [9]; valid arms: [0, 1, 2, 3, 4]"
+    assert details["unknown candidates"] == "unknown arms '9'; valid arms: 0, 1, 2, 3, 4"
     assert "the limit is 4096 bytes" in details["huge"] and "the limit is 4096 bytes" in details["huge chunked"]
     assert details["malformed"][0]["type"] == "json_invalid"
     assert read_decisions(redis_client, namespace) == []
@@ -209,8 +213,8 @@ def test_cold_start_answers_the_static_ranking_and_logs_it(
         metrics = client.get("/metrics").text
     assert answer.status_code == 200
     body = answer.json()
-    assert (body["arms"], body["fallback"], body["propensity"], body["epoch"]) == ([4, 2], True, 1.0, 0)
-    assert subset.json()["arms"] == [2]
+    assert (body["arms"], body["fallback"], body["propensity"], body["epoch"]) == (["4", "2"], True, 1.0, 0)
+    assert subset.json()["arms"] == ["2"]
     assert too_many.status_code == 422 and "valid k: 1..3" in too_many.json()["detail"]
     assert health["posterior"] == "none" and "holds no experiment" in health["store_error"]
     logged = read_decisions(redis_client, namespace)
@@ -290,6 +294,6 @@ def test_slate_feedback_credits_the_clicked_arm(
     assert fold_feedback(store, "fold/0/0/0").applied == 2
     after = store.state().stats.n.tolist()
     expected = list(before)
-    expected[slate["arms"][2]] += 1
-    expected[single["arms"][0]] += 1
+    expected[int(slate["arms"][2])] += 1
+    expected[int(single["arms"][0])] += 1
     assert after == expected

@@ -91,7 +91,7 @@ def test_store_outage_falls_back_without_errors_and_recovers(tmp_path: Path) -> 
         before = [b for t, _, b in answers if t < stopped_at]
         outage = [b for t, _, b in answers if stopped_at + MAX_STALENESS_S + 0.5 < t < restarted_at]
         assert before and not any(b["fallback"] for b in before)
-        assert len(outage) > 20 and all(b["fallback"] and b["arms"] == [0, 1] for b in outage)
+        assert len(outage) > 20 and all(b["fallback"] and b["arms"] == ["0", "1"] for b in outage)
         resumed = [t for t, _, b in answers if t > restarted_at and not b["fallback"]]
         assert resumed and resumed[0] - restarted_at < 5.0
         # Feedback: refused (503) while the store was down, accepted otherwise.

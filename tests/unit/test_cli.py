@@ -67,4 +67,35 @@ def test_status_reads_the_store(redis_server, namespace, capsys):
     assert main(["status", "--redis-url", url, "--namespace", namespace, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["mode"] == "LEARNING" and status["epoch"] == 1 and status["total_pulls"] == 3
-    assert status["leader"] == 2 and status["pulls_per_arm"] == [1, 0, 2]
+    assert status["leader"] == "2" and status["pulls_per_arm"] == [1, 0, 2]  # integer arms are named "0".."2"
+    assert status["arms"] == ["0", "1", "2"] and status["retired"] == []
+
+
+def test_arms_are_listed_added_and_retired_by_name(redis_server, namespace, capsys):
+    from banditops.store.redis_store import BanditStore
+    from banditops.store.types import ExperimentConfig
+
+    url = redis_server.url
+    store = BanditStore.from_url(url, namespace=namespace)
+    store.reset(ExperimentConfig(n_arms=2, reward_kind="bernoulli", arm_names=("summer-sale", "winter")))
+    where = ["--redis-url", url, "--namespace", namespace]
+    assert main(["arms", "add", "spring", "--metadata", '{"title": "Spring"}', *where]) == 0
+    assert json.loads(capsys.readouterr().out) == {"arm": "spring", "added": True}
+    assert main(["arms", "retire", "winter", *where]) == 0
+    assert json.loads(capsys.readouterr().out) == {"arm": "winter", "retired": True}
+    assert main(["arms", "list", "--json", *where]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"arm": "summer-sale", "retired": False, "pulls": 0, "metadata": {}},
+        {"arm": "winter", "retired": True, "pulls": 0, "metadata": {}},
+        {"arm": "spring", "retired": False, "pulls": 0, "metadata": {"title": "Spring"}},
+    ]
+    before = store.snapshot()["keys"]
+    assert main(["arms", "add", "winter", *where]) == 2
+    assert "arm 'winter' is retired (index 1) and cannot come back" in capsys.readouterr().err
+    assert main(["arms", "retire", "autumn", *where]) == 2
+    assert "unknown arm 'autumn'; valid arms: summer-sale, spring" in capsys.readouterr().err
+    assert main(["arms", "add", "x", "--metadata", "{oops", *where]) == 2
+    assert "--metadata is not JSON" in capsys.readouterr().err
+    assert main(["status", "--json", *where]) == 0
+    assert json.loads(capsys.readouterr().out)["retired"] == ["winter"]
+    assert store.snapshot()["keys"] == before

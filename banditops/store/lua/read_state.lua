@@ -16,6 +16,8 @@ local reply = {
   redis.call('HGETALL', p .. ':last_pulled:' .. epoch),
   redis.call('SMEMBERS', p .. ':retired'),
   ARGV[3] == '1' and redis.call('HGETALL', p .. ':linear:' .. epoch) or {},
+  redis.call('HGETALL', p .. ':arms'),
+  redis.call('HGETALL', p .. ':arm_meta'),
 }
 if ARGV[4] == '1' then
   local n_arms = tonumber(redis.call('HGET', p .. ':state', 'n_arms'))

@@ -7,12 +7,14 @@ The environment's admin token and the Airflow credentials stay on the server sid
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from banditops.bandit.arms import SCENARIOS
 from banditops.clients.airflow_client import AirflowClient, AirflowError
+from banditops.store.types import check_arm_name
 
 from .sources import short_reason
 
@@ -47,8 +49,9 @@ def _check_value(kind: str, value: Any) -> float | str:
     return number
 
 
-def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any) -> ActionResult:
-    """Change one arm's true mean (Gaussian) or click rate p (Bernoulli)."""
+def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any, store: Any = None) -> ActionResult:
+    """Change one arm's true mean (Gaussian) or click rate p (Bernoulli); ``arm`` is the index the
+    environment takes (the dropdown shows names), ``store`` names it in the message."""
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot inject drift")
     n_arms = len(truth.get("means") or [])
@@ -68,15 +71,26 @@ def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any) -
         env.update_arm(arm_index, **{field: checked})
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
-    return ActionResult(True, f"drift injected: arm {arm_index} {field} {before:g} → {checked:g}")
+    return ActionResult(True, f"drift injected: {_arm_name(store, arm_index)} {field} {before:g} → {checked:g}")
+
+
+def _arm_name(store: Any, index: int) -> str:
+    """``arm 3`` for an arm named by its index, else its name (the store's table, if readable)."""
+    try:
+        name = str(store.arms().name(index)) if store is not None else str(index)
+    except Exception:
+        name = str(index)
+    return f"arm {name}" if name.isdigit() else name
 
 
 def add_arm(env: Any, airflow: AirflowClient | None, public_url: str, truth: dict[str, Any] | None,
-            value: Any) -> ActionResult:  # fmt: skip
-    """A new arm in the environment, then the ``bandit_add_arm`` DAG gives it to the store.
+            value: Any, *, store: Any = None, name: Any = None) -> ActionResult:  # fmt: skip
+    """A new arm in the environment, then the ``bandit_add_arm`` DAG gives it to the store, named
+    ``name`` (or by its index when empty).
 
     The dashboard only reads Redis (its Redis user may not write, docs/security.md), so the store
-    learns the arm through Airflow, like every other state change the page asks for.
+    learns the arm through Airflow, like every other state change the page asks for. The name is
+    checked first against the store (valid, not taken, not retired), so a refused name sends nothing.
     """
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot add an arm")
@@ -84,6 +98,19 @@ def add_arm(env: Any, airflow: AirflowClient | None, public_url: str, truth: dic
     checked = _check_value(kind, value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
+    arm_name = str(name).strip() if name not in (None, "") else None
+    if arm_name is not None:
+        try:
+            check_arm_name(arm_name)
+            table = store.arms()
+            if arm_name in table:
+                index = table.index(arm_name)
+                state = "retired and cannot come back" if index in table.retired else "already taken"
+                return ActionResult(False, f"the name {arm_name!r} is {state}; choose another name")
+        except ValueError as exc:
+            return ActionResult(False, str(exc))
+        except Exception as exc:
+            return ActionResult(False, f"the store is unreachable: cannot add an arm ({short_reason(exc)})")
     arm: dict[str, Any] = (
         {"kind": "bernoulli", "p": checked}
         if kind == "bernoulli"
@@ -98,14 +125,16 @@ def add_arm(env: Any, airflow: AirflowClient | None, public_url: str, truth: dic
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
     n_arms = len(truth.get("means") or []) + 1
-    added = f"arm {n_arms - 1} added to the environment ({'p' if kind == 'bernoulli' else 'mean'} {checked:g})"
+    shown = arm_name or f"arm {n_arms - 1}"
+    added = f"{shown} added to the environment ({'p' if kind == 'bernoulli' else 'mean'} {checked:g})"
+    conf: dict[str, Any] = {"n_arms": n_arms, **({"name": arm_name} if arm_name else {})}
+    how = f"run the bandit_add_arm DAG with {json.dumps(conf)}"
     if airflow is None:
         return ActionResult(False, f"{added}, but Airflow is not configured (BANDITOPS_AIRFLOW_URL): "
-                                   f"run the bandit_add_arm DAG with n_arms={n_arms} to add it to the store")
-    result = trigger_dag(airflow, public_url, "bandit_add_arm", {"n_arms": n_arms})
+                                   f"{how} to add it to the store")
+    result = trigger_dag(airflow, public_url, "bandit_add_arm", conf)
     if not result.ok:
-        return ActionResult(False, f"{added}; the store was not told: {result.message} "
-                                   f"(run the bandit_add_arm DAG with n_arms={n_arms})")
+        return ActionResult(False, f"{added}; the store was not told: {result.message} ({how})")
     return ActionResult(True, f"{added}; the store adds it: {result.message}", result.link)
 
 

@@ -46,10 +46,16 @@ def _leader(data: DashboardData) -> tuple[int | None, float | None]:
         return int(np.nanargmax(means)), None
 
 
+def _names(data: DashboardData) -> tuple[str, ...] | None:
+    """The arms' names (the store's name table), to label every figure and chip by name."""
+    return data.state.config.names if data.state is not None else None
+
+
 def status_children(data: DashboardData) -> list[Any]:
     state = data.state
     mode = state.mode.value if state is not None else "UNKNOWN"
     leader, prob = _leader(data)
+    names = _names(data)
     best_true = (data.truth or {}).get("best_arm")
     children: list[Any] = [html.Div(mode, className=f"mode mode-{mode}", id="status-mode")]
     if state is not None:
@@ -58,14 +64,15 @@ def status_children(data: DashboardData) -> list[Any]:
             _chip("total pulls", f"{state.total_pulls:,}", "status-pulls"),
             _chip(
                 "leader",
-                "—" if leader is None else f"arm {leader}" + (f" · P(best) {prob:.2f}" if prob is not None else ""),
+                "—" if leader is None
+                else figures.arm_label(leader, names) + (f" · P(best) {prob:.2f}" if prob is not None else ""),
                 "status-leader",
             ),
             _chip("regret", f"{state.regret:,.1f}", "status-regret"),
             _chip("experiment", f"{state.config.name} · {state.config.reward_kind}", "status-experiment"),
         ]
     if best_true is not None:
-        children.append(_chip("true best", f"arm {best_true}", "status-best"))
+        children.append(_chip("true best", figures.arm_label(int(best_true), names), "status-best"))
     if data.truth and data.truth.get("scenario"):
         children.append(_chip("scenario", str(data.truth["scenario"]), "status-scenario"))
     return children
@@ -170,6 +177,7 @@ def build_figures(data: DashboardData, settings: Settings) -> list[go.Figure]:
     state = data.state
     truth = data.truth or {}
     retired = sorted(state.retired) if state is not None else []
+    names = _names(data)
     leader, _ = _leader(data)
     posterior_fig = figures.posterior_figure(
         data.posterior,
@@ -177,12 +185,14 @@ def build_figures(data: DashboardData, settings: Settings) -> list[go.Figure]:
         rng=np.random.default_rng(0),
         draws=settings.dashboard_posterior_draws,
         retired=retired,
+        names=names,
     )
     pulls_fig = figures.pulls_figure(
         state.stats.n.tolist() if state is not None else [],
         leader=leader,
         best_true=truth.get("best_arm"),
         retired=retired,
+        names=names,
     )
     points = data.history.points
     series = figures.RegretSeries([p.pulls for p in points], [p.regret for p in points], [p.epoch for p in points])
@@ -200,6 +210,7 @@ def build_figures(data: DashboardData, settings: Settings) -> list[go.Figure]:
         [p.prob_best for p in with_pb],
         epochs=[p.epoch for p in with_pb],
         threshold=threshold,
+        names=names,
     )
     spans, marks = build_timeline(
         data.events,
@@ -207,6 +218,7 @@ def build_figures(data: DashboardData, settings: Settings) -> list[go.Figure]:
         now=data.fetched_at,
         current_mode=state.mode.value if state is not None else None,
         current_epoch=state.epoch if state is not None else None,
+        names=names,
     )
     timeline_fig = figures.timeline_figure(spans, marks)
     epochs = sorted(data.history.phase_pulls)
@@ -234,7 +246,9 @@ def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
             latest["data"] = data
             figs = build_figures(data, settings)
             n_arms = len((data.truth or {}).get("means") or []) or (data.state.stats.n_arms if data.state else 0)
-            arm_options = [{"label": f"arm {a}", "value": a} for a in range(n_arms)]
+            # the environment takes the index; a person picks the name
+            names = _names(data)
+            arm_options = [{"label": figures.arm_label(a, names), "value": a} for a in range(n_arms)]
             footer = (
                 f"refreshed {datetime.fromtimestamp(data.fetched_at, tz=UTC):%H:%M:%S} UTC in "
                 f"{(time.perf_counter() - started) * 1000:.0f} ms · namespace {settings.namespace}"
@@ -265,6 +279,7 @@ def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
         State("drift-arm", "value"),
         State("drift-value", "value"),
         State("add-value", "value"),
+        State("add-name", "value"),
         State("reset-scenario", "value"),
         State("reset-seed", "value"),
         State("exp-scenario", "value"),
@@ -280,6 +295,7 @@ def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
         drift_arm: Any,
         drift_value: Any,
         add_value: Any,
+        add_name: Any,
         reset_scenario: Any,
         reset_seed: Any,
         exp_scenario: Any,
@@ -311,9 +327,11 @@ def _run_action(
         except Exception:
             truth = None
         if trigger == "drift-button":
-            return actions.inject_drift(collector.env, truth, values["drift_arm"], values["drift_value"])
+            return actions.inject_drift(collector.env, truth, values["drift_arm"], values["drift_value"],
+                                        collector.store)
         airflow = collector.airflow if settings.airflow_url else None
-        return actions.add_arm(collector.env, airflow, settings.airflow_link_url, truth, values["add_value"])
+        return actions.add_arm(collector.env, airflow, settings.airflow_link_url, truth, values["add_value"],
+                               store=collector.store, name=values.get("add_name"))
     if trigger == "reset-button":
         return actions.reset_scenario(collector.env, values["reset_scenario"], values["reset_seed"])
     if trigger in ("start-button", "relearn-button") and not settings.airflow_url:

@@ -48,6 +48,7 @@ EVENT_STYLE: dict[str, tuple[str, str]] = {
     "relearning_started": ("diamond", "#e45756"),
     "relearning_done": ("circle-open", "#4c78a8"),
     "arm_added": ("cross", "#9467bd"),
+    "arm_retired": ("x-thin-open", "#9467bd"),
     "scenario_reset": ("square", "#7f7f7f"),
 }
 _FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 12, "color": "#1f2937"}
@@ -70,8 +71,15 @@ def arm_color(arm: int) -> str:
     return PALETTE[arm % len(PALETTE)]
 
 
-def arm_label(arm: int) -> str:
-    return f"arm {arm}"
+def arm_label(arm: int, names: Sequence[str] | None = None) -> str:
+    """What a person reads for an arm: its name (``"summer-sale"``), or ``"arm 3"`` for an arm
+    named by its index (an experiment started with integer arms) or when no names are known.
+
+    >>> arm_label(3), arm_label(0, ["summer-sale"]), arm_label(1, ["0", "1"])
+    ('arm 3', 'summer-sale', 'arm 1')
+    """
+    name = names[arm] if names is not None and 0 <= arm < len(names) else str(arm)
+    return f"arm {name}" if name.isdigit() else name
 
 
 def _base_layout(fig: go.Figure, title: str, *, height: int = 320) -> go.Figure:
@@ -108,6 +116,7 @@ def posterior_figure(
     draws: int = 2000,
     level: float = 0.95,
     retired: Sequence[int] = (),
+    names: Sequence[str] | None = None,
     title: str = "Posterior of every arm vs. the true mean",
 ) -> go.Figure:
     """Violins of posterior draws per arm, the credible interval, and the true mean marked.
@@ -116,7 +125,7 @@ def posterior_figure(
     conjugate families (Beta and Normal–Inverse-Gamma's Student-t marginal) and it is exactly
     what Thompson Sampling acts on — one draw per decision.
 
-    Traces, in order: one ``Violin`` per arm (name ``arm i``), one ``Scatter`` named
+    Traces, in order: one ``Violin`` per arm (named by :func:`arm_label`), one ``Scatter`` named
     ``"{level:.0%} credible interval"`` (posterior mean with asymmetric error bars), and, when
     the truth is known, one ``Scatter`` named ``"true mean"``.
     """
@@ -125,7 +134,7 @@ def posterior_figure(
     if posterior is None or posterior.n_arms == 0:
         return _empty(fig, "waiting for the store: no posterior yet")
     k = posterior.n_arms
-    labels = [arm_label(a) + (" (retired)" if a in retired else "") for a in range(k)]
+    labels = [arm_label(a, names) + (" (retired)" if a in retired else "") for a in range(k)]
     samples = np.asarray(posterior.sample(rng, draws), dtype=np.float64)
     mean = np.asarray(posterior.mean(), dtype=np.float64)
     lo, hi = (np.asarray(x, dtype=np.float64) for x in posterior.credible_interval(level))
@@ -134,8 +143,8 @@ def posterior_figure(
             go.Violin(
                 x=[labels[arm]] * samples.shape[0],
                 y=samples[:, arm],
-                name=arm_label(arm),
-                legendgroup=arm_label(arm),
+                name=arm_label(arm, names),
+                legendgroup=arm_label(arm, names),
                 showlegend=False,
                 line={"color": arm_color(arm), "width": 1.2},
                 fillcolor=arm_color(arm),
@@ -330,6 +339,7 @@ def prob_best_figure(
     *,
     epochs: Sequence[int] | None = None,
     threshold: float | None = None,
+    names: Sequence[str] | None = None,
     title: str = "P(arm is best) over time",
 ) -> go.Figure:
     """One line per arm: the posterior probability that it is the best, against total pulls.
@@ -351,9 +361,9 @@ def prob_best_figure(
                 x=list(pulls),
                 y=table[:, arm],
                 mode="lines",
-                name=arm_label(arm),
+                name=arm_label(arm, names),
                 line={"color": arm_color(arm), "width": 2},
-                hovertemplate=f"{arm_label(arm)}<br>pulls %{{x}}<br>P(best) %{{y:.3f}}<extra></extra>",
+                hovertemplate=f"{arm_label(arm, names)}<br>pulls %{{x}}<br>P(best) %{{y:.3f}}<extra></extra>",
             )
         )
     if threshold is not None:
@@ -373,6 +383,7 @@ def pulls_figure(
     leader: int | None = None,
     best_true: int | None = None,
     retired: Sequence[int] = (),
+    names: Sequence[str] | None = None,
     title: str = "Pulls per arm (current epoch)",
 ) -> go.Figure:
     """Bar per arm; the text on each bar is its pull count, the leader and the true best are named."""
@@ -387,7 +398,7 @@ def pulls_figure(
             for t, on in (("leader", arm == leader), ("true best", arm == best_true), ("retired", arm in retired))
             if on
         ]
-        labels.append(arm_label(arm) + (f"<br><sub>{', '.join(tags)}</sub>" if tags else ""))
+        labels.append(arm_label(arm, names) + (f"<br><sub>{', '.join(tags)}</sub>" if tags else ""))
     fig.add_trace(
         go.Bar(
             x=labels,
@@ -436,11 +447,18 @@ def timeline_figure(
 
     Rows, top to bottom: ``environment`` (drift injected, arm added, scenario reset — from the
     environment's event log), ``lifecycle`` (converged, drift detected, epoch opened... — from
-    the store's event stream), ``mode``. One marker trace per event kind, named after it, with
-    the event's label as text; so a test (or a person) can read the events off the figure.
+    the store's event stream), ``mode``. One marker trace per event kind, named after it.
+
+    Why the labels are hover text and not printed next to the markers: events cluster in time
+    (a drift, its detection and the new epoch land seconds apart on an axis of hours), so printed
+    labels ran over each other however they were placed; the docs' old screenshot showed it.
+    Markers with the label (and the event's fields) in their hover text stay legible at any
+    number of events, and the legend names every kind. The labels are also kept in each trace's
+    ``text`` (not drawn: the mode is ``markers``), so a test or a person reads them off the figure.
+    Band captions that do not fit their band are hidden (``uniformtext``), never shrunk to specks.
     """
     fig = go.Figure()
-    _base_layout(fig, title, height=300)
+    _base_layout(fig, title, height=330)
     if not spans and not marks:
         return _empty(fig, "no events yet")
     for mode in ("LEARNING", "MONITORING", "RELEARNING"):
@@ -462,34 +480,37 @@ def timeline_figure(
                 hovertemplate=f"{mode}<br>%{{text}}<extra></extra>",
             )
         )
-    order = {}
-    for row in ("lifecycle", "environment"):
-        for i, m in enumerate(sorted((m for m in marks if m.row == row), key=lambda m: m.ts)):
-            order[id(m)] = i
     kinds = list(dict.fromkeys(m.kind for m in marks))
     for kind in kinds:
-        own_marks = [m for m in marks if m.kind == kind]
+        own_marks = sorted((m for m in marks if m.kind == kind), key=lambda m: m.ts)
         symbol, color = EVENT_STYLE.get(kind, ("circle", "#374151"))
         fig.add_trace(
             go.Scatter(
                 x=[_dt(m.ts) for m in own_marks],
                 y=[m.row for m in own_marks],
-                mode="markers+text",
+                mode="markers",
                 name=kind.replace("_", " "),
                 text=[m.label for m in own_marks],
-                # alternate above/below so labels of events close in time do not print over each other
-                textposition=["top center" if order[id(m)] % 2 == 0 else "bottom center" for m in own_marks],
-                textfont={"size": 11, "color": color},
                 marker={"symbol": symbol, "size": 13, "color": color, "line": {"width": 1, "color": "white"}},
-                hovertext=["<br>".join([m.label] + [f"{k}: {v}" for k, v in m.detail.items()]) for m in own_marks],
+                hovertext=[
+                    "<br>".join([f"<b>{m.label}</b>", f"{_dt(m.ts):%H:%M:%S} UTC"]
+                                + [f"{k}: {v}" for k, v in m.detail.items()])
+                    for m in own_marks
+                ],
                 hoverinfo="text",
+                hoverlabel={"bgcolor": "white", "bordercolor": color, "font": {"color": "#1f2937"}},
             )
         )
     times = [t for s in spans for t in (s.start, s.end)] + [m.ts for m in marks]
     lo, hi = min(times), max(times)
     pad = max(hi - lo, 10.0)
-    # room on both sides for the labels of the first and the last event
-    fig.update_xaxes(range=[_dt(lo - 0.12 * pad), _dt(hi + 0.15 * pad)])
-    fig.update_layout(barmode="overlay", xaxis_type="date")
-    fig.update_yaxes(categoryorder="array", categoryarray=["mode", "lifecycle", "environment"], range=[-0.6, 2.8])
+    fig.update_xaxes(range=[_dt(lo - 0.03 * pad), _dt(hi + 0.03 * pad)])
+    fig.update_layout(
+        barmode="overlay", xaxis_type="date", hovermode="closest",
+        uniformtext={"minsize": 10, "mode": "hide"},
+        # below the plot: above it, the legend of a dozen kinds ran into the title
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0.0, "font": {"size": 11}},
+        margin={"l": 80, "r": 20, "t": 40, "b": 110},
+    )
+    fig.update_yaxes(categoryorder="array", categoryarray=["mode", "lifecycle", "environment"], range=[-0.6, 2.5])
     return fig

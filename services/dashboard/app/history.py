@@ -28,7 +28,7 @@ import numpy as np
 from banditops.bandit.stats import ArmStats
 from banditops.store.types import BatchSummary, Event
 
-from .figures import ModeSpan, TimelineMark
+from .figures import ModeSpan, TimelineMark, arm_label
 
 #: Makes a posterior from (reward kind, stats, prior); injected so this module imports no policy code at import time.
 PosteriorFactory = Callable[[str, ArmStats, dict[str, float] | None], Any]
@@ -208,19 +208,34 @@ def _num(fields: dict[str, Any], *names: str) -> float | None:
     return None
 
 
-def lifecycle_label(event: Event) -> str:
-    """One short line per store event, with the numbers a person wants to see first."""
+def _arm(value: Any, names: Sequence[str] | None) -> str:
+    """An event's arm (an internal index) as a person reads it: its name (see ``arm_label``)."""
+    try:
+        return arm_label(int(value), names)
+    except (TypeError, ValueError):
+        return f"arm {value}"
+
+
+def lifecycle_label(event: Event, names: Sequence[str] | None = None) -> str:
+    """One short line per store event, with the numbers a person wants to see first; arms by name.
+
+    >>> lifecycle_label(Event("1-0", "converged", 0.0, {"leader": 1}), ["summer-sale", "winter"])
+    'converged: winter'
+    """
     f = event.fields
     kind = event.kind
     if kind == "converged":
         leader, pb = f.get("leader"), _num(f, "prob_best")
         return (
-            f"converged: arm {leader}" + (f" (P={pb:.2f})" if pb is not None else "")
+            f"converged: {_arm(leader, names)}" + (f" (P={pb:.2f})" if pb is not None else "")
             if leader is not None
             else "converged"
         )
+    if kind in ("arm_added", "arm_retired"):
+        name = str(f.get("name") or f.get("arm", "?"))
+        return f"{'added' if kind == 'arm_added' else 'retired'}: {f'arm {name}' if name.isdigit() else name}"
     if kind == "drift_detected":
-        parts = [f"drift detected: arm {f.get('arm', '?')}"]
+        parts = [f"drift detected: {_arm(f.get('arm', '?'), names)}"]
         magnitude = _num(f, "magnitude")
         if magnitude is not None:
             parts.append(f"Δ={magnitude:+.2f}")
@@ -234,7 +249,7 @@ def lifecycle_label(event: Event) -> str:
     if kind == "epoch_opened":
         label = f"relearning: epoch {f.get('epoch', '?')}"
         if f.get("arm") is not None:  # opened by a drift: say which arm, how much, how late
-            drift = lifecycle_label(Event(event.id, "drift_detected", event.ts, f))
+            drift = lifecycle_label(Event(event.id, "drift_detected", event.ts, f), names)
             return f"{drift} → epoch {f.get('epoch', '?')}"
         return label
     if kind == "mode_changed":
@@ -242,8 +257,12 @@ def lifecycle_label(event: Event) -> str:
     return kind.replace("_", " ")
 
 
-def env_label(event: dict[str, Any]) -> tuple[str, str]:
-    """(kind, label) of an environment event; the environment's ``drift`` is a *drift injected*."""
+def env_label(event: dict[str, Any], names: Sequence[str] | None = None) -> tuple[str, str]:
+    """(kind, label) of an environment event; the environment's ``drift`` is a *drift injected*.
+
+    The environment numbers its arms as the store does (the agents pull by internal index), so
+    ``names`` (the store's) name them.
+    """
     kind = str(event.get("kind", "event"))
     arm = event.get("arm")
     if kind == "drift":
@@ -251,9 +270,9 @@ def env_label(event: dict[str, Any]) -> tuple[str, str]:
         b = _num(before, "mean", "p")
         a = _num(after, "mean", "p")
         change = f" {b:g}→{a:g}" if a is not None and b is not None else ""
-        return "drift_injected", f"drift injected: arm {arm}{change}"
+        return "drift_injected", f"drift injected: {_arm(arm, names)}{change}"
     if kind == "arm_added":
-        return "arm_added", f"arm {arm} added"
+        return "arm_added", f"{_arm(arm, names)} added"
     if kind == "scenario_reset":
         name = (event.get("after") or {}).get("scenario") if isinstance(event.get("after"), dict) else None
         return "scenario_reset", f"scenario reset{': ' + str(name) if name else ''}"
@@ -267,6 +286,7 @@ def build_timeline(
     now: float,
     current_mode: str | None,
     current_epoch: int | None,
+    names: Sequence[str] | None = None,
 ) -> tuple[list[ModeSpan], list[TimelineMark]]:
     """Mode spans from the store's events (the current mode closes the last span at ``now``) and marks.
 
@@ -304,7 +324,7 @@ def build_timeline(
             start, span_epoch = event.ts, epoch
         if event.kind != "mode_changed":  # mode changes are the bands; no duplicate marker
             detail = {k: _fmt(v) for k, v in event.fields.items()}
-            marks.append(TimelineMark(event.ts, event.kind, "lifecycle", lifecycle_label(event), detail))
+            marks.append(TimelineMark(event.ts, event.kind, "lifecycle", lifecycle_label(event, names), detail))
     if current_mode and mode is None:
         mode, start, span_epoch = current_mode, now, current_epoch or epoch
     if mode is not None:
@@ -317,7 +337,7 @@ def build_timeline(
         ts = _num(env_event, "t")
         if ts is None:
             continue
-        kind, label = env_label(env_event)
+        kind, label = env_label(env_event, names)
         detail = {k: _fmt(v) for k, v in env_event.items() if k not in ("kind", "t") and v is not None}
         marks.append(TimelineMark(ts, kind, "environment", label, detail))
     return spans, marks

@@ -63,7 +63,11 @@ def controls() -> html.Div:
                 html.Button("Inject drift", id="drift-button", n_clicks=0, className="btn btn-danger"),
                 html.Hr(),
                 html.Div(
-                    [_field("New arm's mean / p", dcc.Input(id="add-value", type="number", value=5.0, step="any"))],
+                    [
+                        _field("New arm's name", dcc.Input(id="add-name", type="text", placeholder="e.g. summer-sale",
+                                                           maxLength=64)),
+                        _field("Mean / p", dcc.Input(id="add-value", type="number", value=5.0, step="any")),
+                    ],
                     className="field-row",
                 ),
                 html.Button("Add arm", id="add-button", n_clicks=0, className="btn"),

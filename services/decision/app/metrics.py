@@ -94,7 +94,7 @@ class DecisionMetrics:
                                      LATENCY_BUCKETS)
         self.responses = LoopCounter("banditops_decision_responses", "Responses by route and HTTP status.",
                                      ["route", "status"])
-        self.decisions = LoopCounter("banditops_decisions", "Decisions by the arm ranked first.", ["arm"])
+        self.decisions = LoopCounter("banditops_decisions", "Decisions by the arm ranked first (its name).", ["arm"])
         # Both series exist from the start, so a fallback-rate query has data before the first fallback.
         self.recommendations = LoopCounter("banditops_recommendations",
                                            "Recommendations served, by whether they were static fallbacks.",
@@ -127,15 +127,15 @@ class DecisionMetrics:
         self.log_dropped = Gauge("banditops_decision_log_dropped",
                                  "Decisions dropped from a full buffer during a long outage, since start.",
                                  registry=r)
-        self._arm_keys: dict[int, tuple[str]] = {}
+        self._arm_keys: dict[str, tuple[str]] = {}
 
     def count(self, rec: Recommendation) -> None:
         """Count one recommendation (event-loop thread only)."""
         self.recommendations.counts[("true",) if rec.fallback else ("false",)] += 1
-        top = rec.arms[0]
+        top = rec.names[0]  # the arm's name: bounded by the catalogue, and what a person reads
         key = self._arm_keys.get(top)
         if key is None:
-            key = self._arm_keys[top] = (str(top),)
+            key = self._arm_keys[top] = (top,)
         counts = self.decisions.counts
         counts[key] = counts.get(key, 0.0) + 1
 

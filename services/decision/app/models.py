@@ -4,21 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+
+from banditops.store.types import ARM_NAME_RE
 
 #: Largest candidate list one request may carry (the body size limit bounds it too).
 MAX_CANDIDATES = 1024
 #: Largest number of features in one context (or one arm's features).
 MAX_CONTEXT_FEATURES = 1024
 
-ArmIndex = Annotated[StrictInt, Field(ge=0, description="arm (banner) index")]
+
+def _int_as_name(value: object) -> object:
+    """An integer is read as the name with those digits: what clients of an experiment started
+    with integer arms (whose arms are named ``"0"``, ``"1"``, ...) have always sent."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else value
+
+
+ArmName = Annotated[
+    StrictStr,
+    BeforeValidator(_int_as_name),
+    Field(pattern=ARM_NAME_RE.pattern, description='arm (banner) name, e.g. "summer-sale"',
+          json_schema_extra={"pattern": ARM_NAME_RE.pattern, "maxLength": 64}),
+]
 
 
 class CandidateArm(BaseModel):
     """A candidate arm with its own features (the action-dependent features of VW's ADF form)."""
 
     model_config = ConfigDict(extra="forbid")
-    arm: ArmIndex
+    arm: ArmName
     features: dict[str, float] = Field(
         default_factory=dict, max_length=MAX_CONTEXT_FEATURES,
         description="the arm's numeric features, exactly the experiment's context.arm_features",
@@ -31,7 +45,7 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(min_length=1, max_length=256, description="opaque id of the user asking")
     k: StrictInt = Field(ge=1, le=MAX_CANDIDATES, description="number of arms to rank, 1..number of arms")
-    candidates: list[ArmIndex | CandidateArm] | None = Field(
+    candidates: list[ArmName | CandidateArm] | None = Field(
         default=None, max_length=MAX_CANDIDATES,
         description="arms allowed on this page (default: every active arm). Without a context, retired ones "
                     "are skipped; with a context, unknown or retired ones are refused (422). Objects "
@@ -49,7 +63,7 @@ class RecommendResponse(BaseModel):
     """The ranked arms and what is needed to learn from and evaluate this decision."""
 
     decision_id: str = Field(description="send it back with the reward to POST /feedback")
-    arms: list[int] = Field(description="the k arms, best first, ranked by one Thompson draw")
+    arms: list[str] = Field(description="the names of the k arms, best first, ranked by one Thompson draw")
     propensity: float = Field(description="estimated probability that the policy ranks arms[0] first")
     propensities: list[float] = Field(
         description="for each arm of the slate, in order: the estimated probability that the policy ranks it "
@@ -65,7 +79,7 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="decision_id from POST /recommend")
     reward: float = Field(allow_inf_nan=False, description="observed reward; 0 or 1 for Bernoulli experiments")
-    arm: int | None = Field(default=None, ge=0, description="the arm of the slate the reward is for (k > 1)")
+    arm: ArmName | None = Field(default=None, description="name of the arm of the slate the reward is for (k > 1)")
     position: int | None = Field(default=None, ge=0, description="0-based slot of that arm in the slate (k > 1)")
 
 
@@ -77,7 +91,8 @@ class FeedbackResponse(BaseModel):
 
 
 class ArmInfo(BaseModel):
-    arm: int
+    arm: str = Field(description="the arm's name")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="the arm's metadata, as added")
     retired: bool
     pulls: int = Field(description="rewards folded into the current epoch's posterior")
     mean: float = Field(description="posterior mean of the arm's reward")
@@ -92,8 +107,16 @@ class ArmsResponse(BaseModel):
     arms: list[ArmInfo]
 
 
+class AddArmRequest(BaseModel):
+    """A new arm: its name (never used before, retired names included) and optional metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: ArmName | None = Field(default=None, description="default: the new arm's index as text, e.g. \"5\"")
+    metadata: dict[str, Any] | None = Field(default=None, description="a small JSON object (<= 4 KiB)")
+
+
 class ArmChanged(BaseModel):
-    arm: int
+    arm: str = Field(description="the arm's name")
     retired: bool
 
 

@@ -24,6 +24,7 @@ from banditops.serving.posterior_cache import PosteriorCache
 from banditops.serving.recommender import Recommender
 from banditops.store import BanditStore
 from banditops.store.feedback import dead_letter_count, feedback_lag_seconds, redis_memory
+from banditops.store.types import ArmTable
 from services.decision.app.core.config import Settings
 from services.decision.app.metrics import DecisionMetrics
 
@@ -87,6 +88,25 @@ class Runtime:
         m.refresh_failures.set_function(lambda: float(self.cache.failures))
         m.log_buffered.set_function(lambda: float(self.log.buffered))
         m.log_dropped.set_function(lambda: float(self.log.dropped))
+
+    def arm_table(self, *, fresh: bool = False) -> ArmTable:
+        """The arms' names: the cached snapshot's, or the store's (``fresh``, or before the first
+        refresh). ``ValueError`` when the namespace holds no experiment."""
+        table = None if fresh else self.recommender.arm_table()
+        if table is not None:
+            return table
+        try:
+            return self.store.arms()
+        except LookupError as exc:  # no experiment yet
+            raise ValueError(str(exc)) from exc
+
+    def arm_index(self, name: str) -> int:
+        """The internal index of arm ``name`` (``ValueError`` naming the valid arms); an arm added
+        since the last refresh is found in the store."""
+        table = self.arm_table()
+        if name not in table:
+            table = self.arm_table(fresh=True)
+        return table.index(name)
 
     async def start(self) -> Runtime:
         """Start the cache thread and, on the running event loop, the decision-log writer."""

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from banditops.serving.recommender import Recommendation
+from banditops.serving.recommender import ArmNamesUnknownError, Recommendation
 from services.decision.app.api.deps import ERROR_RESPONSES
 from services.decision.app.models import CandidateArm, RecommendRequest, RecommendResponse
 from services.decision.app.runtime import Runtime
@@ -43,8 +43,10 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("", response_model=RecommendResponse, responses={413: ERROR_RESPONSES[413], 422: ERROR_RESPONSES[422]},
-             openapi_extra=_BODY)
+@router.post("", response_model=RecommendResponse, openapi_extra=_BODY,
+             responses={413: ERROR_RESPONSES[413], 422: ERROR_RESPONSES[422],
+                        503: {"description": "a candidate name cannot be mapped yet (the replica has not read "
+                                             "the arms from the store since it started); retry"}})
 async def recommend(request: Request) -> Response:
     """The ``k`` arms ranked by ONE Thompson draw, or the static ranking (``fallback: true``).
 
@@ -60,30 +62,40 @@ async def recommend(request: Request) -> Response:
         rec = _decide(runtime, body)
     except ValueError as exc:  # nothing was logged: a refusal writes nothing
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ArmNamesUnknownError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"}) from exc
     runtime.log.record(rec.decision(body.user_id))
     runtime.metrics.count(rec)
     # Serialised by hand: the response is tiny and orjson is the cheapest path (the model documents it).
     return Response(
-        orjson.dumps({"decision_id": rec.decision_id, "arms": rec.arms, "propensity": rec.propensity,
+        orjson.dumps({"decision_id": rec.decision_id, "arms": rec.names, "propensity": rec.propensity,
                       "propensities": rec.propensities, "epoch": rec.epoch, "fallback": rec.fallback}),
         media_type="application/json",
     )
 
 
 def _decide(runtime: Runtime, body: RecommendRequest) -> Recommendation:
-    """Non-contextual Thompson Sampling without a context, Linear Thompson Sampling with one."""
+    """Non-contextual Thompson Sampling without a context, Linear Thompson Sampling with one.
+
+    Names in, names out: candidates are arm names (integers read as the default names ``"0"``,
+    ``"1"``, ...); the recommender resolves them to the internal indices the posterior and the
+    decision log work on, and the answer carries the names.
+    """
+    recommender = runtime.recommender
     candidates = body.candidates
     if body.context is None:
-        if candidates is not None and any(isinstance(c, CandidateArm) for c in candidates):
-            if any(c.features for c in candidates if isinstance(c, CandidateArm)):
+        names: list[str] | None = None
+        if candidates is not None:
+            if any(isinstance(c, CandidateArm) and c.features for c in candidates):
                 raise ValueError("candidate arm features are used by the contextual model only: send a 'context' "
-                                 "with them, or send candidates as plain arm indices")
-            candidates = [c.arm if isinstance(c, CandidateArm) else c for c in candidates]
-        return runtime.recommender.recommend(body.user_id, body.k, candidates)  # type: ignore[arg-type]
-    arms: list[int] | None = None
-    features: dict[int, dict[str, float]] | None = None
+                                 "with them, or send candidates as plain arm names")
+            names = [c.arm if isinstance(c, CandidateArm) else c for c in candidates]
+        indices = None if names is None else recommender.candidate_indices(names)
+        return recommender.recommend(body.user_id, body.k, indices)
+    arms: list[str] | None = None
+    features: dict[str, dict[str, float]] | None = None
     if candidates is not None:
         arms = [c.arm if isinstance(c, CandidateArm) else c for c in candidates]
         with_features = {c.arm: c.features for c in candidates if isinstance(c, CandidateArm) and c.features}
         features = with_features or None
-    return runtime.recommender.recommend_in_context(body.user_id, body.k, body.context, arms, features)
+    return recommender.recommend_in_context(body.user_id, body.k, body.context, arms, features)
