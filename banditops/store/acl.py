@@ -128,9 +128,10 @@ def roles(namespace: str) -> dict[str, Role]:
             "environment", "the environment service: its world record; the experiment read only",
             read=(everything,), write=(world_prefix(namespace) + "*",), channels=(),
             # WorldJournal.load/save/clear (GET+LRANGE, SET+RPUSH+LTRIM in MULTI/EXEC, DEL) and
-            # BanditStore.exists/config (EXISTS, GET+HGET in MULTI/EXEC). No script, no pub/sub.
+            # BanditStore.exists/config (EXISTS, GET+HGET+HGETALL of the arm names in MULTI/EXEC).
+            # No script, no pub/sub.
             commands=(*_CONNECT, "+get", "+set", "+rpush", "+ltrim", "+lrange", "+del", "+exists", "+hget",
-                      "+multi", "+exec", "+discard"),
+                      "+hgetall", "+multi", "+exec", "+discard"),
         ),
         "admin": Role(
             "admin", "the operator and the server's probes: everything",

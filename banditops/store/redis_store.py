@@ -455,12 +455,15 @@ class BanditStore:
         """One consistent read of the state plus each arm's reward stream and the policy's control
         state: what an agent's round rebuilds the policy from (one round trip)."""
         reply = self._run("read_state", "", "0", "1")
-        state = self._parse_state(reply[:8], None, False)
+        if not reply:
+            self._parse_state(reply, None, False)  # raises: no experiment
+        # the state's ten items (read_state.lua), then the arms' reward streams and the control state
+        state = self._parse_state(reply[:10], None, False)
         counters = _as_pairs(reply[1])
-        streams = [unpack_stream(_text(raw)) for raw in reply[8]]
-        control_raw = _text(reply[9])
+        streams = [unpack_stream(_text(raw)) for raw in reply[10]]
+        control_raw = _text(reply[11])
         return RoundState(
-            state=state, streams=streams, stream_lengths=[len(_text(raw)) for raw in reply[8]],
+            state=state, streams=streams, stream_lengths=[len(_text(raw)) for raw in reply[10]],
             control=json.loads(control_raw) if control_raw else {},
             forced=int(counters.get("forced", 0)), floor_forced=int(counters.get("floor_forced", 0)),
         )

@@ -86,6 +86,6 @@ def test_the_environment_writes_only_its_world_record_and_reads_the_namespace() 
     assert _patterns(rules, "&") == []  # no pub/sub
     words = rules.split()
     granted = {w for w in words if w.startswith("+")} - {"+@connection"}
-    assert granted == {"+get", "+set", "+rpush", "+ltrim", "+lrange", "+del", "+exists", "+hget",
+    assert granted == {"+get", "+set", "+rpush", "+ltrim", "+lrange", "+del", "+exists", "+hget", "+hgetall",
                        "+multi", "+exec", "+discard"}
     assert words.index("-@all") < words.index("+get") and "-@dangerous" in words and "-@admin" in words
