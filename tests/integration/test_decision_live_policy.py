@@ -29,11 +29,11 @@ def test_a_promoted_static_policy_is_served_and_a_rollback_restores_thompson(
 ) -> None:
     store = seeded_store(redis_client, namespace)  # the posterior is sure arm 3 is best
     with service() as client:
-        assert Counter(a["arms"][0] for a in _answers(client, 50)) == {3: 50}
+        assert Counter(a["arms"][0] for a in _answers(client, 50)) == {"3": 50}  # arms by name: "0".."4"
         promote(store, {"policy": "static", "ranking": [1, 4]}, {"candidate": "static_1_4", "promote": True})
         _wait_for_policy(client, "static")
         answers = _answers(client)
-        assert {tuple(a["arms"]) for a in answers} == {(1, 4)}
+        assert {tuple(a["arms"]) for a in answers} == {("1", "4")}
         assert all(a["propensity"] == 1.0 and a["fallback"] is False for a in answers)
 
         promote(store, {"policy": "uniform"}, {"candidate": "uniform", "promote": True})
@@ -41,7 +41,7 @@ def test_a_promoted_static_policy_is_served_and_a_rollback_restores_thompson(
         answers = _answers(client, 500)
         assert all(a["propensity"] == pytest.approx(0.2, abs=0.03) for a in answers)  # 1/5 by 4000 draws
         led = Counter(a["arms"][0] for a in answers)
-        assert set(led) == set(range(5)) and max(led.values()) < 0.35 * 500  # no arm leads: 100 ± 9 each
+        assert set(led) == {str(a) for a in range(5)} and max(led.values()) < 0.35 * 500  # no arm leads: 100 ± 9 each
 
         rollback(store)  # back to the static policy promoted before uniform
         _wait_for_policy(client, "static")
@@ -59,4 +59,4 @@ def test_an_unservable_live_policy_keeps_the_current_one(
         before = runtime.cache.refreshes
         wait_until(lambda: runtime.cache.refreshes > before + 2)
         assert runtime.cache.current.policy.policy == "thompson"
-        assert Counter(a["arms"][0] for a in _answers(client, 50)) == {3: 50}
+        assert Counter(a["arms"][0] for a in _answers(client, 50)) == {"3": 50}  # arms by name: "0".."4"
