@@ -68,7 +68,7 @@ def _basic(user: str, password: str) -> str:
 def _drift_callback(arm: int, value: float) -> dict[str, Any]:
     """The body the page's "Inject drift" button posts to ``/_dash-update-component``."""
     inputs = ["drift-button", "add-button", "reset-button", "start-button", "relearn-button"]
-    states = {"drift-arm": arm, "drift-value": value, "add-value": 5.0, "reset-scenario": "seed",
+    states = {"drift-arm": arm, "drift-value": value, "add-value": 5.0, "add-name": None, "reset-scenario": "seed",
               "reset-seed": None, "exp-scenario": "seed", "exp-seed": None}
     return {
         "output": "..action-result.children...action-result.className..",
