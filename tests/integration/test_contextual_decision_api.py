@@ -97,9 +97,16 @@ def test_contextual_loop_learns_per_user_through_the_service_and_the_fold(
         plain = http.post("/recommend", json={"user_id": "u", "k": 1})
     assert tops[1.0]["0"] >= 90 and tops[-1.0]["1"] >= 90, tops
     assert plain.status_code == 200 and len(plain.json()["propensities"]) == 1
-    logged = read_decisions(redis_client, namespace, count=2000)
+    plain_id = plain.json()["decision_id"]
+    deadline = time.monotonic() + 10  # the log is written behind the answer, a few ms later
+    while True:
+        logged = read_decisions(redis_client, namespace, count=2000)
+        by_id = {d["decision_id"]: d for d in logged}
+        if plain_id in by_id or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     contextual = [d for d in logged if "ctx" in d]
-    assert len(contextual) >= 600 and "ctx" not in logged[-1]  # the last one had no context
+    assert len(contextual) >= 600 and plain_id in by_id and "ctx" not in by_id[plain_id]  # no context logged
     x = decode_vector(contextual[0]["ctx"])
     assert x.shape == (6,) and x[0] == 1.0 and abs(x[1]) == 1.0  # intercept, "young", 4 hashed columns
 
