@@ -34,8 +34,9 @@ Key layout (under ``{namespace}:``) and memory budget
     statistics too).
     Consumer group ``fold`` tracks what has been folded into the posterior.
 ``fold:{batch_id}``
-    marker that a batch id has claimed entries (the claim's server time, for the store's
-    dedupe-window check); it never claims again. Kept for the store's dedupe window (7 days), and
+    marker that a batch id has claimed entries (``{server ms}:{token}``: the first chunk's claim time,
+    for the store's dedupe-window check, and the fold call that may claim further chunks under it);
+    it never claims again in another call. Kept for the store's dedupe window (7 days), and
     only by a round that claimed something: a round that found nothing leaves no key.
 ``feedback:dead``
     capped stream of claimed entries the fold could not apply (the original fields plus
@@ -48,9 +49,11 @@ kept 24 h is about 2.7 GB — plus one ~100 B marker per claiming fold round for
 docs/reliability.md ("Memory budget") for the figures measured on a real server.
 
 Exactly once, even on Airflow retries
-    Each fold call reads as the *consumer named by its batch id*. It first re-reads the
-    entries it already claimed (its pending list) and only then claims new ones, applies them
-    with that same batch id, and acknowledges. A retried task therefore re-applies the same
+    Each fold call reads as *consumers named by its batch id*, one per chunk of at most
+    :data:`FOLD_CHUNK_ENTRIES` entries (the batch id, then ``{batch_id}#c1``, ``#c2``...: no script
+    holds Redis for long, whatever the backlog). It first re-reads the chunks it already claimed
+    (their pending lists) and only then claims new ones, applies each chunk under its consumer's
+    name, and acknowledges it before claiming the next. A retried task therefore re-applies the same
     entries under the same batch id, which the store refuses as a duplicate; a crashed
     consumer's claim is adopted by the next fold *under the dead consumer's name*, with the
     same effect; and a batch id that has folded once never claims new entries again (a retry of
@@ -76,6 +79,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -93,6 +97,7 @@ from banditops.store.context_codec import decode_vector
 
 if TYPE_CHECKING:
     from banditops.store.redis_store import BanditStore
+    from banditops.store.types import ExperimentConfig
 
 #: Consumer group of the feedback stream that the posterior folds read through.
 FOLD_GROUP = "fold"
@@ -340,37 +345,84 @@ def fold_marker(namespace: str, consumer: str) -> str:
 
 
 def _issued_ms(marker: Any) -> int | None:
-    """When the claim was made (server ms, kept in its marker): the store refuses a batch older than
-    its dedupe window. A marker of the old format ("1") tells nothing; a lost one means older than it."""
+    """When the fold claimed (server ms, kept in its marker ``{ms}:{token}``): the store refuses a batch
+    older than its dedupe window. A marker of the oldest format ("1") tells nothing; a lost one means
+    older than it. Every chunk of a fold carries its first chunk's time: earlier than its own first
+    apply, so the store's check can only refuse more, never count twice."""
     if marker is None:
         return 0
-    text = _decode(marker)
+    text = _decode(marker).split(":", 1)[0]
     return int(text) if text.isdigit() and text != "1" else None
 
 
-def _read_claim(
-    client: redis.Redis, namespace: str, consumer: str, max_entries: int | None, claim_ttl_s: int = FOLD_CLAIM_TTL_S
-) -> tuple[int | None, list[tuple[str, dict]]]:
-    """(issued ms, entries): the consumer's pending claim if it has one, else a new claim of up to
-    ``max_entries`` (``None``: the pending claim only).
+#: Entries claimed per claim-script call. The claim, the apply and the acknowledgement of one chunk
+#: each hold Redis for a few ms (a 10,000-entry claim in one call held it for 50 ms on an idle
+#: machine and up to 500 ms on a loaded one; the rule is never more than 50 ms at a time).
+FOLD_CHUNK_ENTRIES = 2_000
+_CHUNK = re.compile(r"#c(\d+)$")
 
-    A batch id claims new entries only once in its life (a marker set *before* the claim, in the
-    same script, and dropped again when the claim took nothing): a retry after a completed fold
-    must not claim fresh entries under an id the store already applied, or they would be refused
-    as duplicates and lost. The script answers the claim as one JSON string: parsing a RESP reply
-    of six bulk strings per entry was most of a fold's time.
+
+def chunk_consumer(batch_id: str, chunk: int) -> str:
+    """The consumer (and the store's batch-id stem) of chunk ``chunk`` of the fold ``batch_id``.
+
+    Chunk 0 is the batch id itself, so a claim made before the chunked fold is completed under the
+    same store batch id as before.
+
+    >>> chunk_consumer("dag/run/0/3", 0), chunk_consumer("dag/run/0/3", 2)
+    ('dag/run/0/3', 'dag/run/0/3#c2')
     """
+    return batch_id if chunk == 0 else f"{batch_id}#c{chunk}"
+
+
+def _chunk_of(consumer: str) -> tuple[str, int]:
+    """(batch id, chunk index) of a fold consumer: the inverse of :func:`chunk_consumer`."""
+    match = _CHUNK.search(consumer)
+    return (consumer[: match.start()], int(match.group(1))) if match else (consumer, 0)
+
+
+@dataclass
+class Claim:
+    """One chunk a fold consumer holds, as columns (``nan`` where the entry's value is no plain number)."""
+
+    issued_ms: int | None
+    ids: list[str]
+    arms: np.ndarray
+    epochs: np.ndarray
+    rewards: np.ndarray
+    #: Contextual fields per entry ("" when none); empty lists when no entry of the chunk has a context.
+    ctx: list[str]
+    actx: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _columns(text: Any) -> np.ndarray:
+    return np.array(text.split(), dtype=np.float64) if text else np.zeros(0)
+
+
+def _read_claim(
+    client: redis.Redis, namespace: str, consumer: str, max_entries: int | None,
+    *, claim_ttl_s: int = FOLD_CLAIM_TTL_S, token: str | None = None,
+) -> Claim:
+    """The consumer's pending chunk if it has one, else a new chunk of up to ``max_entries``
+    (``None``: the pending chunk only).
+
+    A batch id claims new entries in one fold call of its life only (a marker set *before* its first
+    chunk's claim, in the same script, dropped again when that claim took nothing; later chunks claim
+    only under the call's ``token``): a retry after a completed fold must not claim fresh entries
+    under ids the store already applied, or they would be refused as duplicates and lost.
+    """
+    batch_id, chunk = _chunk_of(consumer)
     script = client.register_script(_CLAIM_FEEDBACK)
-    marker, payload = script(
-        keys=[feedback_stream(namespace), fold_marker(namespace, consumer)],
-        args=[FOLD_GROUP, consumer, "" if max_entries is None else int(max_entries), int(claim_ttl_s)],
+    marker, ids, arms, epochs, rewards, ctx, actx = script(
+        keys=[feedback_stream(namespace), fold_marker(namespace, batch_id)],
+        args=[FOLD_GROUP, consumer, "" if max_entries is None else int(max_entries), int(claim_ttl_s), chunk,
+              token or secrets.token_hex(8)],
     )
-    entries: list[tuple[str, dict]] = []
-    for entry_id, flat in orjson.loads(payload):
-        # A trimmed entry is still pending with no fields (false); an empty field list encodes as {}.
-        pairs = iter(flat if isinstance(flat, list) else ())
-        entries.append((entry_id, dict(zip(pairs, pairs, strict=False))))  # pairs of one iterator
-    return _issued_ms(marker) if entries else None, entries
+    entry_ids = _decode(ids).split()
+    return Claim(_issued_ms(marker) if entry_ids else None, entry_ids, _columns(arms), _columns(epochs),
+                 _columns(rewards), [_decode(x) for x in ctx], [_decode(x) for x in actx])
 
 
 def _entry_context(data: dict, dim: int, shared_dim: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -400,75 +452,115 @@ def _entry_pull(data: dict, kind: str, n_arms: int) -> tuple[int, int, float]:
     return arm, epoch, check_reward(float(raw), kind)
 
 
+def _foldable(claim: Claim, kind: str, n_arms: int) -> np.ndarray:
+    """Mask of the entries that pass :func:`_entry_pull`'s checks, decided on the columns at once.
+
+    Only a fast path: an entry outside the mask is re-read and judged by :func:`_entry_pull` itself,
+    so the reason a dead letter gives (and whether an unusual but valid value is folded) is the
+    per-entry rule's, whatever this mask says.
+    """
+    a, e, r = claim.arms, claim.epochs, claim.rewards
+    with np.errstate(invalid="ignore"):
+        ok: np.ndarray = (a >= 0) & (a < n_arms) & (e >= 1) & np.isfinite(e)
+        ok &= np.isfinite(r) & (np.abs(r) <= MAX_FEEDBACK_REWARD)
+        if kind == "bernoulli":
+            ok &= (r == 0.0) | (r == 1.0)
+    return ok
+
+
+def _fields(client: redis.Redis, stream: str, entry_ids: Sequence[str]) -> list[dict[str, str]]:
+    """The stored fields of these entries ({} for one trimmed from the stream), in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for entry_id in entry_ids:
+        pipe.xrange(stream, min=entry_id, max=entry_id)
+    rows: list[Any] = pipe.execute()
+    return [{_decode(k): _decode(v) for k, v in row[0][1].items()} if row else {} for row in rows]
+
+
 def _apply_claim(
-    store: BanditStore, consumer: str, claim: tuple[int | None, list[tuple[str, dict]]], result: FoldResult,
+    store: BanditStore, consumer: str, claim: Claim, result: FoldResult, config: ExperimentConfig | None = None,
     *, dead_maxlen: int = DEFAULT_DEAD_LETTER_MAXLEN,
 ) -> None:
-    """Fold a claim; entries that cannot be applied go to the dead-letter stream, the rest are folded.
+    """Fold a chunk; entries that cannot be applied go to the dead-letter stream, the rest are folded.
 
-    The dead-letter writes, the XACK of the whole claim and the removal of the consumer run in ONE
-    script after the applies (``finish_claim.lua``): a crash before it leaves the claim pending,
+    The dead-letter writes, the XACK of the whole chunk and the removal of the consumer run in ONE
+    script after the applies (``finish_claim.lua``): a crash before it leaves the chunk pending,
     and the retry re-applies under the same batch ids (refused as duplicates) and writes the dead
     letters once.
     """
-    issued_ms, entries = claim
-    stream = feedback_stream(store.namespace)
-    if not entries:  # the claim script already dropped the empty consumer
+    if not claim:  # the claim script already dropped the empty consumer
         return
-    config = store.config()
+    config = config or store.config()
     spec = config.context_model
-    n_arms = store.state().stats.n_arms
-    dead: list[tuple[str, dict, str]] = []
-    by_epoch: dict[int, list[_Pull]] = {}
-    for entry_id, data in entries:
+    stream = feedback_stream(store.namespace)
+    ok = _foldable(claim, config.reward_kind, config.n_arms)
+    arms = np.where(ok, claim.arms, 0).astype(np.int64)
+    epochs = np.where(ok, claim.epochs, 0).astype(np.int64)
+    rewards = claim.rewards.copy()
+    contexts: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(claim)
+    dead: list[tuple[int, str]] = []
+    suspect = np.flatnonzero(~ok)
+    if suspect.size:  # the per-entry rule on the stored fields (an arm added since: judged on the current arms)
+        if np.any(claim.arms[suspect] >= config.n_arms):
+            config = store.config()
+        originals = dict(zip(suspect.tolist(), _fields(store.client, stream, [claim.ids[i] for i in suspect]),
+                             strict=True))
+        for i, data in originals.items():
+            try:
+                arms[i], epochs[i], rewards[i] = _entry_pull(data, config.reward_kind, config.n_arms)
+                ok[i] = True
+            except ValueError as exc:
+                dead.append((i, str(exc)))
+    if spec is not None and claim.ctx:
+        for i in np.flatnonzero(ok).tolist():
+            try:
+                contexts[i] = _entry_context({"ctx": claim.ctx[i], "actx": claim.actx[i]}, spec.dim, spec.shared_dim)
+            except ValueError as exc:
+                ok[i] = False
+                dead.append((i, str(exc)))
+    for epoch in np.unique(epochs[ok]).tolist():
+        rows = np.flatnonzero(ok & (epochs == epoch))
+        linear = (_linear_batch(config.n_arms, spec, arms[rows], rewards[rows], [contexts[i] for i in rows])
+                  if spec is not None else None)
         try:
-            arm, epoch, reward = _entry_pull(data, config.reward_kind, n_arms)
-            context = _entry_context(data, spec.dim, spec.shared_dim) if spec is not None else None
-        except ValueError as exc:
-            dead.append((entry_id, data, str(exc)))
-            continue
-        by_epoch.setdefault(epoch, []).append((entry_id, data, arm, reward, context))
-    for epoch in sorted(by_epoch):
-        group = by_epoch[epoch]
-        arms, rewards = [g[2] for g in group], [g[3] for g in group]
-        linear = _linear_batch(n_arms, spec, group) if spec is not None else None
-        try:
-            # One store batch per epoch; the suffix keeps the id deterministic for a given claim.
-            outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms, rewards, issued_ms=issued_ms,
-                                        linear=linear)
+            # One store batch per epoch; the suffix keeps the id deterministic for a given chunk.
+            outcome = store.apply_batch(f"{consumer}#e{epoch}", epoch, arms[rows], rewards[rows],
+                                        issued_ms=claim.issued_ms, linear=linear)
         except ValueError as exc:  # the store's own checks (and BatchTooOldError): never wedge the claim
-            dead.extend((eid, data, f"store refused the batch: {exc}") for eid, data, *_ in group)
+            dead.extend((i, f"store refused the batch: {exc}") for i in rows.tolist())
             continue
         if outcome.status == "applied":
-            result.applied += len(arms)
+            result.applied += rows.size
         elif outcome.status == "duplicate":
-            result.duplicate += len(arms)
+            result.duplicate += rows.size
         else:
-            result.stale += len(arms)
-    letters = [[x for pair in {**data, "entry_id": entry_id, "reason": reason, "batch_id": consumer}.items()
-                for x in pair] for entry_id, data, reason in dead]
+            result.stale += rows.size
+    dead.sort()
+    stored = dict(zip([i for i, _ in dead], _fields(store.client, stream, [claim.ids[i] for i, _ in dead]),
+                      strict=True)) if dead else {}
+    letters = [[x for pair in {**stored[i], "entry_id": claim.ids[i], "reason": reason, "batch_id": consumer}.items()
+                for x in pair] for i, reason in dead]
     store.client.register_script(_FINISH_CLAIM)(
         keys=[stream, dead_letter_stream(store.namespace)],
-        args=[FOLD_GROUP, consumer, dead_maxlen, orjson.dumps(letters)],
+        args=[FOLD_GROUP, consumer, dead_maxlen, orjson.dumps(letters), " ".join(claim.ids)],
     )
     result.invalid += len(dead)
     result.dead_lettered += len(dead)
-    result.entries += len(entries)
+    result.entries += len(claim)
 
 
-_Pull = tuple[str, dict, int, float, tuple[np.ndarray, np.ndarray] | None]
-
-
-def _linear_batch(n_arms: int, spec: ContextModelSpec, group: list[_Pull]) -> LinearGaussianStats:
+def _linear_batch(
+    n_arms: int, spec: ContextModelSpec, arms: np.ndarray, rewards: np.ndarray,
+    contexts: list[tuple[np.ndarray, np.ndarray] | None],
+) -> LinearGaussianStats:
     """The LinTS statistics of the group's contextual entries (zeros when none had a context)."""
-    rows = [(g[2], g[3], g[4]) for g in group if g[4] is not None]
+    rows = [i for i, c in enumerate(contexts) if c is not None]
+    zeros = LinearGaussianStats.zeros(n_arms, spec.dim, spec.shared_dim)
     if not rows:
-        return LinearGaussianStats.zeros(n_arms, spec.dim, spec.shared_dim)
-    arms = np.array([r[0] for r in rows], dtype=np.int64)
-    rewards = np.array([r[1] for r in rows], dtype=np.float64)
-    X = np.stack([r[2][0] for r in rows if r[2] is not None])
-    Z = np.stack([r[2][1] for r in rows if r[2] is not None]) if spec.shared_dim else None
-    return LinearGaussianStats.zeros(n_arms, spec.dim, spec.shared_dim).add_batch(arms, X, rewards, Z)
+        return zeros
+    X = np.stack([contexts[i][0] for i in rows])  # type: ignore[index]
+    Z = np.stack([contexts[i][1] for i in rows]) if spec.shared_dim else None  # type: ignore[index]
+    return zeros.add_batch(arms[rows], X, rewards[rows], Z)
 
 
 def dead_letter_count(client: redis.Redis, namespace: str) -> int:
@@ -492,13 +584,18 @@ def dead_letters(client: redis.Redis, namespace: str, count: int = 1000) -> list
     return [{"id": _decode(eid), **{_decode(k): _decode(v) for k, v in data.items()}} for eid, data in rows]
 
 
-def orphaned_claims(client: redis.Redis, namespace: str, min_idle_ms: int) -> list[str]:
-    """Consumers (batch ids) holding unacknowledged feedback for at least ``min_idle_ms``."""
+def _consumers(client: redis.Redis, namespace: str) -> list[tuple[str, int]]:
+    """(name, idle ms) of every fold consumer holding unacknowledged feedback."""
     try:
         consumers = client.xinfo_consumers(feedback_stream(namespace), FOLD_GROUP)
     except redis.ResponseError:
         return []
-    return [_decode(c["name"]) for c in consumers if int(c["pending"]) > 0 and int(c["idle"]) >= min_idle_ms]
+    return [(_decode(c["name"]), int(c["idle"])) for c in consumers if int(c["pending"]) > 0]
+
+
+def orphaned_claims(client: redis.Redis, namespace: str, min_idle_ms: int) -> list[str]:
+    """Consumers (batch ids, or chunks of one) holding unacknowledged feedback for at least ``min_idle_ms``."""
+    return [name for name, idle in _consumers(client, namespace) if idle >= min_idle_ms]
 
 
 def fold_feedback(
@@ -507,6 +604,7 @@ def fold_feedback(
     *,
     max_entries: int = 10_000,
     adopt_after_ms: int | None = 60_000,
+    chunk_entries: int = FOLD_CHUNK_ENTRIES,
 ) -> FoldResult:
     """Fold pending feedback into the posterior, exactly once, under ``batch_id``.
 
@@ -515,17 +613,24 @@ def fold_feedback(
     agent's own batch id (``<dag_id>/<run_id>/<map_index>/<round>``) so a retried task
     re-applies the same claim and the store refuses it as a duplicate.
 
+    The fold claims, applies and acknowledges in chunks of ``chunk_entries``, each chunk a consumer
+    of its own (:func:`chunk_consumer`), so no script holds Redis for long whatever the backlog, and a
+    crash leaves at most one chunk pending. First it completes what earlier attempts of the same
+    batch id left pending (any chunk) and, after ``adopt_after_ms``, other consumers' orphaned chunks.
+
     Parameters
     ----------
     store
         The experiment's store; its ``apply_batch`` does the atomic update.
     batch_id
-        Stable across retries of the same task; one consumer of the ``fold`` group.
+        Stable across retries of the same task; names the ``fold`` group's consumers.
     max_entries
-        Largest number of feedback entries claimed by this call.
+        Largest number of new feedback entries claimed by this call.
     adopt_after_ms
         Claims left unacknowledged by another consumer for this long are completed first,
         under that consumer's batch id (``None``: never adopt).
+    chunk_entries
+        Largest number of entries one claim-script call reads (a bound on how long it holds Redis).
 
     Returns
     -------
@@ -536,19 +641,31 @@ def fold_feedback(
         raise ValueError("batch_id must be a non-empty string, e.g. '<dag_id>/<run_id>/<map_index>/<round>'")
     if max_entries < 1:
         raise ValueError(f"max_entries must be >= 1; got {max_entries}")
+    if chunk_entries < 1:
+        raise ValueError(f"chunk_entries must be >= 1; got {chunk_entries}")
     client = store.client
     ensure_fold_group(client, store.namespace)
     result = FoldResult(batch_id)
-    if adopt_after_ms is not None:
-        for orphan in orphaned_claims(client, store.namespace, adopt_after_ms):
-            if orphan == batch_id:
-                continue
-            _apply_claim(store, orphan, _read_claim(client, store.namespace, orphan, None), result)
-            result.adopted.append(orphan)
+    config = store.config()
+    for name, idle in _consumers(client, store.namespace):
+        own = _chunk_of(name)[0] == batch_id
+        if own or (adopt_after_ms is not None and idle >= adopt_after_ms):
+            _apply_claim(store, name, _read_claim(client, store.namespace, name, None), result, config)
+            if not own:
+                result.adopted.append(name)
     # The marker lives as long as the store remembers the batch id: after that a new claim under it
     # is applied as new, so nothing is lost; before it, a second claim would be refused as duplicate.
     claim_ttl_s = max(1, math.ceil(store.dedupe_window_s))
-    _apply_claim(store, batch_id, _read_claim(client, store.namespace, batch_id, max_entries, claim_ttl_s), result)
+    token = secrets.token_hex(8)
+    claimed, chunk = 0, 0
+    while claimed < max_entries:
+        want = min(chunk_entries, max_entries - claimed)
+        consumer = chunk_consumer(batch_id, chunk)
+        claim = _read_claim(client, store.namespace, consumer, want, claim_ttl_s=claim_ttl_s, token=token)
+        _apply_claim(store, consumer, claim, result, config)
+        claimed, chunk = claimed + len(claim), chunk + 1
+        if len(claim) < want:  # the backlog is folded (or this batch id may claim no more)
+            break
     return result
 
 

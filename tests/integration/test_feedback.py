@@ -72,7 +72,7 @@ def test_a_crash_between_claim_and_ack_is_completed_once(redis_client: redis.Red
         accept_feedback(redis_client, namespace, decision_id, 1.0)
     fold_feedback(store, "warmup", max_entries=1)  # creates the group, folds one entry
     # Attempt 1 claims the rest and dies before applying.
-    _, claimed = _read_claim(redis_client, namespace, "dag/run/3/0", max_entries=10)
+    claimed = _read_claim(redis_client, namespace, "dag/run/3/0", max_entries=10)
     assert len(claimed) == 2
     # The retry (same batch id) applies exactly that claim ...
     retry = fold_feedback(store, "dag/run/3/0")
@@ -88,7 +88,7 @@ def test_an_orphaned_claim_is_adopted_under_its_own_batch_id(redis_client: redis
         accept_feedback(redis_client, namespace, decision_id, 1.0)
     fold_feedback(store, "init", max_entries=1)
     # A consumer claims, applies, then dies before acknowledging: adopting it must not double count.
-    _, claim = _read_claim(redis_client, namespace, "dead/run/0/0", max_entries=10)
+    claim = _read_claim(redis_client, namespace, "dead/run/0/0", max_entries=10)
     store.apply_batch("dead/run/0/0#e1", 1, [2], [1.0])
     assert len(claim) == 1 and orphaned_claims(redis_client, namespace, min_idle_ms=0) == ["dead/run/0/0"]
     result = fold_feedback(store, "alive/run/0/0", adopt_after_ms=0)
@@ -214,7 +214,7 @@ def test_a_claim_older_than_the_dedupe_window_is_dead_lettered_not_refolded(
     for decision_id in decide(redis_client, namespace, [0, 1]):
         accept_feedback(redis_client, namespace, decision_id, 1.0)
     ensure_fold_group(redis_client, namespace)
-    assert len(_read_claim(redis_client, namespace, "crashed/0/0/0", 10)[1]) == 2  # claimed, then the task died
+    assert len(_read_claim(redis_client, namespace, "crashed/0/0/0", 10)) == 2  # claimed, then the task died
     time.sleep(1.1)  # its apply, had it happened, is no longer remembered
     result = fold_feedback(store, "crashed/0/0/0")
     assert (result.applied, result.dead_lettered) == (0, 2)
