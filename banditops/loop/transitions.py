@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from banditops.bandit.arms import SCENARIOS, parse_arms, reward_kind, scenario
+from banditops.bandit.arms import SCENARIOS, BernoulliArm, GaussianArm, parse_arms, reward_kind, scenario
+from banditops.bandit.convergence import ConvergenceVerdict, check_convergence
 from banditops.bandit.validators import is_integer
+from banditops.clients.env_client import EnvironmentLog, EnvironmentReset
 from banditops.loop.arm_choice import posterior_of
+from banditops.store.protocols import EventStore, StoreLike
 from banditops.store.types import ExperimentConfig, Mode, StoreState
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 class ConvergenceOutcome:
     """The verdict on the current posterior and whether this call switched to MONITORING."""
 
-    verdict: Any
+    verdict: ConvergenceVerdict | None
     marked: bool
     mode: str
     epoch: int
@@ -39,14 +42,12 @@ class ConvergenceOutcome:
                 "epoch_pulls": self.epoch_pulls, "total_pulls": self.total_pulls}
 
 
-def check_and_mark_convergence(store: Any, rng: np.random.Generator, *, draws: int = 4000) -> ConvergenceOutcome:
+def check_and_mark_convergence(store: StoreLike, rng: np.random.Generator, *, draws: int = 4000) -> ConvergenceOutcome:
     """In LEARNING, check convergence and, when reached, switch to MONITORING (guarded by epoch).
 
     The switch is refused by the store if a relearning opened a new epoch meanwhile, so a slow
     check can never mark a posterior it did not look at.
     """
-    from banditops.bandit.convergence import check_convergence
-
     state: StoreState = store.state()
     if state.mode != Mode.LEARNING:
         return ConvergenceOutcome(None, False, str(state.mode), state.epoch, state.epoch_pulls, state.total_pulls)
@@ -69,7 +70,7 @@ def check_and_mark_convergence(store: Any, rng: np.random.Generator, *, draws: i
 
 # -- drift → relearning -------------------------------------------------------------------------
 def record_drift_and_relearn(
-    store: Any, *, epoch: int, reason: str = "drift_detected", force: bool = False, **drift: Any
+    store: StoreLike, *, epoch: int, reason: str = "drift_detected", force: bool = False, **drift: object
 ) -> int | None:
     """Open a new epoch in RELEARNING with the forced-exploration budget; returns it, or ``None``.
 
@@ -94,7 +95,7 @@ def record_drift_and_relearn(
     return opened if opened == state.epoch + 1 else None
 
 
-def recorded_drift(store: Any, epoch: int) -> dict[str, Any] | None:
+def recorded_drift(store: EventStore, epoch: int) -> dict[str, Any] | None:
     """The drift of ``epoch`` already recorded (event ``drift_detected``), or ``None``."""
     for e in store.events(count=100_000):
         if e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch):
@@ -102,12 +103,12 @@ def recorded_drift(store: Any, epoch: int) -> dict[str, Any] | None:
     return None
 
 
-def drift_recorded(store: Any, epoch: int) -> bool:
+def drift_recorded(store: EventStore, epoch: int) -> bool:
     """Whether a drift of ``epoch`` was already recorded (event ``drift_detected``)."""
     return recorded_drift(store, epoch) is not None
 
 
-def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) -> dict[str, Any] | None:
+def record_drift(store: StoreLike, finding: dict[str, Any], env: EnvironmentLog | None = None) -> dict[str, Any] | None:
     """Append event ``drift_detected`` once per epoch; returns the drift (the relearning's conf) or ``None``.
 
     With ``env`` (an ``EnvClient``), the environment's event log adds what the store cannot know:
@@ -133,7 +134,7 @@ def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) ->
     return drift
 
 
-def _delay(env: Any | None, at_total_pulls: int | None = None) -> dict[str, Any]:
+def _delay(env: EnvironmentLog | None, at_total_pulls: int | None = None) -> dict[str, Any]:
     """Pulls and seconds from the environment's last change to now (or to ``at_total_pulls``)."""
     if env is None:
         return {}
@@ -150,7 +151,7 @@ def _delay(env: Any | None, at_total_pulls: int | None = None) -> dict[str, Any]
         return {}
 
 
-def _record_reaction(store: Any, finding: dict[str, Any], env: Any | None) -> dict[str, Any] | None:
+def _record_reaction(store: EventStore, finding: dict[str, Any], env: EnvironmentLog | None) -> dict[str, Any] | None:
     """Record, once per epoch, a restart the agents' rounds already made (event ``drift_recorded``).
 
     The store reacted atomically with the round that saw the change (``drift_detected`` with
@@ -181,7 +182,7 @@ def experiment_config(
     scenario_name: str = "seed",
     arms: str | list[dict[str, Any]] | None = None,
     **knobs: Any,
-) -> tuple[ExperimentConfig, list[Any]]:
+) -> tuple[ExperimentConfig, list[BernoulliArm | GaussianArm]]:
     """Validate a whole experiment request before anything is touched; ``ValueError`` says what is valid."""
     if arms:
         instance = parse_arms(arms)
@@ -202,7 +203,7 @@ def experiment_config(
 
 
 def start_experiment(
-    store: Any, env: Any, config: ExperimentConfig, *, scenario_name: str | None = None,
+    store: StoreLike, env: EnvironmentReset, config: ExperimentConfig, *, scenario_name: str | None = None,
     seed: int | None = None, arms: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Reset the environment to the scenario, then the store (a new epoch, LEARNING, empty posterior)."""
