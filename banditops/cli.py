@@ -34,12 +34,20 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from banditops.bandit.arms import SCENARIOS, scenario
 from banditops.sim.simulation import POLICIES, Instance, SeedResult, simulate
 from banditops.sim.worlds import WORLD_HORIZONS, WORLDS
+
+if TYPE_CHECKING:
+    from banditops.bandit.arms import BernoulliArm, GaussianArm
+    from banditops.sim.deployed import DeployedReport, DeployedSetup
+    from banditops.sim.simulation import SimulationReport
+
+#: What ``simulate`` calls back after each seed.
+Progress = Callable[[SeedResult], None]
 
 #: Where ``simulate --deployed`` is told to look for a server when none is given.
 NO_SERVER = (
@@ -49,7 +57,7 @@ NO_SERVER = (
 )
 
 
-def _deployed_setup(args: argparse.Namespace) -> Any:
+def _deployed_setup(args: argparse.Namespace) -> DeployedSetup:
     from banditops.sim.deployed import DeployedSetup
 
     if args.refresh != 1:
@@ -74,7 +82,7 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.scenario in WORLDS and not args.arms:
             instance = WORLDS[args.scenario](args.horizon)
         else:
-            arms: Any = args.arms if args.arms else scenario(args.scenario)
+            arms: str | list[BernoulliArm | GaussianArm] = args.arms if args.arms else scenario(args.scenario)
             instance = Instance.build(arms, args.changes, args.horizon)
         if args.refresh < 1:
             raise ValueError(f"--refresh must be >= 1 pull; got {args.refresh}")
@@ -89,14 +97,14 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"banditops simulate: {exc}", file=sys.stderr)
         return 2
     seeds = list(range(args.seed0, args.seed0 + args.seeds))
-    run: Any
+    run: Callable[..., DeployedReport | SimulationReport]
     if setup is not None:
         from banditops.sim.deployed import simulate_deployed
 
-        def run(progress: Any = None) -> Any:
+        def run(progress: Progress | None = None) -> DeployedReport | SimulationReport:
             return simulate_deployed(instance, seeds, str(redis_url), setup, progress=progress)
     else:
-        def run(progress: Any = None) -> Any:
+        def run(progress: Progress | None = None) -> DeployedReport | SimulationReport:
             return simulate(instance, seeds, args.policy, args.refresh, progress=progress)
     if args.json:
         report = run()
@@ -115,8 +123,8 @@ def _simulate(args: argparse.Namespace) -> int:
             report = run(progress=advance)
     payload = report.to_dict()
     if not args.runs:
-        for run in payload["runs"]:
-            run.pop("alarms", None)
+        for entry in payload["runs"]:
+            entry.pop("alarms", None)
     if args.json:
         print(json.dumps(_finite(payload), indent=None if args.compact else 2))
     else:

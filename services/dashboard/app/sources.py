@@ -18,7 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -31,6 +31,9 @@ from banditops.store.types import Event, StoreState
 
 from .config import Settings
 from .history import History, HistoryTracker
+
+if TYPE_CHECKING:
+    from banditops.clients.env_client import EnvClient
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +174,7 @@ class MlflowUnreachableError(RuntimeError):
 class DataCollector:
     """Reads every source for one refresh of the page; thread-safe, never raises."""
 
-    def __init__(self, settings: Settings, *, store: BanditStore | None = None, env: Any = None) -> None:
+    def __init__(self, settings: Settings, *, store: BanditStore | None = None, env: EnvClient | None = None) -> None:
         self.settings = settings
         timeout = settings.dashboard_source_timeout_s
         if store is None:
