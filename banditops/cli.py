@@ -75,7 +75,11 @@ def _simulate(args: argparse.Namespace) -> int:
         return _simulate_contextual(args)
     args.policy = args.policy or "system"
     args.horizon = args.horizon or WORLD_HORIZONS.get(args.scenario, 10_000)
-    redis_url = args.redis_url or os.environ.get("BANDITOPS_REDIS_URL")
+    from banditops.settings import get_settings
+
+    settings = get_settings()
+    # only a URL someone gave: the settings' loopback default must not hide the NO_SERVER advice
+    redis_url = args.redis_url or (settings.redis_url if "redis_url" in settings.model_fields_set else None)
     try:
         if args.scenario in WORLDS and (args.arms or args.changes):
             raise ValueError(f"--scenario {args.scenario} brings its own arms and changes; drop --arms/--changes")
@@ -274,12 +278,12 @@ def _demo(args: argparse.Namespace, rest: list[str]) -> int:
 
 def _redis_acl(args: argparse.Namespace) -> int:
     """Write the ACL file of the deployment's Redis users (passwords from BANDITOPS_REDIS_<USER>_PASSWORD)."""
-    import os
     from pathlib import Path
 
+    from banditops.settings import get_settings
     from banditops.store.acl import acl_file, passwords_from_env
 
-    namespace = args.namespace or os.environ.get("BANDITOPS_NAMESPACE", "bo")
+    namespace = args.namespace or get_settings().namespace
     try:
         text = acl_file(namespace, passwords_from_env(os.environ))
     except ValueError as exc:

@@ -137,7 +137,7 @@ class Tracker:
         self.experiment_name = experiment_name or settings.mlflow_experiment
         #: Where a NEW experiment keeps artifacts (``BANDITOPS_MLFLOW_ARTIFACT_LOCATION``); ``None``:
         #: the tracking server's default (a server with ``--artifacts-destination`` proxies them).
-        self.artifact_location = artifact_location or os.environ.get("BANDITOPS_MLFLOW_ARTIFACT_LOCATION") or None
+        self.artifact_location = artifact_location or settings.mlflow_artifact_location or None
         self._client: MlflowClient | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
