@@ -69,6 +69,22 @@ def check_and_mark_convergence(store: StoreLike, rng: np.random.Generator, *, dr
 
 
 # -- drift → relearning -------------------------------------------------------------------------
+def relearning_refusal(state: StoreState, epoch: int, *, force: bool = False) -> str | None:
+    """Why relearning ``epoch`` is a no-op in ``state`` (``None``: it is due): THE relearning guard.
+
+    The relearning DAG's branch (``steps.relearning_due``) and the transition itself
+    (:func:`record_drift_and_relearn`) both ask it, so the run that is skipped and the epoch that
+    is not opened are decided by the same rule: the store must still be in the epoch the drift was
+    sensed in, and MONITORING unless a person forced it. The store's script fences the write again
+    (``expected_epoch``) against a change between this read and the write.
+    """
+    if state.epoch != int(epoch):
+        return f"relearning of epoch {epoch} is a no-op: the store is already in epoch {state.epoch}"
+    if not force and state.mode != Mode.MONITORING:
+        return f"drift ignored: the store is in {state.mode}, not MONITORING"
+    return None
+
+
 def record_drift_and_relearn(
     store: StoreLike, *, epoch: int, reason: str = "drift_detected", force: bool = False, **drift: object
 ) -> int | None:
@@ -83,11 +99,9 @@ def record_drift_and_relearn(
     if epoch is None or not is_integer(epoch):
         raise ValueError(f"a relearning request must name the epoch it relearns (an integer >= 1); got {epoch!r}")
     state: StoreState = store.state()
-    if state.epoch != int(epoch):
-        log.info("relearning of epoch %s is a no-op: the store is already in epoch %s", epoch, state.epoch)
-        return None
-    if not force and state.mode != Mode.MONITORING:
-        log.info("drift ignored: the store is in %s, not MONITORING", state.mode)
+    refusal = relearning_refusal(state, epoch, force=force)
+    if refusal is not None:
+        log.info("%s", refusal)
         return None
     fields = {k: v for k, v in drift.items() if v is not None}
     opened = int(store.open_epoch(reason=reason, explore_budget=state.config.relearn_budget,
