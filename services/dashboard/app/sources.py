@@ -23,9 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
-import redis
 
 from banditops.clients.airflow_client import AirflowClient, AirflowError
+from banditops.store.connection import Redis, RedisConnectionError, RedisTimeoutError
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import Event, StoreState
 
@@ -97,15 +97,15 @@ def short_reason(exc: BaseException) -> str:
     """One human line from an exception (never a traceback); the root cause when it is a network one."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, httpx.TransportError | redis.ConnectionError | OSError):
+        if isinstance(cause, httpx.TransportError | RedisConnectionError | OSError):
             exc = cause
             break
         cause = cause.__cause__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     refused = "refused" in text.lower() or "111" in text
-    if refused and isinstance(exc, httpx.ConnectError | redis.ConnectionError | ConnectionRefusedError):
+    if refused and isinstance(exc, httpx.ConnectError | RedisConnectionError | ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, httpx.TimeoutException | redis.TimeoutError | TimeoutError):
+    if isinstance(exc, httpx.TimeoutException | RedisTimeoutError | TimeoutError):
         return "timed out"
     return text[:200]
 
@@ -178,7 +178,7 @@ class DataCollector:
         self.settings = settings
         timeout = settings.dashboard_source_timeout_s
         if store is None:
-            client = redis.Redis.from_url(
+            client = Redis.from_url(
                 settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
             )
             store = BanditStore(client, settings.namespace)
@@ -209,7 +209,7 @@ class DataCollector:
         url = redact_url(self.settings.redis_url)
         try:
             state = self.store.state()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (RedisConnectionError, RedisTimeoutError) as exc:
             return out, [Notice("Redis", f"Redis unreachable ({url}): {short_reason(exc)}")]
         except Exception as exc:  # an empty namespace: reachable, but no experiment yet
             return out, [
