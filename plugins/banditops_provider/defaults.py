@@ -2,7 +2,7 @@
 
 Kept here (not in ``dags/``) so DAG files stay one data-flow sentence and nothing imports ``dags/``.
 Schedules and the sensor's timing are read from the environment at parse time, through
-:class:`banditops.settings.Settings` (cheap, no database, no network; a fresh read per call, so a
+:class:`banditops.settings.DagSettings` (cheap, no database, no network; a fresh read per call, so a
 parse sees the environment of that moment); an Airflow Variable would cost a metadata-DB query on
 every parse.
 """
@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from banditops.settings import Settings
+from banditops.settings import DagSettings
 
 #: Timezone-aware and in the past, so the first run is due at once; catchup is off everywhere.
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,19 +49,19 @@ def schedule_from(value: str) -> str | timedelta | None:
 
 def learning_schedule() -> str | timedelta | None:
     """``BANDITOPS_LEARNING_SCHEDULE``, default ``@continuous`` (back-to-back runs, one at a time)."""
-    return schedule_from(Settings().learning_schedule)
+    return schedule_from(DagSettings().learning_schedule)
 
 
 def drift_monitor_schedule() -> str | timedelta | None:
     """``BANDITOPS_DRIFT_MONITOR_SCHEDULE``, default ``@continuous`` (a sensor is always waiting)."""
-    return schedule_from(Settings().drift_monitor_schedule)
+    return schedule_from(DagSettings().drift_monitor_schedule)
 
 
 def drift_poll_interval() -> float:
     """``BANDITOPS_DRIFT_POLL_S``, default 1 s: how often the drift trigger polls the store."""
-    return float(Settings().drift_poll_s)
+    return float(DagSettings().drift_poll_s)
 
 
 def drift_max_wait() -> float:
     """``BANDITOPS_DRIFT_MAX_WAIT_S``, default 600 s: how long one drift sensor run waits."""
-    return float(Settings().drift_max_wait_s)
+    return float(DagSettings().drift_max_wait_s)
