@@ -75,11 +75,13 @@ def _simulate(args: argparse.Namespace) -> int:
         return _simulate_contextual(args)
     args.policy = args.policy or "system"
     args.horizon = args.horizon or WORLD_HORIZONS.get(args.scenario, 10_000)
-    from banditops.settings import get_settings
+    redis_url = args.redis_url
+    if args.deployed and not redis_url:  # only --deployed reads it (and only then the settings)
+        from banditops.settings import get_settings
 
-    settings = get_settings()
-    # only a URL someone gave: the settings' loopback default must not hide the NO_SERVER advice
-    redis_url = args.redis_url or (settings.redis_url if "redis_url" in settings.model_fields_set else None)
+        settings = get_settings()
+        # only a URL someone gave: the settings' loopback default must not hide the NO_SERVER advice
+        redis_url = settings.redis_url if "redis_url" in settings.model_fields_set else None
     try:
         if args.scenario in WORLDS and (args.arms or args.changes):
             raise ValueError(f"--scenario {args.scenario} brings its own arms and changes; drop --arms/--changes")
