@@ -30,9 +30,10 @@ from banditops.store.redis_store import BanditStore
 from banditops.store.types import Event, StoreState
 
 from .config import Settings
-from .history import History, HistoryTracker
+from .history import History, HistoryTracker, PosteriorFactory
 
 if TYPE_CHECKING:
+    from banditops.bandit.posteriors.base import Posterior
     from banditops.clients.env_client import EnvClient
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class DashboardData:
 
     fetched_at: float
     state: StoreState | None = None
-    posterior: Any = None
+    posterior: Posterior | None = None
     events: list[Event] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     history: History = field(default_factory=History)
@@ -364,7 +365,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dict(vars(obj))
 
 
-def _posterior_factory() -> Any:
+def _posterior_factory() -> PosteriorFactory | None:
     """``banditops.bandit.posteriors.make_posterior`` when installed (None keeps the page up without it)."""
     try:
         from banditops.bandit.posteriors import make_posterior
