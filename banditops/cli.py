@@ -34,12 +34,20 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from banditops.bandit.arms import SCENARIOS, scenario
 from banditops.sim.simulation import POLICIES, Instance, SeedResult, simulate
 from banditops.sim.worlds import WORLD_HORIZONS, WORLDS
+
+if TYPE_CHECKING:
+    from banditops.bandit.arms import BernoulliArm, GaussianArm
+    from banditops.sim.deployed import DeployedReport, DeployedSetup
+    from banditops.sim.simulation import SimulationReport
+
+#: What ``simulate`` calls back after each seed.
+Progress = Callable[[SeedResult], None]
 
 #: Where ``simulate --deployed`` is told to look for a server when none is given.
 NO_SERVER = (
@@ -49,7 +57,7 @@ NO_SERVER = (
 )
 
 
-def _deployed_setup(args: argparse.Namespace) -> Any:
+def _deployed_setup(args: argparse.Namespace) -> DeployedSetup:
     from banditops.sim.deployed import DeployedSetup
 
     if args.refresh != 1:
@@ -67,14 +75,20 @@ def _simulate(args: argparse.Namespace) -> int:
         return _simulate_contextual(args)
     args.policy = args.policy or "system"
     args.horizon = args.horizon or WORLD_HORIZONS.get(args.scenario, 10_000)
-    redis_url = args.redis_url or os.environ.get("BANDITOPS_REDIS_URL")
+    redis_url = args.redis_url
+    if args.deployed and not redis_url:  # only --deployed reads it (and only then the settings)
+        from banditops.settings import get_settings
+
+        settings = get_settings()
+        # only a URL someone gave: the settings' loopback default must not hide the NO_SERVER advice
+        redis_url = settings.redis_url if "redis_url" in settings.model_fields_set else None
     try:
         if args.scenario in WORLDS and (args.arms or args.changes):
             raise ValueError(f"--scenario {args.scenario} brings its own arms and changes; drop --arms/--changes")
         if args.scenario in WORLDS and not args.arms:
             instance = WORLDS[args.scenario](args.horizon)
         else:
-            arms: Any = args.arms if args.arms else scenario(args.scenario)
+            arms: str | list[BernoulliArm | GaussianArm] = args.arms if args.arms else scenario(args.scenario)
             instance = Instance.build(arms, args.changes, args.horizon)
         if args.refresh < 1:
             raise ValueError(f"--refresh must be >= 1 pull; got {args.refresh}")
@@ -89,14 +103,14 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"banditops simulate: {exc}", file=sys.stderr)
         return 2
     seeds = list(range(args.seed0, args.seed0 + args.seeds))
-    run: Any
+    run: Callable[..., DeployedReport | SimulationReport]
     if setup is not None:
         from banditops.sim.deployed import simulate_deployed
 
-        def run(progress: Any = None) -> Any:
+        def run(progress: Progress | None = None) -> DeployedReport | SimulationReport:
             return simulate_deployed(instance, seeds, str(redis_url), setup, progress=progress)
     else:
-        def run(progress: Any = None) -> Any:
+        def run(progress: Progress | None = None) -> DeployedReport | SimulationReport:
             return simulate(instance, seeds, args.policy, args.refresh, progress=progress)
     if args.json:
         report = run()
@@ -115,8 +129,8 @@ def _simulate(args: argparse.Namespace) -> int:
             report = run(progress=advance)
     payload = report.to_dict()
     if not args.runs:
-        for run in payload["runs"]:
-            run.pop("alarms", None)
+        for entry in payload["runs"]:
+            entry.pop("alarms", None)
     if args.json:
         print(json.dumps(_finite(payload), indent=None if args.compact else 2))
     else:
@@ -266,12 +280,12 @@ def _demo(args: argparse.Namespace, rest: list[str]) -> int:
 
 def _redis_acl(args: argparse.Namespace) -> int:
     """Write the ACL file of the deployment's Redis users (passwords from BANDITOPS_REDIS_<USER>_PASSWORD)."""
-    import os
     from pathlib import Path
 
+    from banditops.settings import get_settings
     from banditops.store.acl import acl_file, passwords_from_env
 
-    namespace = args.namespace or os.environ.get("BANDITOPS_NAMESPACE", "bo")
+    namespace = args.namespace or get_settings().namespace
     try:
         text = acl_file(namespace, passwords_from_env(os.environ))
     except ValueError as exc:

@@ -157,7 +157,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``banditops ope``."""
     ope = sub.add_parser("ope", help="off-policy evaluation: OBP's Open Bandit Dataset protocol")
     ope.add_argument("dataset", choices=("obd", "log"),
@@ -191,7 +191,7 @@ def _rollback_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_policy_parser(sub: Any) -> None:
+def add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``banditops policy rollback``."""
     policy = sub.add_parser("policy", help="the live policy config: rollback to the one before the last promotion")
     policy.add_argument("action", choices=("rollback",))

@@ -1,5 +1,9 @@
 """Settings shared by every deployable, read from ``BANDITOPS_*`` environment variables.
 
+This class is the one place the library, the provider and the DAGs read a ``BANDITOPS_*``
+variable (each service's own ``app/core/config.py`` reads its ``BANDITOPS_<SERVICE>_*`` ones):
+a new knob is a field here, not an ``os.environ`` lookup where it is used.
+
 Secrets (tokens, passwords) only ever come from the environment; outside ``local`` mode a
 placeholder value is refused so a copied ``.env.example`` cannot reach production.
 """
@@ -9,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_PREFIX = "change-me"
@@ -36,7 +40,35 @@ def refuse_placeholder(variable: str, value: str | None) -> None:
         )
 
 
-class Settings(BaseSettings):
+class DagSettings(BaseSettings):
+    """The knobs the DAG files read at parse time: schedules and the drift sensor's timing.
+
+    A class of their own (``Settings`` has them too) so that parsing a DAG validates only what
+    the DAG reads: a bad value of an unrelated setting fails the tasks that use it, as it always
+    has, not the parse of every DAG.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore")
+
+    #: Schedule of ``bandit_learning`` (``@continuous``, a cron/preset, ``none``, or a duration ``15s``).
+    learning_schedule: str = "@continuous"
+    #: Schedule of ``bandit_drift_monitor`` (same forms).
+    drift_monitor_schedule: str = "@continuous"
+    #: Seconds between the drift trigger's polls of the store.
+    drift_poll_s: float = 1.0
+    #: Seconds a drift sensor run waits before it ends ``idle`` (the next run takes over).
+    drift_max_wait_s: float = 600.0
+
+    @field_validator("drift_poll_s", "drift_max_wait_s", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # An empty variable (``BANDITOPS_DRIFT_POLL_S=``) means "unset", as it always has.
+        if value == "":
+            return cls.model_fields[str(info.field_name)].default
+        return value
+
+
+class Settings(DagSettings):
     """Where the parts of the loop are and how the loop behaves by default."""
 
     model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore")
@@ -50,6 +82,8 @@ class Settings(BaseSettings):
     env_admin_token: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_experiment: str = "banditops"
+    #: Artifact root of a newly created MLflow experiment; ``None``: the tracking server's default.
+    mlflow_artifact_location: str | None = None
     airflow_url: str = "http://127.0.0.1:8080"
     dashboard_url: str = "http://127.0.0.1:8050"
     mlflow_ui_url: str = "http://127.0.0.1:5000"
@@ -57,7 +91,6 @@ class Settings(BaseSettings):
     seed: int | None = None
     #: Timeout of HTTP calls to the environment, in seconds.
     http_timeout_s: float = Field(default=10.0, gt=0)
-
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
         if self.deploy_mode != "local":

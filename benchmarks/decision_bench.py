@@ -105,6 +105,26 @@ def server_p99_bound_ms(metrics: str, route: str = "/recommend") -> float | None
     return next(le * 1000 for le, count in buckets if count >= 0.99 * total)
 
 
+def alternating_rounds(
+    targets: dict[str, tuple[str, Path, int]], redis_pid: int, *, rounds: int, duration_s: float, connections: int,
+) -> dict[str, list[dict[str, float]]]:
+    """``rounds`` rounds of one wrk run per target (``name -> (url, script, server pid)``), in turn.
+
+    Alternating rounds spread the machine's load changes over every target alike. Each run also
+    carries the CPU per request of the server process and of Redis (which logs every decision):
+    unlike latency and throughput, these barely depend on what else the machine runs.
+    """
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (url, script, pid) in targets.items():
+            cpu0, redis0 = cpu_seconds(pid), cpu_seconds(redis_pid)
+            run_result = wrk(url, script, duration_s=duration_s, connections=connections)
+            run_result["server_cpu_us"] = (cpu_seconds(pid) - cpu0) / run_result["requests"] * 1e6
+            run_result["redis_cpu_us"] = (cpu_seconds(redis_pid) - redis0) / run_result["requests"] * 1e6
+            runs[name].append(run_result)
+    return runs
+
+
 def _start_bare(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -154,19 +174,11 @@ def run(
         targets = {"recommend": f"{service.url}/recommend", "bare": f"http://127.0.0.1:{bare_port}/recommend"}
         for url in targets.values():
             wrk(url, script, duration_s=warmup_s, connections=connections)
-        runs: dict[str, list[dict[str, float]]] = {"recommend": [], "bare": []}
         assert service.process is not None and redis_server.process is not None
         pids = {"recommend": service.process.pid, "bare": bare.pid}
-        for _ in range(rounds):
-            for name, url in targets.items():
-                cpu0, redis0 = cpu_seconds(pids[name]), cpu_seconds(redis_server.process.pid)
-                run_result = wrk(url, script, duration_s=duration_s, connections=connections)
-                # CPU per request of the server process (and of Redis, which logs every decision):
-                # unlike latency and throughput, this barely depends on what else the machine runs.
-                run_result["server_cpu_us"] = (cpu_seconds(pids[name]) - cpu0) / run_result["requests"] * 1e6
-                run_result["redis_cpu_us"] = (
-                    cpu_seconds(redis_server.process.pid) - redis0) / run_result["requests"] * 1e6
-                runs[name].append(run_result)
+        runs = alternating_rounds({name: (url, script, pids[name]) for name, url in targets.items()},
+                                  redis_server.process.pid, rounds=rounds, duration_s=duration_s,
+                                  connections=connections)  # fmt: skip
         health = httpx.get(f"{service.url}/healthz").json()
         metrics = httpx.get(f"{service.url}/metrics").text
     finally:
@@ -277,16 +289,10 @@ def run_contextual(
             if probe.status_code != 200 or probe.json()["fallback"]:
                 raise RuntimeError(f"{name} probe failed: {probe.status_code} {probe.text}")
             wrk(url, script, duration_s=warmup_s, connections=connections)
-        runs: dict[str, list[dict[str, float]]] = {"contextual": [], "plain": []}
         assert service.process is not None and redis_server.process is not None
-        for _ in range(rounds):
-            for name, script in scripts.items():
-                cpu0, redis0 = cpu_seconds(service.process.pid), cpu_seconds(redis_server.process.pid)
-                run_result = wrk(url, script, duration_s=duration_s, connections=connections)
-                run_result["server_cpu_us"] = (cpu_seconds(service.process.pid) - cpu0) / run_result["requests"] * 1e6
-                run_result["redis_cpu_us"] = (
-                    cpu_seconds(redis_server.process.pid) - redis0) / run_result["requests"] * 1e6
-                runs[name].append(run_result)
+        runs = alternating_rounds({name: (url, script, service.process.pid) for name, script in scripts.items()},
+                                  redis_server.process.pid, rounds=rounds, duration_s=duration_s,
+                                  connections=connections)  # fmt: skip
         metrics = httpx.get(f"{service.url}/metrics").text
         load = os.getloadavg()
     finally:

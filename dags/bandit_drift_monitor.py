@@ -26,7 +26,13 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
 from banditops_provider import steps
-from banditops_provider.defaults import DEFAULT_ARGS, START_DATE, drift_monitor_schedule, env_float
+from banditops_provider.defaults import (
+    DEFAULT_ARGS,
+    START_DATE,
+    drift_max_wait,
+    drift_monitor_schedule,
+    drift_poll_interval,
+)
 from banditops_provider.sensors.drift import DriftSensor
 
 
@@ -44,8 +50,8 @@ from banditops_provider.sensors.drift import DriftSensor
 def bandit_drift_monitor() -> None:
     sense = DriftSensor(
         task_id="sense_drift",
-        poll_interval=env_float("BANDITOPS_DRIFT_POLL_S", 1.0),
-        max_wait=env_float("BANDITOPS_DRIFT_MAX_WAIT_S", 600.0),
+        poll_interval=drift_poll_interval(),
+        max_wait=drift_max_wait(),
     )
 
     @task.branch

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -52,6 +52,26 @@ class PullResult:
     rewards: np.ndarray
     regret: float
     total_pulls: int
+
+
+class EnvironmentLog(Protocol):
+    """What the loop reads of the world to measure a detection delay (the client, or the simulator's table).
+
+    ``events()`` lists the world's changes (``kind``, ``t``, ``total_pulls``); ``truth()`` holds
+    ``total_pulls`` now. The deployed simulator's seeded world answers both without a service.
+    """
+
+    def events(self) -> list[dict[str, Any]]: ...
+
+    def truth(self) -> dict[str, Any]: ...
+
+
+class EnvironmentReset(Protocol):
+    """What starting an experiment asks of the environment: put the world in the scenario."""
+
+    def reset(self, scenario: str, seed: int | None = None,
+              arms: Sequence[BernoulliArm | GaussianArm | dict[str, Any]] | None = None, *,
+              new_experiment: bool = False) -> dict[str, Any]: ...  # fmt: skip
 
 
 def _message(response: httpx.Response) -> str:

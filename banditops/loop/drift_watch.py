@@ -11,9 +11,11 @@ stream position is kept in Redis, so a restarted triggerer continues where it st
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
+from banditops.bandit.drift.monitor import ArmDriftMonitor
 from banditops.loop.ids import stream_id_key
+from banditops.store.protocols import StoreLike
 from banditops.store.types import BatchSummary, ExperimentConfig, Mode, StoreState
 
 #: Name of the drift sensor's stream cursor in the store.
@@ -41,9 +43,7 @@ class DriftFinding:
         return asdict(self)
 
 
-def _monitor_for(config: ExperimentConfig) -> Any:
-    from banditops.bandit.drift.monitor import ArmDriftMonitor
-
+def _monitor_for(config: ExperimentConfig) -> ArmDriftMonitor:
     return ArmDriftMonitor(n_arms=config.n_arms, reward_kind=config.reward_kind, delta=config.drift_delta)
 
 
@@ -74,7 +74,7 @@ class DriftWatch:
     """
 
     def __init__(
-        self, store: Any, cursor_name: str = DRIFT_CURSOR, chunk: int = 1000, *, summaries: bool | None = None
+        self, store: StoreLike, cursor_name: str = DRIFT_CURSOR, chunk: int = 1000, *, summaries: bool | None = None
     ) -> None:
         self.store = store
         #: Test the summary stream (True), report the agents' reactions (False), or by the source (None).
@@ -82,20 +82,23 @@ class DriftWatch:
         self.cursor_name = cursor_name
         self.chunk = chunk
         self._epoch: int | None = None
-        self._monitor: Any = None
+        self._monitor: ArmDriftMonitor | None = None
         self._cursor = "0-0"
         self._reported_epoch: int | None = None
         self.replayed = 0
 
     def _feed(self, summaries: list[BatchSummary], epoch: int, state: StoreState) -> DriftFinding | None:
+        monitor = self._monitor
+        if monitor is None:  # only _rebuild creates it, and every caller rebuilds first
+            raise RuntimeError("the drift watch was fed summaries before it rebuilt its detectors")
         for summary in summaries:
             self._cursor = summary.id
             if summary.epoch != epoch:
                 continue
-            signal = self._monitor.update(summary.stats.padded(state.config.n_arms), summary.pulls_before)
+            signal = monitor.update(summary.stats.padded(state.config.n_arms), summary.pulls_before)
             if signal is not None:
                 return DriftFinding(
-                    epoch=epoch, arm=int(signal.arm), change_point=int(signal.change_point),
+                    epoch=epoch, arm=int(cast(int, signal.arm)), change_point=int(signal.change_point),
                     magnitude=float(signal.magnitude), statistic=float(signal.statistic),
                     detector=str(getattr(signal, "detector", "")), stream_id=summary.id,
                     pulls_before=int(summary.pulls_before), epoch_pulls=int(state.epoch_pulls),

@@ -31,20 +31,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from banditops.bandit.policies.base import Alarm, Policy
+from banditops.clients.env_client import PullResult
 from banditops.loop.arm_choice import deployed_policy
 from banditops.loop.ids import make_batch_id, round_rng
+from banditops.store.protocols import RoundStore
 from banditops.store.types import ExperimentConfig, Mode, RoundState, RoundWrite, StoreState
+
+if TYPE_CHECKING:
+    from banditops.store.redis_store import BanditStore
 
 
 class PullsClient(Protocol):
     """What an agent needs from the environment (``banditops.clients.env_client.EnvClient``)."""
 
-    def pulls(self, arms: Sequence[int], *, epoch: int | None = None, batch_id: str | None = None) -> Any: ...
+    def pulls(self, arms: Sequence[int], *, epoch: int | None = None, batch_id: str | None = None) -> PullResult: ...
 
 
 # -- one round, one batch -----------------------------------------------------------------------
@@ -72,7 +77,7 @@ class RoundResult:
 
 
 def run_agent_round(
-    store: Any,
+    store: RoundStore,
     env: PullsClient,
     policy: str | None,
     batch_id: str,
@@ -241,7 +246,7 @@ class BatchReport:
 
 
 def run_agent_batch(
-    store: Any,
+    store: BanditStore,
     env: PullsClient,
     *,
     dag_id: str,
@@ -279,7 +284,7 @@ def run_agent_batch(
     )
 
 
-def fold_production_feedback(store: Any, batch_id: str) -> RoundResult:
+def fold_production_feedback(store: BanditStore, batch_id: str) -> RoundResult:
     """In production mode an agent round folds the decision API's feedback instead of pulling.
 
     The decision service owns the feedback stream (``banditops.store.feedback``); this is the one place

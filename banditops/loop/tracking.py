@@ -53,12 +53,21 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from banditops.settings import get_settings
+from banditops.store.protocols import StoreLike
 from banditops.store.types import ExperimentConfig, StoreState
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from mlflow.entities import Param, Run
+    from mlflow.tracking import MlflowClient
+
+    from banditops.bandit.convergence import ConvergenceVerdict
+    from banditops.bandit.posteriors.base import Posterior
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,7 +128,7 @@ class Tracker:
     """
 
     def __init__(
-        self, store: Any, *, tracking_uri: str | None = None, experiment_name: str | None = None,
+        self, store: StoreLike, *, tracking_uri: str | None = None, experiment_name: str | None = None,
         artifact_location: str | None = None,
     ) -> None:
         settings = get_settings()
@@ -128,12 +137,12 @@ class Tracker:
         self.experiment_name = experiment_name or settings.mlflow_experiment
         #: Where a NEW experiment keeps artifacts (``BANDITOPS_MLFLOW_ARTIFACT_LOCATION``); ``None``:
         #: the tracking server's default (a server with ``--artifacts-destination`` proxies them).
-        self.artifact_location = artifact_location or os.environ.get("BANDITOPS_MLFLOW_ARTIFACT_LOCATION") or None
-        self._client: Any = None
+        self.artifact_location = artifact_location or settings.mlflow_artifact_location or None
+        self._client: MlflowClient | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
     @property
-    def client(self) -> Any:
+    def client(self) -> MlflowClient:
         if self._client is None:
             _configure_http_retries()
             from mlflow.tracking import MlflowClient
@@ -176,7 +185,7 @@ class Tracker:
         return f"tags.`{NAMESPACE_TAG}` = '{self.store.namespace}'"
 
     def _close_running(self, exp_id: str, extra_filter: str, *, ended_by: str,
-                       keep: Callable[[Any], bool] | None = None) -> int:  # fmt: skip
+                       keep: Callable[[Run], bool] | None = None) -> int:  # fmt: skip
         """Finish every RUNNING run of this namespace matching ``extra_filter`` (and not ``keep``)."""
         query = f"attributes.status = 'RUNNING' and {self._namespace_filter()}"
         closed = 0
@@ -282,7 +291,7 @@ class Tracker:
         # an earlier phase still RUNNING (its archive failed or never ran, or the policy changed) is over now
         here = (int(epoch), int(generation))
 
-        def later_or_same(run: Any) -> bool:
+        def later_or_same(run: Run) -> bool:
             tags_ = run.data.tags
             return (int(tags_.get("epoch", epoch)), int(tags_.get("policy_generation", generation))) >= here
 
@@ -336,7 +345,7 @@ class Tracker:
             time.sleep(0.1)
 
     # -- per-batch metrics ------------------------------------------------------------------------
-    def log_batch(self, state: StoreState, posterior: Any, prob_best: np.ndarray) -> bool:
+    def log_batch(self, state: StoreState, posterior: Posterior, prob_best: np.ndarray) -> bool:
         """One point of every metric at ``step = total pulls``; ``True`` when logged."""
         from mlflow.entities import Metric
 
@@ -353,7 +362,8 @@ class Tracker:
 
         return bool(self._guard("log_batch", log_point))
 
-    def mark_converged(self, state: StoreState, posterior: Any, verdict: Any, truth: list[float] | None = None) -> None:
+    def mark_converged(self, state: StoreState, posterior: Posterior, verdict: ConvergenceVerdict,
+                       truth: list[float] | None = None) -> None:
         """Tags and metrics of convergence, plus the snapshot and figure at that moment."""
 
         def mark() -> None:
@@ -371,7 +381,7 @@ class Tracker:
 
         self._guard("mark_converged", mark)
 
-    def end_phase(self, state: StoreState, posterior: Any, *, truth: list[float] | None = None,
+    def end_phase(self, state: StoreState, posterior: Posterior, *, truth: list[float] | None = None,
                   status: str = "FINISHED", epoch: int | None = None, detection_delay: float | None = None,
                   **tags: Any) -> None:  # fmt: skip
         """Archive the phase's final snapshot and figure, tag why it ended, close its run.
@@ -476,7 +486,7 @@ class Tracker:
 
 
 # -- pure helpers -------------------------------------------------------------------------------
-def evaluation_figure(policies: dict[str, Any], *, title: str = "") -> Any:
+def evaluation_figure(policies: dict[str, Any], *, title: str = "") -> Figure | None:
     """Each policy's estimate per estimator with its interval (error bars); ``None`` without matplotlib."""
     try:
         import matplotlib
@@ -504,7 +514,7 @@ def evaluation_figure(policies: dict[str, Any], *, title: str = "") -> Any:
     ax.legend(fontsize="small")
     figure.tight_layout()
     return figure
-def _arm_name(state: StoreState, arm: Any) -> str:
+def _arm_name(state: StoreState, arm: int | str) -> str:
     """An arm index (a verdict's leader) as its name, for tags a person reads."""
     try:
         return state.config.names[int(arm)]
@@ -512,7 +522,7 @@ def _arm_name(state: StoreState, arm: Any) -> str:
         return str(arm)
 
 
-def _params(config: ExperimentConfig, seed: int | None = None) -> list[Any]:
+def _params(config: ExperimentConfig, seed: int | None = None) -> list[Param]:
     from mlflow.entities import Param
 
     values: dict[str, Any] = {
@@ -532,7 +542,7 @@ def _params(config: ExperimentConfig, seed: int | None = None) -> list[Any]:
     return [Param(k, str(v)) for k, v in values.items()]
 
 
-def _metric_values(state: StoreState, posterior: Any, prob_best: np.ndarray) -> dict[str, float]:
+def _metric_values(state: StoreState, posterior: Posterior, prob_best: np.ndarray) -> dict[str, float]:
     total = max(int(state.total_pulls), 1)
     mean, sd = np.asarray(posterior.mean()), np.asarray(posterior.sd())
     pb = np.asarray(prob_best, dtype=np.float64)
@@ -549,7 +559,8 @@ def _metric_values(state: StoreState, posterior: Any, prob_best: np.ndarray) -> 
     return {k: v for k, v in values.items() if np.isfinite(v)}
 
 
-def snapshot(state: StoreState, posterior: Any, verdict: Any | None, truth: list[float] | None) -> dict[str, Any]:
+def snapshot(state: StoreState, posterior: Posterior, verdict: ConvergenceVerdict | None,
+             truth: list[float] | None) -> dict[str, Any]:
     """The JSON artifact of a posterior: store counters, posterior summary, verdict, truth."""
     return {
         "mode": str(state.mode), "epoch": state.epoch, "total_pulls": state.total_pulls,
@@ -560,8 +571,8 @@ def snapshot(state: StoreState, posterior: Any, verdict: Any | None, truth: list
     }
 
 
-def posterior_figure(posterior: Any, truth: list[float] | None, *, title: str = "",
-                     names: Sequence[str] | None = None) -> Any:
+def posterior_figure(posterior: Posterior, truth: list[float] | None, *, title: str = "",
+                     names: Sequence[str] | None = None) -> Figure | None:
     """Posterior density of each arm's mean (from draws) with the true mean marked; ``None`` without matplotlib."""
     try:
         import matplotlib

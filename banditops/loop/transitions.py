@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from banditops.bandit.arms import SCENARIOS, parse_arms, reward_kind, scenario
+from banditops.bandit.arms import SCENARIOS, BernoulliArm, GaussianArm, parse_arms, reward_kind, scenario
+from banditops.bandit.convergence import ConvergenceVerdict, check_convergence
 from banditops.bandit.validators import is_integer
+from banditops.clients.env_client import EnvironmentLog, EnvironmentReset
 from banditops.loop.arm_choice import posterior_of
+from banditops.store.protocols import EventStore, StoreLike
 from banditops.store.types import ExperimentConfig, Mode, StoreState
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 class ConvergenceOutcome:
     """The verdict on the current posterior and whether this call switched to MONITORING."""
 
-    verdict: Any
+    verdict: ConvergenceVerdict | None
     marked: bool
     mode: str
     epoch: int
@@ -39,14 +42,12 @@ class ConvergenceOutcome:
                 "epoch_pulls": self.epoch_pulls, "total_pulls": self.total_pulls}
 
 
-def check_and_mark_convergence(store: Any, rng: np.random.Generator, *, draws: int = 4000) -> ConvergenceOutcome:
+def check_and_mark_convergence(store: StoreLike, rng: np.random.Generator, *, draws: int = 4000) -> ConvergenceOutcome:
     """In LEARNING, check convergence and, when reached, switch to MONITORING (guarded by epoch).
 
     The switch is refused by the store if a relearning opened a new epoch meanwhile, so a slow
     check can never mark a posterior it did not look at.
     """
-    from banditops.bandit.convergence import check_convergence
-
     state: StoreState = store.state()
     if state.mode != Mode.LEARNING:
         return ConvergenceOutcome(None, False, str(state.mode), state.epoch, state.epoch_pulls, state.total_pulls)
@@ -68,8 +69,24 @@ def check_and_mark_convergence(store: Any, rng: np.random.Generator, *, draws: i
 
 
 # -- drift → relearning -------------------------------------------------------------------------
+def relearning_refusal(state: StoreState, epoch: int, *, force: bool = False) -> str | None:
+    """Why relearning ``epoch`` is a no-op in ``state`` (``None``: it is due): THE relearning guard.
+
+    The relearning DAG's branch (``steps.relearning_due``) and the transition itself
+    (:func:`record_drift_and_relearn`) both ask it, so the run that is skipped and the epoch that
+    is not opened are decided by the same rule: the store must still be in the epoch the drift was
+    sensed in, and MONITORING unless a person forced it. The store's script fences the write again
+    (``expected_epoch``) against a change between this read and the write.
+    """
+    if state.epoch != int(epoch):
+        return f"relearning of epoch {epoch} is a no-op: the store is already in epoch {state.epoch}"
+    if not force and state.mode != Mode.MONITORING:
+        return f"drift ignored: the store is in {state.mode}, not MONITORING"
+    return None
+
+
 def record_drift_and_relearn(
-    store: Any, *, epoch: int, reason: str = "drift_detected", force: bool = False, **drift: Any
+    store: StoreLike, *, epoch: int, reason: str = "drift_detected", force: bool = False, **drift: object
 ) -> int | None:
     """Open a new epoch in RELEARNING with the forced-exploration budget; returns it, or ``None``.
 
@@ -82,11 +99,9 @@ def record_drift_and_relearn(
     if epoch is None or not is_integer(epoch):
         raise ValueError(f"a relearning request must name the epoch it relearns (an integer >= 1); got {epoch!r}")
     state: StoreState = store.state()
-    if state.epoch != int(epoch):
-        log.info("relearning of epoch %s is a no-op: the store is already in epoch %s", epoch, state.epoch)
-        return None
-    if not force and state.mode != Mode.MONITORING:
-        log.info("drift ignored: the store is in %s, not MONITORING", state.mode)
+    refusal = relearning_refusal(state, epoch, force=force)
+    if refusal is not None:
+        log.info("%s", refusal)
         return None
     fields = {k: v for k, v in drift.items() if v is not None}
     opened = int(store.open_epoch(reason=reason, explore_budget=state.config.relearn_budget,
@@ -94,7 +109,7 @@ def record_drift_and_relearn(
     return opened if opened == state.epoch + 1 else None
 
 
-def recorded_drift(store: Any, epoch: int) -> dict[str, Any] | None:
+def recorded_drift(store: EventStore, epoch: int) -> dict[str, Any] | None:
     """The drift of ``epoch`` already recorded (event ``drift_detected``), or ``None``."""
     for e in store.events(count=100_000):
         if e.kind == "drift_detected" and int(e.fields.get("epoch", -1)) == int(epoch):
@@ -102,12 +117,12 @@ def recorded_drift(store: Any, epoch: int) -> dict[str, Any] | None:
     return None
 
 
-def drift_recorded(store: Any, epoch: int) -> bool:
+def drift_recorded(store: EventStore, epoch: int) -> bool:
     """Whether a drift of ``epoch`` was already recorded (event ``drift_detected``)."""
     return recorded_drift(store, epoch) is not None
 
 
-def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) -> dict[str, Any] | None:
+def record_drift(store: StoreLike, finding: dict[str, Any], env: EnvironmentLog | None = None) -> dict[str, Any] | None:
     """Append event ``drift_detected`` once per epoch; returns the drift (the relearning's conf) or ``None``.
 
     With ``env`` (an ``EnvClient``), the environment's event log adds what the store cannot know:
@@ -133,7 +148,7 @@ def record_drift(store: Any, finding: dict[str, Any], env: Any | None = None) ->
     return drift
 
 
-def _delay(env: Any | None, at_total_pulls: int | None = None) -> dict[str, Any]:
+def _delay(env: EnvironmentLog | None, at_total_pulls: int | None = None) -> dict[str, Any]:
     """Pulls and seconds from the environment's last change to now (or to ``at_total_pulls``)."""
     if env is None:
         return {}
@@ -150,7 +165,7 @@ def _delay(env: Any | None, at_total_pulls: int | None = None) -> dict[str, Any]
         return {}
 
 
-def _record_reaction(store: Any, finding: dict[str, Any], env: Any | None) -> dict[str, Any] | None:
+def _record_reaction(store: EventStore, finding: dict[str, Any], env: EnvironmentLog | None) -> dict[str, Any] | None:
     """Record, once per epoch, a restart the agents' rounds already made (event ``drift_recorded``).
 
     The store reacted atomically with the round that saw the change (``drift_detected`` with
@@ -181,7 +196,7 @@ def experiment_config(
     scenario_name: str = "seed",
     arms: str | list[dict[str, Any]] | None = None,
     **knobs: Any,
-) -> tuple[ExperimentConfig, list[Any]]:
+) -> tuple[ExperimentConfig, list[BernoulliArm | GaussianArm]]:
     """Validate a whole experiment request before anything is touched; ``ValueError`` says what is valid."""
     if arms:
         instance = parse_arms(arms)
@@ -202,7 +217,7 @@ def experiment_config(
 
 
 def start_experiment(
-    store: Any, env: Any, config: ExperimentConfig, *, scenario_name: str | None = None,
+    store: StoreLike, env: EnvironmentReset, config: ExperimentConfig, *, scenario_name: str | None = None,
     seed: int | None = None, arms: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Reset the environment to the scenario, then the store (a new epoch, LEARNING, empty posterior)."""

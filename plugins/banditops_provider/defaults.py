@@ -1,16 +1,19 @@
 """What every BanditOps DAG shares: start date, retries with backoff, schedules from the environment.
 
 Kept here (not in ``dags/``) so DAG files stay one data-flow sentence and nothing imports ``dags/``.
-Schedules are read from environment variables at parse time (cheap, no database, no network);
-an Airflow Variable would cost a metadata-DB query on every parse.
+Schedules and the sensor's timing are read from the environment at parse time, through
+:class:`banditops.settings.DagSettings` (cheap, no database, no network; a fresh read per call, so a
+parse sees the environment of that moment); an Airflow Variable would cost a metadata-DB query on
+every parse.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from banditops.settings import DagSettings
 
 #: Timezone-aware and in the past, so the first run is due at once; catchup is off everywhere.
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,15 +49,19 @@ def schedule_from(value: str) -> str | timedelta | None:
 
 def learning_schedule() -> str | timedelta | None:
     """``BANDITOPS_LEARNING_SCHEDULE``, default ``@continuous`` (back-to-back runs, one at a time)."""
-    return schedule_from(os.environ.get("BANDITOPS_LEARNING_SCHEDULE", "@continuous"))
+    return schedule_from(DagSettings().learning_schedule)
 
 
 def drift_monitor_schedule() -> str | timedelta | None:
     """``BANDITOPS_DRIFT_MONITOR_SCHEDULE``, default ``@continuous`` (a sensor is always waiting)."""
-    return schedule_from(os.environ.get("BANDITOPS_DRIFT_MONITOR_SCHEDULE", "@continuous"))
+    return schedule_from(DagSettings().drift_monitor_schedule)
 
 
-def env_float(name: str, default: float) -> float:
-    """A float knob from the environment (e.g. ``BANDITOPS_DRIFT_POLL_S``), the default when unset."""
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+def drift_poll_interval() -> float:
+    """``BANDITOPS_DRIFT_POLL_S``, default 1 s: how often the drift trigger polls the store."""
+    return float(DagSettings().drift_poll_s)
+
+
+def drift_max_wait() -> float:
+    """``BANDITOPS_DRIFT_MAX_WAIT_S``, default 600 s: how long one drift sensor run waits."""
+    return float(DagSettings().drift_max_wait_s)

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from banditops.bandit.validators import is_integer
 from banditops.loop import arm_choice, ids, transitions
 from banditops.settings import get_settings
-from banditops.store.types import Mode, check_arm_name
+from banditops.store.types import StoreState, check_arm_name
 
 if TYPE_CHECKING:  # the hooks import Airflow's Redis provider and the tracker MLflow: loaded per task, lazily
     from banditops.clients.env_client import EnvClient
@@ -61,11 +61,11 @@ def _rng(*parts: object) -> np.random.Generator:
     return ids.round_rng("/".join(str(p) for p in parts), get_settings().seed)
 
 
-def _has_experiment(store: Any) -> bool:
+def _has_experiment(store: BanditStore) -> bool:
     return bool(store.exists())
 
 
-def _arm_name(state: Any, arm: Any) -> str | None:
+def _arm_name(state: StoreState, arm: int | str | None) -> str | None:
     """An arm index from a conf or an event (internal) as the arm's name, for MLflow tags."""
     if arm is None:
         return None
@@ -161,11 +161,9 @@ def relearning_due(conf: dict[str, Any]) -> bool:
         raise ValueError("a relearning request must name the epoch it relearns: conf {'epoch': N}")
     if conf.get("reacted"):
         return True
-    if int(epoch) != state.epoch:
-        log.info("drift of epoch %s already handled (now epoch %s)", epoch, state.epoch)
-        return False
-    if not conf.get("force") and state.mode != Mode.MONITORING:
-        log.info("not MONITORING (%s): nothing to relearn", state.mode)
+    refusal = transitions.relearning_refusal(state, int(epoch), force=bool(conf.get("force")))
+    if refusal is not None:
+        log.info("%s", refusal)
         return False
     return True
 

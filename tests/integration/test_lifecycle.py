@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,25 +12,6 @@ from banditops.clients.env_client import EnvClient
 from banditops.loop import arm_choice, drift_watch, ids, rounds, transitions
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import Mode
-from stack.env_server import EnvServer
-
-
-@pytest.fixture(scope="module")
-def env_server() -> Iterator[EnvServer]:
-    with EnvServer(seed=3) as server:
-        yield server
-
-
-@pytest.fixture
-def env(env_server: EnvServer) -> Iterator[EnvClient]:
-    client = EnvClient(env_server.url, token=env_server.admin_token)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def store(redis_client: Any, namespace: str) -> BanditStore:
-    return BanditStore(redis_client, namespace)
 
 
 def start(store: BanditStore, env: EnvClient, **knobs: Any) -> None:

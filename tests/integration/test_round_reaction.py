@@ -7,7 +7,6 @@ next epoch with a round-robin budget.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,25 +19,9 @@ from banditops.loop import arm_choice, rounds, transitions
 from banditops.sim.simulation import Instance, simulate_seed
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import Mode, RoundWrite
-from stack.env_server import EnvServer
 
-
-@pytest.fixture(scope="module")
-def env_server() -> Iterator[EnvServer]:
-    with EnvServer(seed=7) as server:
-        yield server
-
-
-@pytest.fixture
-def env(env_server: EnvServer) -> Iterator[EnvClient]:
-    client = EnvClient(env_server.url, token=env_server.admin_token)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def store(redis_client: Any, namespace: str) -> BanditStore:
-    return BanditStore(redis_client, namespace)
+#: The environment service's default reward seed (the shared ``env_server`` fixture reads it).
+ENV_SEED = 7
 
 
 def _converged(store: BanditStore, env: EnvClient) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -15,6 +14,9 @@ from banditops.loop import arm_choice, transitions
 from banditops.loop.tracking import META_ERROR, META_PARENT, META_PHASE, Tracker
 from banditops.store.redis_store import BanditStore
 from stack.redis_server import free_port
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import MlflowExperiment
 
 
 @pytest.fixture
@@ -31,12 +33,10 @@ def feed(store: BanditStore, batch: str, rng: np.random.Generator) -> None:
     store.apply_batch(batch, store.epoch(), arms, rewards, regret=1.5)
 
 
-def test_phases_runs_metrics_and_artifacts(store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path) -> None:
-    from mlflow.tracking import MlflowClient
-
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    tracker = Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=name,
-                      artifact_location=str(tmp_path / "artifacts"))
+def test_phases_runs_metrics_and_artifacts(
+    store: BanditStore, mlflow_experiment: MlflowExperiment, tmp_path: Path
+) -> None:
+    tracker = mlflow_experiment.tracker(store)
     parent = tracker.start_experiment(store.config(), scenario="seed", seed=3)
     assert parent and store.get_meta()[META_PARENT] == parent
     rng = np.random.default_rng(0)
@@ -46,7 +46,7 @@ def test_phases_runs_metrics_and_artifacts(store: BanditStore, mlflow_tracking_u
     prob_best = posterior.prob_best(rng, draws=2000)
     assert tracker.log_batch(state, posterior, prob_best)
     phase = store.get_meta()[META_PHASE]
-    client = MlflowClient(mlflow_tracking_uri)
+    client = mlflow_experiment.client
     run = client.get_run(phase)
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert run.data.tags["epoch"] == "1"
@@ -99,38 +99,25 @@ def test_metric_names_cover_every_arm() -> None:
 
 
 def test_a_second_experiment_opens_its_phase_in_the_epoch_the_reset_opened(
-    store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path
+    store: BanditStore, mlflow_experiment: MlflowExperiment
 ) -> None:
-    from mlflow.tracking import MlflowClient
-
     feed(store, "old", np.random.default_rng(1))
     epoch = store.reset(store.config())  # epochs continue across resets: 2, not 1
-    tracker = Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=f"test-{uuid.uuid4().hex[:8]}",
-                      artifact_location=str(tmp_path / "artifacts"))
-    assert tracker.start_experiment(store.config(), scenario="seed")
-    run = MlflowClient(mlflow_tracking_uri).get_run(store.get_meta()[META_PHASE])
+    assert mlflow_experiment.tracker(store).start_experiment(store.config(), scenario="seed")
+    run = mlflow_experiment.client.get_run(store.get_meta()[META_PHASE])
     assert epoch == 2 and run.data.tags["epoch"] == "2" and run.info.run_name == "epoch 2 · learning"
 
 
-def test_concurrent_tasks_open_one_phase_run_per_epoch(
-    store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path
-) -> None:
+def test_concurrent_tasks_open_one_phase_run_per_epoch(store: BanditStore, mlflow_experiment: MlflowExperiment) -> None:
     """The experiment DAG and the learning DAG's logging task ask for the phase run at once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mlflow.tracking import MlflowClient
-
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    tracker = Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=name,
-                      artifact_location=str(tmp_path / "artifacts"))
-    parent = tracker.start_experiment(store.config(), scenario="seed", seed=3)
+    parent = mlflow_experiment.tracker(store).start_experiment(store.config(), scenario="seed", seed=3)
+    assert parent
     epoch = store.open_epoch(reason="drift_detected", explore_budget=10)
-    trackers = [Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=name,
-                        artifact_location=str(tmp_path / "artifacts")) for _ in range(4)]
+    trackers = [mlflow_experiment.tracker(store) for _ in range(4)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         ids = list(pool.map(lambda t: t._phase_run(epoch), trackers))
     assert len(set(ids)) == 1
-    client = MlflowClient(mlflow_tracking_uri)
-    exp_id = client.get_experiment_by_name(name).experiment_id
-    phases = client.search_runs([exp_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    phases = mlflow_experiment.children(parent)
     assert sorted(r.data.tags["epoch"] for r in phases) == [str(epoch - 1), str(epoch)]

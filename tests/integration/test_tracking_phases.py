@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import uuid
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 from banditops.loop import arm_choice, transitions
-from banditops.loop.tracking import CLASSIC_ML, EXPERIMENT_KIND_TAG, Tracker
+from banditops.loop.tracking import CLASSIC_ML, EXPERIMENT_KIND_TAG
 from banditops.store.redis_store import BanditStore
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import MlflowExperiment
 
 
 @pytest.fixture
@@ -52,9 +53,9 @@ def _interleavings() -> list[tuple[str, ...]]:
 class Actors:
     """The tasks, each with a tracker of its own (as separate Airflow task processes have)."""
 
-    def __init__(self, store: BanditStore, uri: str, name: str, artifacts: Path) -> None:
+    def __init__(self, store: BanditStore, experiment: MlflowExperiment) -> None:
         self.store = store
-        self.make = lambda: Tracker(store, tracking_uri=uri, experiment_name=name, artifact_location=str(artifacts))
+        self.make = lambda: experiment.tracker(store)
         self.epoch = store.epoch()
         self.read: Any = None
 
@@ -76,18 +77,11 @@ class Actors:
             self.make().start_phase(epoch=epoch + 1, reason="drift", drift_arm=1)
 
 
-def _phase_runs(client: Any, exp_id: str, parent: str) -> list[Any]:
-    return client.search_runs([exp_id], filter_string=f"tags.mlflow.parentRunId = '{parent}' and tags.kind = 'phase'")
-
-
 @pytest.mark.parametrize("order", _interleavings(), ids="-".join)
 def test_one_run_per_epoch_in_every_order_of_logger_and_relearning(
-    order: tuple[str, ...], store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path
+    order: tuple[str, ...], store: BanditStore, mlflow_experiment: MlflowExperiment
 ) -> None:
-    from mlflow.tracking import MlflowClient
-
-    name = f"phases-{uuid.uuid4().hex[:8]}"
-    actors = Actors(store, mlflow_tracking_uri, name, tmp_path / "artifacts")
+    actors = Actors(store, mlflow_experiment)
     parent = actors.make().start_experiment(store.config(), scenario="seed")
     assert parent
     store.set_mode("MONITORING", reason="converged", expected_epoch=actors.epoch)
@@ -98,10 +92,9 @@ def test_one_run_per_epoch_in_every_order_of_logger_and_relearning(
         store.release_phase_run(first + 1)
         actors.step(what)
 
-    client = MlflowClient(mlflow_tracking_uri)
-    exp = client.get_experiment_by_name(name)
-    assert exp.tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML
-    runs = _phase_runs(client, exp.experiment_id, parent)
+    client = mlflow_experiment.client
+    assert client.get_experiment_by_name(mlflow_experiment.name).tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML
+    runs = mlflow_experiment.phase_runs(parent)
     by_epoch = sorted((int(r.data.tags["epoch"]), r.info.status, r.info.run_name) for r in runs)
     assert by_epoch == [(first, "FINISHED", f"epoch {first} · learning"),
                         (first + 1, "RUNNING", f"epoch {first + 1} · relearning")], order
@@ -112,36 +105,28 @@ def test_one_run_per_epoch_in_every_order_of_logger_and_relearning(
 
 
 def test_a_phase_run_created_but_never_recorded_is_found_not_duplicated(
-    store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path
+    store: BanditStore, mlflow_experiment: MlflowExperiment
 ) -> None:
     """An opener killed between creating the run and recording it, its claim since expired."""
-    from mlflow.tracking import MlflowClient
-
-    name = f"phases-{uuid.uuid4().hex[:8]}"
-    tracker = Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=name,
-                      artifact_location=str(tmp_path / "artifacts"))
+    tracker = mlflow_experiment.tracker(store)
     parent = tracker.start_experiment(store.config(), scenario="seed")
+    assert parent
     epoch = store.open_epoch(reason="drift_detected", explore_budget=10)
     orphan = tracker._open_phase(epoch, "killed_opener", {})  # created in MLflow, never recorded in Redis
     assert store.phase_run(epoch) == ""
     assert tracker.start_phase(epoch=epoch, reason="drift") == orphan
-    exp_id = MlflowClient(mlflow_tracking_uri).get_experiment_by_name(name).experiment_id
-    epochs = sorted(int(r.data.tags["epoch"]) for r in _phase_runs(MlflowClient(mlflow_tracking_uri), exp_id, parent))
+    epochs = sorted(int(r.data.tags["epoch"]) for r in mlflow_experiment.phase_runs(parent))
     assert epochs == [epoch - 1, epoch]
     # opening epoch E's run closed epoch E-1's, whose archive never ran
     previous = store.phase_run(epoch - 1)
-    assert MlflowClient(mlflow_tracking_uri).get_run(previous).info.status == "FINISHED"
+    assert mlflow_experiment.client.get_run(previous).info.status == "FINISHED"
 
 
 def test_a_second_experiment_ends_the_first_ones_runs(
-    store: BanditStore, mlflow_tracking_uri: str, tmp_path: Path
+    store: BanditStore, mlflow_experiment: MlflowExperiment
 ) -> None:
     """Two demos in a row: nothing of the first is RUNNING once the second has started; readable names."""
-    from mlflow.tracking import MlflowClient
-
-    name = f"phases-{uuid.uuid4().hex[:8]}"
-    tracker = Tracker(store, tracking_uri=mlflow_tracking_uri, experiment_name=name,
-                      artifact_location=str(tmp_path / "artifacts"))
+    tracker = mlflow_experiment.tracker(store)
     first = tracker.start_experiment(store.config(), scenario="seed")
     _feed(store, "b1")
     state = store.state()
@@ -149,9 +134,8 @@ def test_a_second_experiment_ends_the_first_ones_runs(
     assert tracker.log_batch(state, posterior, posterior.prob_best(np.random.default_rng(0), draws=200))
     store.reset(store.config())  # the second demo (the reset wipes the run ids kept in Redis)
     second = tracker.start_experiment(store.config(), scenario="seed")
-    client = MlflowClient(mlflow_tracking_uri)
-    exp_id = client.get_experiment_by_name(name).experiment_id
-    running = client.search_runs([exp_id], filter_string="attributes.status = 'RUNNING'")
+    client = mlflow_experiment.client
+    running = client.search_runs([mlflow_experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
     assert sorted(r.info.run_id for r in running) == sorted([second, store.phase_run(store.epoch())])
     old = client.get_run(first)
     assert old.info.status == "FINISHED" and old.data.tags["ended_by"] == "new_experiment"

@@ -30,9 +30,9 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from banditops.bandit.policies.active_arms import active_mask
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianPosterior
@@ -58,8 +58,8 @@ class LinearThompsonSampling:
     def select(
         self,
         posterior: LinearGaussianPosterior,
-        contexts: Any,
-        shared: Any = None,
+        contexts: npt.ArrayLike,
+        shared: npt.ArrayLike | None = None,
         *,
         retired: Iterable[int] = (),
     ) -> np.ndarray:

@@ -22,12 +22,36 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from banditops.bandit.policies.thompson import DrawBlock
 from banditops.bandit.posteriors import beta_params, make_posterior, nig_params, sample_nig_mean
 from banditops.bandit.stats import ArmStats
+
+
+class _MovingDrawBlock(DrawBlock):
+    """The project's draw block over a posterior that moves in place, one arm at a time.
+
+    :class:`~banditops.bandit.policies.thompson.DrawBlock` serves immutable posteriors: a new
+    object drops the block. :class:`PosteriorArrays` is ONE object whose arms move with every
+    reward, so after an update only the moved arms' unused draws are redrawn (:meth:`redraw`), and
+    a refit of every arm drops the block (:meth:`drop`). Filling, handing out and refilling rows
+    stay the draw block's own.
+    """
+
+    def drop(self) -> None:
+        """Every arm moved: the next row comes from a fresh block."""
+        self._posterior = None
+
+    def redraw(self, arms: Iterable[int], draw_arm: Callable[[np.random.Generator, int, int], np.ndarray]) -> None:
+        """Redraw the unused rows of ``arms`` from their posteriors now (nothing while no rows are left)."""
+        remaining = self.rows - self._cursor
+        if self._posterior is None or remaining <= 0:
+            return
+        for arm in arms:
+            self._block[self._cursor:, arm] = draw_arm(self.rng, arm, remaining)
 
 
 class PosteriorArrays:
@@ -51,14 +75,15 @@ class PosteriorArrays:
         self.s = np.zeros(n_arms)
         self.q = np.zeros(n_arms)
         self._stale: set[int] = set()
-        self._column = 0
+        self._draws: _MovingDrawBlock | None = None
         self._refit()
 
     #: Draws kept per arm for :meth:`draw_sequential`.
     buffer_depth = 64
 
     def _refit(self) -> None:
-        self._buffer: np.ndarray | None = None  # every arm's parameters may have moved
+        if self._draws is not None:  # every arm's parameters may have moved
+            self._draws.drop()
         if self.kind == "bernoulli":
             self._a, self._b = beta_params(self.n, self.s, self.prior["alpha"], self.prior["beta"])
         else:
@@ -117,28 +142,31 @@ class PosteriorArrays:
         return sample_nig_mean(self._mu[arm], self._kappa[arm], self._alpha[arm], self._beta[arm], rng, size=(size,))
 
     def draw_sequential(self, rng: np.random.Generator) -> np.ndarray:
-        """One joint draw ``(K,)`` for a sequential decision, from per-arm buffers of draws.
+        """One joint draw ``(K,)`` for a sequential decision, from a block of ``buffer_depth`` draws.
 
         Why: a sequential loop changes one arm's posterior per pull, yet a fresh joint draw
         redraws all K arms (``rng.beta`` on K elements costs ~9 µs, mostly call overhead).
-        Each arm keeps ``buffer_depth`` draws from its current posterior, each used once; after
-        :meth:`add` only that arm's unused draws are redrawn. Every returned vector is still an
-        exact, independent draw from the current posterior (unused draws of an unchanged
-        posterior are as good as new ones), at about half the cost. Use one generator per
-        instance: the buffer is filled from the first one given.
+        The project's draw block (:class:`~banditops.bandit.policies.thompson.DrawBlock`) keeps
+        ``buffer_depth`` joint draws from the current posterior, each used once; after :meth:`add`
+        only that arm's unused draws are redrawn. Every returned vector is still an exact,
+        independent draw from the current posterior (unused draws of an unchanged posterior are
+        as good as new ones), at about half the cost. Use one generator per instance.
         """
-        depth = self.buffer_depth
-        if self._buffer is None or self._column >= depth:
-            self._buffer = np.ascontiguousarray(self.draw(rng, depth).T)
-            self._column = 0
-            self._stale.clear()
+        if self._draws is None:
+            self._draws = _MovingDrawBlock(rng, first_rows=self.buffer_depth, max_rows=self.buffer_depth)
+        self._draws.rng = rng
         if self._stale:
-            for arm in self._stale:
-                self._buffer[arm, self._column:] = self.draw_arm(rng, arm, depth - self._column)
+            self._draws.redraw(self._stale, self.draw_arm)
             self._stale.clear()
-        column = self._column
-        self._column += 1
-        return self._buffer[:, column]
+        return self._draws.next(self)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` joint draws ``(n, K)`` (what a draw block asks of the posterior it serves)."""
+        return self.draw(rng, n)
+
+    def sample_one(self, rng: np.random.Generator) -> np.ndarray:
+        """One joint draw ``(K,)``."""
+        return self.draw(rng)
 
     def draw(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
         """Posterior draws of the arm means: ``(K,)`` for ``None``, else ``(size, K)``."""

@@ -60,11 +60,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from banditops.bandit.validators import is_integer
 
 
-def _finite_matrix(values: Any, name: str, shape_hint: str) -> np.ndarray:
+def _finite_matrix(values: npt.ArrayLike | None, name: str, shape_hint: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 2:
         raise ValueError(f"{name} must be 2-D {shape_hint}; got shape {array.shape}")
@@ -133,10 +134,10 @@ class LinearGaussianStats:
     def from_batch(
         cls,
         n_arms: int,
-        arms: Any,
-        contexts: Any,
-        rewards: Any,
-        shared: Any = None,
+        arms: npt.ArrayLike,
+        contexts: npt.ArrayLike,
+        rewards: npt.ArrayLike,
+        shared: npt.ArrayLike | None = None,
     ) -> LinearGaussianStats:
         """The statistics of one batch of pulls.
 
@@ -149,7 +150,8 @@ class LinearGaussianStats:
         base = cls.zeros(n_arms, dim, 0 if shared is None else int(np.asarray(shared).reshape(n_rows, -1).shape[1]))
         return base.add_batch(arms, X, rewards, shared)
 
-    def add_batch(self, arms: Any, contexts: Any, rewards: Any, shared: Any = None) -> LinearGaussianStats:
+    def add_batch(self, arms: npt.ArrayLike, contexts: npt.ArrayLike, rewards: npt.ArrayLike,
+                  shared: npt.ArrayLike | None = None) -> LinearGaussianStats:
         """These statistics with one more batch of pulls folded in (see :meth:`from_batch`)."""
         X = _finite_matrix(contexts, "contexts", f"(n pulls, {self.dim} features)")
         n_rows = X.shape[0]
@@ -286,7 +288,7 @@ class LinearGaussianPosterior:
         """``v² A_a⁻¹``, each arm's covariance *given β*, (K, d, d) (the marginal when k = 0)."""
         return self.scale**2 * self._cov
 
-    def mean_scores(self, contexts: Any, shared: Any = None) -> np.ndarray:
+    def mean_scores(self, contexts: npt.ArrayLike, shared: npt.ArrayLike | None = None) -> np.ndarray:
         """Posterior mean reward of every arm for every context, (n, K)."""
         X, Z = self._check_inputs(contexts, shared)
         scores = X @ self.theta_mean().T
@@ -294,7 +296,8 @@ class LinearGaussianPosterior:
             scores += Z @ self._beta
         return np.asarray(scores)
 
-    def sample_scores(self, rng: np.random.Generator, contexts: Any, shared: Any = None) -> np.ndarray:
+    def sample_scores(self, rng: np.random.Generator, contexts: npt.ArrayLike,
+                      shared: npt.ArrayLike | None = None) -> np.ndarray:
         """One independent posterior draw per context of every arm's score, (n, K).
 
         ``contexts`` (n, d); ``shared`` — (K, k) arm features used for every context, or
@@ -353,7 +356,7 @@ class LinearGaussianPosterior:
                  + self.scale * np.einsum("aij,saj->sai", factor, noise))
         return theta, beta
 
-    def _check_inputs(self, contexts: Any, shared: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _check_inputs(self, contexts: npt.ArrayLike, shared: npt.ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
         X = _finite_matrix(contexts, "contexts", f"(n contexts, {self.dim} features)")
         if X.shape[1] != self.dim:
             raise ValueError(f"contexts have {X.shape[1]} features; this model has d={self.dim}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context
 
 from banditops.loop.rounds import run_agent_batch
 from banditops.settings import get_settings
@@ -54,7 +54,7 @@ class AgentBatchOperator(BaseOperator):
         self.env_conn_id = env_conn_id
         self.namespace = namespace
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
         map_index = int(ti.map_index) if ti.map_index is not None and ti.map_index >= 0 else int(self.agent)
         store = BanditStateHook(self.redis_conn_id, namespace=self.namespace).get_store()

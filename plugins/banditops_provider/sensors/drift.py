@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, Context
 
 from banditops.loop.drift_watch import DRIFT_CURSOR
 from banditops_provider.triggers.drift import DriftTrigger
@@ -40,7 +40,7 @@ class DriftSensor(BaseSensorOperator):
         # Not ``self.max_wait``: that is BaseSensorOperator's longest back-off between pokes (a timedelta).
         self.drift_max_wait = float(max_wait)
 
-    def execute(self, context: Any) -> None:
+    def execute(self, context: Context) -> None:
         self.defer(
             trigger=DriftTrigger(
                 redis_conn_id=self.redis_conn_id, namespace=self.namespace, cursor_name=self.cursor_name,
@@ -50,7 +50,7 @@ class DriftSensor(BaseSensorOperator):
             timeout=timedelta(seconds=self.drift_max_wait + 300),
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         event = dict(event or {"status": "idle"})
         if event.get("status") == "drift":
             self.log.info("drift on arm %s, magnitude %.3f", event.get("arm"), float(event.get("magnitude", 0.0)))

@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from banditops.bandit.arms import SCENARIOS
 from banditops.clients.airflow_client import AirflowClient, AirflowError
 from banditops.store.types import check_arm_name
 
 from .sources import short_reason
+
+if TYPE_CHECKING:
+    from banditops.clients.env_client import EnvClient
+    from banditops.store.redis_store import BanditStore
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,8 @@ def _check_value(kind: str, value: Any) -> float | str:
     return number
 
 
-def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any, store: Any = None) -> ActionResult:
+def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: Any, value: Any,
+                 store: BanditStore | None = None) -> ActionResult:
     """Change one arm's true mean (Gaussian) or click rate p (Bernoulli); ``arm`` is the index the
     environment takes (the dropdown shows names), ``store`` names it in the message."""
     if truth is None:
@@ -74,7 +79,7 @@ def inject_drift(env: Any, truth: dict[str, Any] | None, arm: Any, value: Any, s
     return ActionResult(True, f"drift injected: {_arm_name(store, arm_index)} {field} {before:g} → {checked:g}")
 
 
-def _arm_name(store: Any, index: int) -> str:
+def _arm_name(store: BanditStore | None, index: int) -> str:
     """``arm 3`` for an arm named by its index, else its name (the store's table, if readable)."""
     try:
         name = str(store.arms().name(index)) if store is not None else str(index)
@@ -83,7 +88,7 @@ def _arm_name(store: Any, index: int) -> str:
     return f"arm {name}" if name.isdigit() else name
 
 
-def add_arm(env: Any, airflow: AirflowClient | None, public_url: str, truth: dict[str, Any] | None,
+def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, truth: dict[str, Any] | None,
             value: Any, *, store: Any = None, name: Any = None) -> ActionResult:  # fmt: skip
     """A new arm in the environment, then the ``bandit_add_arm`` DAG gives it to the store, named
     ``name`` (or by its index when empty).
@@ -138,7 +143,7 @@ def add_arm(env: Any, airflow: AirflowClient | None, public_url: str, truth: dic
     return ActionResult(True, f"{added}; the store adds it: {result.message}", result.link)
 
 
-def reset_scenario(env: Any, name: Any, seed: Any = None) -> ActionResult:
+def reset_scenario(env: EnvClient, name: Any, seed: Any = None) -> ActionResult:
     """Reset the environment's world to a named scenario (its pull counters and event log too)."""
     if name not in SCENARIOS:
         return ActionResult(False, f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")

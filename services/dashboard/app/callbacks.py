@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -23,6 +23,9 @@ from .config import Settings
 from .history import build_timeline
 from .layout import GRAPHS
 from .sources import WATCHED_DAGS, DashboardData, Notice, lai_robbins_constant
+
+if TYPE_CHECKING:
+    from .sources import DataCollector
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +231,7 @@ def build_figures(data: DashboardData, settings: Settings) -> list[go.Figure]:
     return [posterior_fig, pulls_fig, regret_fig, prob_fig, timeline_fig, phase_fig]
 
 
-def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
+def register_callbacks(app: Dash, collector: DataCollector, settings: Settings) -> None:
     """Wire the refresh and the controls to ``collector`` (a :class:`~.sources.DataCollector`)."""
     latest: dict[str, DashboardData] = {}
 
@@ -313,7 +316,7 @@ def register_callbacks(app: Dash, collector: Any, settings: Settings) -> None:
 
 
 def _run_action(
-    trigger: Any, collector: Any, settings: Settings, latest: dict[str, DashboardData], values: dict[str, Any]
+    trigger: Any, collector: DataCollector, settings: Settings, latest: dict[str, DashboardData], values: dict[str, Any]
 ) -> actions.ActionResult:
     if not settings.dashboard_password:  # fail closed: controls that act with admin credentials need a login
         return actions.ActionResult(

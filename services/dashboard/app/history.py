@@ -21,7 +21,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,8 +30,11 @@ from banditops.store.types import BatchSummary, Event
 
 from .figures import ModeSpan, TimelineMark, arm_label
 
+if TYPE_CHECKING:
+    from banditops.bandit.posteriors.base import Posterior
+
 #: Makes a posterior from (reward kind, stats, prior); injected so this module imports no policy code at import time.
-PosteriorFactory = Callable[[str, ArmStats, dict[str, float] | None], Any]
+PosteriorFactory = Callable[[str, ArmStats, dict[str, float] | None], "Posterior"]
 
 
 @dataclass

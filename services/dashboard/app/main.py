@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dash
 import flask
@@ -24,13 +24,17 @@ import flask
 from . import guard
 from .callbacks import register_callbacks
 from .config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .sources import DataCollector
 from .layout import serve_layout
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, collector: Any = None, port: int | None = None) -> dash.Dash:
+def create_app(settings: Settings | None = None, *, collector: DataCollector | None = None,
+               port: int | None = None) -> dash.Dash:
     """A ready Dash app reading the sources named by ``settings`` (default: the environment's).
 
     ``port`` is the one it listens on, for the default allowed ``Host`` names (see ``guard``).

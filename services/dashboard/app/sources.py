@@ -18,19 +18,23 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
-import redis
 
 from banditops.clients.airflow_client import AirflowClient, AirflowError
+from banditops.store.connection import Redis, RedisConnectionError, RedisTimeoutError
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import Event, StoreState
 
 from .config import Settings
-from .history import History, HistoryTracker
+from .history import History, HistoryTracker, PosteriorFactory
+
+if TYPE_CHECKING:
+    from banditops.bandit.posteriors.base import Posterior
+    from banditops.clients.env_client import EnvClient
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class DashboardData:
 
     fetched_at: float
     state: StoreState | None = None
-    posterior: Any = None
+    posterior: Posterior | None = None
     events: list[Event] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     history: History = field(default_factory=History)
@@ -94,15 +98,15 @@ def short_reason(exc: BaseException) -> str:
     """One human line from an exception (never a traceback); the root cause when it is a network one."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, httpx.TransportError | redis.ConnectionError | OSError):
+        if isinstance(cause, httpx.TransportError | RedisConnectionError | OSError):
             exc = cause
             break
         cause = cause.__cause__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     refused = "refused" in text.lower() or "111" in text
-    if refused and isinstance(exc, httpx.ConnectError | redis.ConnectionError | ConnectionRefusedError):
+    if refused and isinstance(exc, httpx.ConnectError | RedisConnectionError | ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, httpx.TimeoutException | redis.TimeoutError | TimeoutError):
+    if isinstance(exc, httpx.TimeoutException | RedisTimeoutError | TimeoutError):
         return "timed out"
     return text[:200]
 
@@ -171,11 +175,11 @@ class MlflowUnreachableError(RuntimeError):
 class DataCollector:
     """Reads every source for one refresh of the page; thread-safe, never raises."""
 
-    def __init__(self, settings: Settings, *, store: BanditStore | None = None, env: Any = None) -> None:
+    def __init__(self, settings: Settings, *, store: BanditStore | None = None, env: EnvClient | None = None) -> None:
         self.settings = settings
         timeout = settings.dashboard_source_timeout_s
         if store is None:
-            client = redis.Redis.from_url(
+            client = Redis.from_url(
                 settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
             )
             store = BanditStore(client, settings.namespace)
@@ -206,7 +210,7 @@ class DataCollector:
         url = redact_url(self.settings.redis_url)
         try:
             state = self.store.state()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (RedisConnectionError, RedisTimeoutError) as exc:
             return out, [Notice("Redis", f"Redis unreachable ({url}): {short_reason(exc)}")]
         except Exception as exc:  # an empty namespace: reachable, but no experiment yet
             return out, [
@@ -361,7 +365,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dict(vars(obj))
 
 
-def _posterior_factory() -> Any:
+def _posterior_factory() -> PosteriorFactory | None:
     """``banditops.bandit.posteriors.make_posterior`` when installed (None keeps the page up without it)."""
     try:
         from banditops.bandit.posteriors import make_posterior

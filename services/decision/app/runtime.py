@@ -13,16 +13,12 @@ import logging
 import time
 
 import numpy as np
-import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from banditops.serving.decision_log import DecisionLog
 from banditops.serving.posterior_cache import PosteriorCache
 from banditops.serving.recommender import Recommender
 from banditops.store import BanditStore
+from banditops.store.connection import AsyncRedis, AsyncRetry, ExponentialBackoff, Redis, Retry
 from banditops.store.feedback import dead_letter_count, feedback_lag_seconds, redis_memory
 from banditops.store.types import ArmTable
 from services.decision.app.core.config import Settings
@@ -31,9 +27,9 @@ from services.decision.app.metrics import DecisionMetrics
 log = logging.getLogger(__name__)
 
 
-def redis_client(settings: Settings) -> redis.Redis:
+def redis_client(settings: Settings) -> Redis:
     """A client that fails fast: a down store must cost a refresh, not stall the service."""
-    return redis.Redis.from_url(
+    return Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
@@ -42,9 +38,9 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
-def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+def async_redis_client(settings: Settings) -> AsyncRedis:
     """The event loop's client (the decision-log writer), failing as fast as the other."""
-    return redis.asyncio.Redis.from_url(
+    return AsyncRedis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
@@ -78,7 +74,7 @@ class Runtime:
             static_ranking=settings.ranking,
             max_staleness_s=settings.max_staleness_s,
         )
-        self._aclient: redis.asyncio.Redis | None = None
+        self._aclient: AsyncRedis | None = None
         self._writer: asyncio.Task[None] | None = None
         self._events_cursor = "0-0"
         self._last_observed = 0.0

@@ -8,11 +8,11 @@ channel; this replica refreshes at once.
 
 from __future__ import annotations
 
-import redis
 from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 
 from banditops.store.acl import is_permission_error
+from banditops.store.connection import RedisError
 from services.common.auth import ADMIN_RESPONSES as AUTH_RESPONSES
 from services.decision.app.api.deps import ERROR_RESPONSES, STORE_DOWN, AdminDep, RuntimeDep
 from services.decision.app.models import AddArmRequest, ArmChanged, ArmInfo, ArmName, ArmsResponse
@@ -69,7 +69,7 @@ def _change(runtime: Runtime, action: str, name: str | None, metadata: dict[str,
         raise HTTPException(code, message) from exc
     except LookupError as exc:  # no experiment in the namespace yet
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except redis.RedisError as exc:
+    except RedisError as exc:
         if is_permission_error(exc):  # deployed: this service's Redis user may not change the state
             raise HTTPException(status.HTTP_403_FORBIDDEN, ARMS_READ_ONLY) from exc
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN, headers={"Retry-After": "1"}) from exc

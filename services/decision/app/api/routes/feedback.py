@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-import redis
 from fastapi import APIRouter, HTTPException, status
 
+from banditops.store.connection import RedisError
 from banditops.store.feedback import FeedbackConflictError, UnknownDecisionError, accept_feedback
 from services.decision.app.api.deps import ERROR_RESPONSES, STORE_DOWN, RuntimeDep
 from services.decision.app.models import FeedbackRequest, FeedbackResponse
@@ -24,7 +24,7 @@ def _with_names(message: str, runtime: RuntimeDep) -> str:
     """The store speaks of internal indices ("arm 3 is not in the slate 3,1"); a client reads names."""
     try:
         names = runtime.arm_table().names
-    except (ValueError, redis.RedisError):
+    except (ValueError, RedisError):
         return message
 
     def named(match: re.Match[str]) -> str:
@@ -67,7 +67,7 @@ def feedback(body: FeedbackRequest, runtime: RuntimeDep) -> FeedbackResponse:
     except ValueError as exc:
         count("invalid").inc()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _with_names(str(exc), runtime)) from exc
-    except redis.RedisError as exc:
+    except RedisError as exc:
         count("unavailable").inc()
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN, headers={"Retry-After": "1"}) from exc
     count(receipt.status).inc()

@@ -10,7 +10,7 @@ the store right after). A reset to the experiment's own world is allowed: it und
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
@@ -20,10 +20,13 @@ from services.environment.app.api.deps import ADMIN_RESPONSES, AdminDep, Metrics
 from services.environment.app.models import ScenarioIn, TruthOut
 from services.environment.app.world import resolve
 
+if TYPE_CHECKING:
+    from banditops.store.redis_store import BanditStore
+
 router = APIRouter(prefix="/scenario", tags=["scenario"])
 
 
-def check_experiment_world(store: Any, body: ScenarioIn) -> None:
+def check_experiment_world(store: BanditStore | None, body: ScenarioIn) -> None:
     """409 when ``body`` would give the running experiment another world (see the module docstring)."""
     if store is None or body.new_experiment:
         return
