@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_PREFIX = "change-me"
@@ -48,7 +48,8 @@ class DagSettings(BaseSettings):
     has, not the parse of every DAG.
     """
 
-    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore")
+    # An empty variable (``BANDITOPS_SEED=``, as an env file writes an unset knob) means "unset".
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore", env_ignore_empty=True)
 
     #: Schedule of ``bandit_learning`` (``@continuous``, a cron/preset, ``none``, or a duration ``15s``).
     learning_schedule: str = "@continuous"
@@ -59,19 +60,11 @@ class DagSettings(BaseSettings):
     #: Seconds a drift sensor run waits before it ends ``idle`` (the next run takes over).
     drift_max_wait_s: float = 600.0
 
-    @field_validator("drift_poll_s", "drift_max_wait_s", mode="before")
-    @classmethod
-    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
-        # An empty variable (``BANDITOPS_DRIFT_POLL_S=``) means "unset", as it always has.
-        if value == "":
-            return cls.model_fields[str(info.field_name)].default
-        return value
-
 
 class Settings(DagSettings):
     """Where the parts of the loop are and how the loop behaves by default."""
 
-    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore", env_ignore_empty=True)
 
     #: ``local`` (one machine, demo defaults) or ``deployed`` (compose, Kubernetes).
     deploy_mode: Literal["local", "deployed"] = "local"
