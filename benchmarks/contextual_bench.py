@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -199,6 +200,7 @@ def run(
         "meta": {
             "seeds": seeds, "horizon": horizon, "batch": batch, "n_arms": 20, "dim": 10,
             "seconds": round(seconds, 1),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 1),
             "full_run_estimate_seconds": round(full),
             "machine": f"{platform.machine()}, Python {platform.python_version()}, 2 cores shared by other work",
         },
@@ -275,6 +277,8 @@ def markdown(section: dict[str, Any]) -> str:
         f"(`banditops simulate --scenario contextual`), T={meta['horizon']:,}, {meta['seeds']} seeds, "
         f"batches growing to {meta['batch']}; every policy on the same rounds. 95% intervals in brackets. "
         f"{meta['machine']}; this run took {meta['seconds']:,.0f} s"
+        + (f" (loaded machine, load avg {meta['load_average_1m_at_end']} at the end)"
+           if "load_average_1m_at_end" in meta else "")
         + ("." if full else f" — a REDUCED configuration; the full 20 seeds × T=50,000 would take about "
                             f"{meta['full_run_estimate_seconds'] / 60:,.0f} min here."),
         "",
@@ -294,6 +298,8 @@ def markdown(section: dict[str, Any]) -> str:
             met += " (interval contains 0: not significant)"
         out.append(f"| {row['figure']} | {_fmt(row['value'], 3)} | {row['target']} | {met} |")
     out += ["", "Timing figures depend on the machine and its load; re-measure on a quiet one.", ""]
+    if meta.get("command"):
+        out += [f"Command: `{meta['command']}` (the full run: `python -m benchmarks.contextual_bench`).", ""]
     if meta.get("reused_rows"):
         check = ", ".join(f"{n}: {'same' if same else 'DIFFERENT'}" for n, same in meta["reused_check"].items())
         reused = ", ".join(meta["reused_rows"])

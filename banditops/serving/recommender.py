@@ -182,6 +182,7 @@ class Recommender:
         self._last_ranking: tuple[int, ...] = ()
         self._active: list[int] = []
         self._active_set: frozenset[int] = frozenset()
+        self._active_idx = np.zeros(0, dtype=np.intp)
         self._draws = DrawBlock(rng, first_rows=block_size, max_rows=block_size)
 
     def live(self, now: float | None = None) -> CachedPosterior | None:
@@ -203,6 +204,7 @@ class Recommender:
 
         self._active = snap.active_arms
         self._active_set = frozenset(self._active)
+        self._active_idx = np.asarray(self._active, dtype=np.intp)  # a contextual request's default arms
         means = snap.posterior.mean()
         self._last_ranking = tuple(int(a) for a in np.argsort(-means, kind="stable") if snap.active[a])
         # draws from the previous posterior are never used: the block is keyed on the posterior object
@@ -315,7 +317,7 @@ class Recommender:
             features = np.stack([spec.encode_arm(given[names[a]], names[a]) for a in allowed])
         elif arm_features:
             raise ValueError("this experiment's model has no arm features: send candidates without 'features'")
-        choice = model.decide(x, allowed, k, self.rng, features)
+        choice = model.decide(x, self._active_idx if candidates is None else allowed, k, self.rng, features)
         arm_context = ""
         if features is not None:
             position = {a: i for i, a in enumerate(allowed)}

@@ -61,7 +61,7 @@ def test_the_first_arm_never_gets_propensity_zero() -> None:
 def brute_force_counts(snap: ContextualSnapshot, x: np.ndarray, allowed: list[int]) -> np.ndarray:
     """Every Monte Carlo row of every allowed arm, no pruning: how often each arm is first."""
     m = snap.posterior.moments(x[None], None, np.asarray(allowed))
-    rows = snap.noise[:, allowed] * m.sd[0] + m.mean[0]
+    rows = snap.noise[allowed].T * m.sd[0] + m.mean[0]
     return np.bincount(rows.argmax(axis=1), minlength=len(allowed)).astype(float)
 
 
