@@ -10,9 +10,10 @@ luck, in the same batch schedule (1, 2, 4, ... up to 100 rounds decided against 
 then learned). Each sees ``[1, x]``; VW gets ``x`` in a ``shared`` namespace crossed with the
 arm's id (``-q UA``, the disjoint model in VW's ADF form) plus its own constant. Hyper-parameters
 are each library's defaults (``λ = 1``; MABWiser ``alpha = 1``; VW's default exploration is
-epsilon-greedy 0.05), and MABWiser LinTS is also run with ``alpha = 0.2``, the width BanditOps
-LinTS uses (chosen on held-out seeds 100-107, see ``LinearGaussianPosterior``), so that row has
-the same posterior. It does not have the same draws: after ``fit``, MABWiser's per-arm models
+epsilon-greedy 0.05), and MABWiser LinTS is also run with ``alpha = 0.15``, the width BanditOps
+LinTS uses (chosen on held-out seeds, see ``linear_gaussian.DEFAULT_SCALE``), so that row has
+the same posterior, and at ``alpha = 0.2`` (the previous width, the best other library on the
+held-out seeds). It does not have the same draws: after ``fit``, MABWiser's per-arm models
 hold distinct generator objects in the *same* state (checked: ``bit_generator.state`` equal), so
 every arm draws the same normals and the arms' sampled scores are correlated (measured 0.85 for
 two arms and one repeated context) where Agrawal & Goyal draw them independently. LinUCB is
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -127,12 +129,13 @@ def _vw(options: str) -> Callable[[ContextualWorld, int], ContextualPolicy]:
 
 #: name -> (label, factory); the first is ours, the second the non-contextual baseline.
 CONTENDERS: dict[str, tuple[str, Callable[[ContextualWorld, int], ContextualPolicy]]] = {
-    "banditops_lin_ts": ("BanditOps LinTS (λ=1, v=0.2)", CONTEXTUAL_POLICIES["lin_ts"]),
+    "banditops_lin_ts": ("BanditOps LinTS (λ=1, v=0.15)", CONTEXTUAL_POLICIES["lin_ts"]),
     "banditops_lin_ts_noise": ("BanditOps LinTS (λ=1, v = its own residual-sd estimate)",
                                CONTEXTUAL_POLICIES["lin_ts_noise"]),
     "banditops_ts": ("BanditOps non-contextual TS (Beta-Bernoulli)", CONTEXTUAL_POLICIES["ts"]),
     "mabwiser_lin_ts": ("MABWiser LinTS (default alpha=1)", _mabwiser("lin_ts", 1.0)),
-    "mabwiser_lin_ts_0.2": ("MABWiser LinTS (alpha=0.2: our model's width)", _mabwiser("lin_ts", 0.2)),
+    "mabwiser_lin_ts_0.15": ("MABWiser LinTS (alpha=0.15: our model's width)", _mabwiser("lin_ts", 0.15)),
+    "mabwiser_lin_ts_0.2": ("MABWiser LinTS (alpha=0.2)", _mabwiser("lin_ts", 0.2)),
     "mabwiser_lin_ucb": ("MABWiser LinUCB (default alpha=1)", _mabwiser("lin_ucb", 1.0)),
     "mabwiser_lin_ucb_0.25": ("MABWiser LinUCB (alpha=0.25, tuned on seeds 100-103)", _mabwiser("lin_ucb", 0.25)),
     "vw_cb_explore_adf": ("VW --cb_explore_adf (default: epsilon 0.05)", _vw("--cb_explore_adf")),
@@ -187,7 +190,7 @@ def run(
             "regret_at": {str(c): mean_ci([r.regret_at[c] for r in runs]) for c in runs[0].regret_at},
             "regret_per_seed": [round(r.regret, 3) for r in runs],
         }
-    summary = _targets(results, policies)
+    summary = _targets(policies)
     spent = sum(len(v["batch"]) + len(v["single"]) for v in speed.values()) * speed_seconds
     seconds = time.perf_counter() - start
     full = sum(policies[n]["seconds_per_run"]["value"] for n in names) * 20 * 50_000 / horizon + spent
@@ -197,32 +200,62 @@ def run(
         "meta": {
             "seeds": seeds, "horizon": horizon, "batch": batch, "n_arms": 20, "dim": 10,
             "seconds": round(seconds, 1),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 1),
             "full_run_estimate_seconds": round(full),
             "machine": f"{platform.machine()}, Python {platform.python_version()}, 2 cores shared by other work",
         },
     }
 
 
-def _targets(results: dict[str, list[ContextualResult]], policies: dict[str, Any]) -> list[dict[str, Any]]:
+def _targets(policies: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    ours = np.array([r.regret for r in results.get(OURS, [])])
-    if ours.size and BASELINE in results:
-        ratio = mean_ci(list(ours / np.array([r.regret for r in results[BASELINE]])))
+    regret = {name: np.array(p["regret_per_seed"]) for name, p in policies.items()}
+    ours = regret.get(OURS, np.zeros(0))
+    if ours.size and BASELINE in regret:
+        ratio = mean_ci(list(ours / regret[BASELINE]))
         rows.append({"figure": "regret ratio LinTS / non-contextual TS (paired)", "value": ratio,
                      "target": "≤ 0.35", "met": ratio["value"] <= 0.35})
-    others = [n for n in results if n.startswith(("mabwiser", "vw"))]  # other libraries only
+    others = [n for n in regret if n.startswith(("mabwiser", "vw"))]  # other libraries only
     if ours.size and others:
         best = min(others, key=lambda n: policies[n]["cumulative_regret"]["value"])
-        diff = mean_ci(list(ours - np.array([r.regret for r in results[best]])))
+        diff = mean_ci(list(ours - regret[best]))
         rows.append({"figure": f"regret LinTS − best other ({best}), paired", "value": diff,
                      "target": "≤ 0", "met": diff["value"] <= 0,
                      "significant": diff["hi"] < 0 or diff["lo"] > 0})
-    if ours.size and "mabwiser_lin_ts" in results:
+    if ours.size and "mabwiser_lin_ts" in policies:
         for key, what in (("decisions_per_s_batch_100", "batches of 100"), ("decisions_per_s_single", "one at a time")):
             ratio = policies[OURS][key]["value"] / policies["mabwiser_lin_ts"][key]["value"]
             rows.append({"figure": f"decisions/s BanditOps LinTS / MABWiser LinTS, {what}",
                          "value": {"value": ratio, "lo": ratio, "hi": ratio}, "target": "≥ 5", "met": ratio >= 5})
     return rows
+
+
+def reuse(section: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """``section`` plus the rows of ``previous`` (an earlier contextual.json section) it did not run.
+
+    Why this is sound for regrets: every world and every policy's generator is seeded, so a row
+    rerun on the same seeds gives the same regrets to the digit (checked with the rows run in
+    both: see ``meta.reused_check``). Its timings are from the earlier run's machine load.
+    """
+    meta = previous["meta"]
+    if (meta["seeds"], meta["horizon"], meta["batch"]) != (section["meta"]["seeds"], section["meta"]["horizon"],
+                                                           section["meta"]["batch"]):
+        raise ValueError(f"cannot reuse rows of a run with seeds/horizon/batch {meta['seeds']}/{meta['horizon']}/"
+                         f"{meta['batch']}")
+    policies = dict(section["policies"])
+    check = {}
+    for name, row in previous["policies"].items():
+        if name in policies:
+            if name in CONTENDERS and CONTENDERS[name][0] == row["label"]:  # the same configuration
+                check[name] = bool(np.allclose(policies[name]["regret_per_seed"], row["regret_per_seed"], atol=1e-3))
+            continue
+        if name in CONTENDERS:
+            policies[name] = {**row, "label": CONTENDERS[name][0] + " †"}
+    order = {name: i for i, name in enumerate(CONTENDERS)}
+    policies = dict(sorted(policies.items(), key=lambda item: order.get(item[0], len(order))))
+    return {**section, "policies": policies, "targets": _targets(policies),
+            "meta": {**section["meta"], "reused_rows": sorted(set(policies) - set(section["policies"])),
+                     "reused_check": check}}
 
 
 def _fmt(ci: dict[str, Any], digits: int = 1) -> str:
@@ -244,6 +277,8 @@ def markdown(section: dict[str, Any]) -> str:
         f"(`banditops simulate --scenario contextual`), T={meta['horizon']:,}, {meta['seeds']} seeds, "
         f"batches growing to {meta['batch']}; every policy on the same rounds. 95% intervals in brackets. "
         f"{meta['machine']}; this run took {meta['seconds']:,.0f} s"
+        + (f" (loaded machine, load avg {meta['load_average_1m_at_end']} at the end)"
+           if "load_average_1m_at_end" in meta else "")
         + ("." if full else f" — a REDUCED configuration; the full 20 seeds × T=50,000 would take about "
                             f"{meta['full_run_estimate_seconds'] / 60:,.0f} min here."),
         "",
@@ -263,6 +298,14 @@ def markdown(section: dict[str, Any]) -> str:
             met += " (interval contains 0: not significant)"
         out.append(f"| {row['figure']} | {_fmt(row['value'], 3)} | {row['target']} | {met} |")
     out += ["", "Timing figures depend on the machine and its load; re-measure on a quiet one.", ""]
+    if meta.get("command"):
+        out += [f"Command: `{meta['command']}` (the full run: `python -m benchmarks.contextual_bench`).", ""]
+    if meta.get("reused_rows"):
+        check = ", ".join(f"{n}: {'same' if same else 'DIFFERENT'}" for n, same in meta["reused_check"].items())
+        reused = ", ".join(meta["reused_rows"])
+        out += [f"† rows not rerun in this run (`--reuse` of the previous contextual.json: {reused}): the worlds "
+                "and every policy's generator are seeded, so their regrets are exact and paired with this run's; "
+                f"their timings are from that run's load. Rows run in both, regrets per seed: {check or '—'}.", ""]
     return "\n".join(out)
 
 
@@ -274,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", help=f"comma-separated subset of {', '.join(CONTENDERS)}")
     parser.add_argument("--quick", action="store_true", help="2 seeds x T=2,000 (a smoke run)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--reuse", type=Path, help="an earlier contextual.json: keep its rows of the policies not run")
     args = parser.parse_args(argv)
     names = args.policies.split(",") if args.policies else list(CONTENDERS)
     unknown = sorted(set(names) - set(CONTENDERS))
@@ -282,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds, horizon = (2, 2000) if args.quick else (args.seeds, args.horizon)
     say = lambda m: print(f"[contextual] {m}", flush=True)  # noqa: E731
     section = run(seeds, horizon, args.batch, names, say, 1 if args.quick else 3, 0.2 if args.quick else 1.0)
+    if args.reuse:
+        section = reuse(section, json.loads(args.reuse.read_text())["contextual"])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "contextual.json").write_text(json.dumps({"contextual": section}, indent=2) + "\n")
     (args.out / "contextual.md").write_text(markdown(section))

@@ -230,21 +230,25 @@ CONTEXT_TARGETS = {"p99_ms": 5.0, "rps": 3000.0}
 
 def _context_wrk_script(with_context: bool, pool: int = 256, seed: int = 11) -> str:
     """A wrk script cycling through ``pool`` precomputed bodies (so the client spends no CPU building them)."""
-    rng = np.random.default_rng(seed)
-    bodies = []
-    for n in range(pool):
-        body: dict[str, Any] = {"user_id": f"user-{n}", "k": 3}
-        if with_context:
-            context: dict[str, Any] = {f"f{i}": round(float(v), 4) for i, v in enumerate(rng.normal(size=15))}
-            context["segment"] = f"s{int(rng.integers(0, 50))}"
-            body["context"] = context
-        bodies.append(json.dumps(body, separators=(",", ":")))
-    lua_bodies = ",\n".join("[[" + b + "]]" for b in bodies)
+    lua_bodies = ",\n".join("[[" + b + "]]" for b in _bodies(with_context, pool, seed))
     return (
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"local bodies = {{\n{lua_bodies}\n}}\nlocal n = 0\n"
         "request = function()\n  n = n % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[n])\nend\n"
     )
+
+
+def _contextual_pulls(spec: Any, pulls: int = 40_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pulls`` simulated impressions of the 80-arm experiment: arms, encoded contexts, clicks."""
+    rng = np.random.default_rng(8)
+    arms = rng.integers(0, CONTEXT_ARMS, pulls)
+    users = [{**{f"f{i}": float(v) for i, v in enumerate(row)}, "segment": f"s{int(s)}"}
+             for row, s in zip(rng.normal(size=(pulls, 15)), rng.integers(0, 50, pulls), strict=True)]
+    X = spec.encode(users)
+    weights = rng.normal(0, 0.3, size=(CONTEXT_ARMS, spec.dim))
+    weights[:, 0] = -1.5
+    clicks = (rng.random(pulls) < 1 / (1 + np.exp(-np.einsum("nd,nd->n", X, weights[arms])))).astype(float)
+    return arms, X, clicks
 
 
 def _seed_contextual(store: BanditStore, pulls: int = 40_000) -> None:
@@ -256,16 +260,60 @@ def _seed_contextual(store: BanditStore, pulls: int = 40_000) -> None:
     epoch = store.reset(config)
     spec = config.context_model
     assert spec is not None
-    rng = np.random.default_rng(8)
-    arms = rng.integers(0, CONTEXT_ARMS, pulls)
-    users = [{**{f"f{i}": float(v) for i, v in enumerate(row)}, "segment": f"s{int(s)}"}
-             for row, s in zip(rng.normal(size=(pulls, 15)), rng.integers(0, 50, pulls), strict=True)]
-    X = spec.encode(users)
-    weights = rng.normal(0, 0.3, size=(CONTEXT_ARMS, spec.dim))
-    weights[:, 0] = -1.5
-    clicks = (rng.random(pulls) < 1 / (1 + np.exp(-np.einsum("nd,nd->n", X, weights[arms])))).astype(float)
+    arms, X, clicks = _contextual_pulls(spec, pulls)
     linear = LinearGaussianStats.from_batch(CONTEXT_ARMS, arms, X, clicks)
     store.apply_batch("bench/seed-ctx/0/0", epoch, arms, clicks, linear=linear)
+
+
+def _bodies(with_context: bool, pool: int = 256, seed: int = 11) -> list[str]:
+    """The load test's request bodies (the wrk script cycles through them)."""
+    rng = np.random.default_rng(seed)
+    bodies = []
+    for n in range(pool):
+        body: dict[str, Any] = {"user_id": f"user-{n}", "k": 3}
+        if with_context:
+            context: dict[str, Any] = {f"f{i}": round(float(v), 4) for i, v in enumerate(rng.normal(size=15))}
+            context["segment"] = f"s{int(rng.integers(0, 50))}"
+            body["context"] = context
+        bodies.append(json.dumps(body, separators=(",", ":")))
+    return bodies
+
+
+def in_process(calls: int = 20_000) -> dict[str, Any]:
+    """Per-request cost of the decision itself, without HTTP: parse the body and call the function the
+    route calls (``routes.recommend._decide`` -> ``Recommender.recommend`` / ``recommend_in_context``)
+    on the load test's 80-arm snapshot and bodies. Wall and thread-CPU p50/p99 per call."""
+    from types import SimpleNamespace
+
+    from banditops.bandit.context_model import ContextModelSpec
+    from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
+    from banditops.bandit.stats import ArmStats
+    from banditops.serving.posterior_cache import CachedPosterior
+    from banditops.serving.recommender import Recommender
+    from services.decision.app.api.routes.recommend import _decide
+    from services.decision.app.models import RecommendRequest
+
+    spec = ContextModelSpec.from_dict(CONTEXT_MODEL)
+    arms, X, clicks = _contextual_pulls(spec)
+    snap = CachedPosterior.build(
+        epoch=1, mode="bench", reward_kind="bernoulli", prior={}, stats=ArmStats.from_pulls(arms, clicks, CONTEXT_ARMS),
+        retired=[], rng=np.random.default_rng(1), linear=LinearGaussianStats.from_batch(CONTEXT_ARMS, arms, X, clicks),
+        context_model=spec, refreshed_at=float("inf"))
+    recommender = Recommender(lambda: snap, np.random.default_rng(2))
+    runtime = SimpleNamespace(recommender=recommender)
+    out: dict[str, Any] = {"calls": calls, "load_average_1m_at_start": round(os.getloadavg()[0], 1)}
+    for name, with_context in (("contextual", True), ("plain", False)):
+        bodies = [b.encode() for b in _bodies(with_context)]
+        wall, cpu = np.empty(calls), np.empty(calls)
+        for i in range(calls):
+            t, c = time.perf_counter(), time.thread_time()
+            _decide(runtime, RecommendRequest.model_validate_json(bodies[i % len(bodies)]))  # type: ignore[arg-type]
+            cpu[i], wall[i] = time.thread_time() - c, time.perf_counter() - t
+        for key, values in (("wall", wall), ("cpu", cpu)):
+            out[f"{name}_{key}_p50_us"] = float(np.percentile(values, 50) * 1e6)
+            out[f"{name}_{key}_p99_us"] = float(np.percentile(values, 99) * 1e6)
+    out["load_average_1m_at_end"] = round(os.getloadavg()[0], 1)
+    return out
 
 
 def run_contextual(
@@ -276,6 +324,7 @@ def run_contextual(
     scripts = {"contextual": work / "contextual.lua", "plain": work / "plain.lua"}
     scripts["contextual"].write_text(_context_wrk_script(True))
     scripts["plain"].write_text(_context_wrk_script(False))
+    load_start = os.getloadavg()[0]
     redis_server = RedisServer(data_dir=work / "redis").start()
     service = DecisionServer(redis_server.url, namespace="bench-ctx", settings={"seed": 1},
                              log_path=work / "decision.log")
@@ -303,7 +352,8 @@ def run_contextual(
     result: dict[str, Any] = {"arms": CONTEXT_ARMS, "dim": 20, "k": 3, "connections": connections,
                               "duration_s": duration_s, "rounds": rounds, "runs": runs,
                               "fallbacks": float(fallbacks.group(1)) if fallbacks else None,
-                              "load_average_1m_at_end": round(load[0], 1), "cores": os.cpu_count()}
+                              "load_average_1m_at_end": round(load[0], 1), "cores": os.cpu_count(),
+                              "load_average_1m_at_start": round(load_start, 1)}
     for name, measured in runs.items():
         for key in ("p50_ms", "p99_ms", "rps", "server_cpu_us", "redis_cpu_us"):
             result[f"{name}_{key}"] = float(statistics.median(r[key] for r in measured))
@@ -318,6 +368,29 @@ def run_contextual(
 def _first_body(script: Path) -> bytes:
     text = script.read_text()
     return text[text.index("[[") + 2 : text.index("]]")].encode()
+
+
+def _load(result: dict[str, Any]) -> str:
+    start = result.get("load_average_1m_at_start")
+    end = result["load_average_1m_at_end"]
+    return f"{start} at the start, {end} at the end" if start is not None else f"{end} at the end"
+
+
+def _in_process_rows(measured: dict[str, Any] | None) -> list[str]:
+    """The decision function alone (``in_process``), below the HTTP figures."""
+    if not measured:
+        return []
+    return [
+        "",
+        f"In-process, the function the route calls (body parse + `_decide`, {measured['calls']:,} calls each, "
+        f"`python -m benchmarks.decision_bench --in-process`; loaded machine, load avg "
+        f"{measured['load_average_1m_at_start']} → {measured['load_average_1m_at_end']}):",
+        "",
+        "| per request | with context (LinTS) | without context (TS) |",
+        "|---|---|---|",
+        *[f"| {what} {q} | {measured[f'contextual_{key}_{q}_us']:.0f} µs | {measured[f'plain_{key}_{q}_us']:.0f} µs |"
+          for key, what in (("cpu", "thread CPU"), ("wall", "wall clock")) for q in ("p50", "p99")],
+    ]
 
 
 def markdown_contextual(result: dict[str, Any]) -> str:
@@ -344,9 +417,12 @@ def markdown_contextual(result: dict[str, Any]) -> str:
         "Carlo propensities for the slate, the encoded context logged) against the same endpoint without one "
         "(Beta TS over the same 80 arms).",
         "",
+        f"All figures (loaded machine, load avg {_load(result)}).",
+        "",
         "| figure | with context (LinTS) | without context (TS) | target | met? |",
         "|---|---|---|---|---|",
         *[f"| {' | '.join(row)} |" for row in rows],
+        *_in_process_rows(result.get("in_process")),
         "",
         f"Non-2xx: {result[c + '_non_2xx']} / {result[p + '_non_2xx']}; fallback answers: {result['fallbacks']}. "
         f"Measured on a shared {result['cores']}-core machine with other work running (1-minute load average "
@@ -405,7 +481,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; do not write the fragment")
     parser.add_argument("--contextual", action="store_true",
                         help="the contextual load test (80 arms, d=20, with vs without context) instead")
+    parser.add_argument("--in-process", action="store_true",
+                        help="only the in-process cost of the contextual and plain decision (added to the fragment)")
     args = parser.parse_args(argv)
+    if args.in_process:
+        measured = in_process()
+        print(json.dumps(measured, indent=2))
+        path = RESULTS / "decision_contextual.json"
+        if not args.no_write and path.exists():
+            ctx = json.loads(path.read_text())["decision_contextual"]
+            ctx["in_process"] = measured
+            path.write_text(json.dumps({"decision_contextual": ctx}, indent=2) + "\n")
+            (RESULTS / "decision_contextual.md").write_text(markdown_contextual(ctx))
+        return 0
     if args.contextual:
         ctx = run_contextual(duration_s=args.duration, rounds=args.rounds, connections=args.connections)
         print(markdown_contextual(ctx))

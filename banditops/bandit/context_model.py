@@ -12,13 +12,11 @@ carry (the action-dependent features of Vowpal Wabbit's ADF); with any, the mode
 ``β`` shared by all arms over those features (the *shared* part of
 :class:`~banditops.bandit.posteriors.linear_gaussian.LinearGaussianStats`).
 
-Why the exploration width has a fixed default and is not the posterior's own noise estimate: a
-Bernoulli click's residual sd is about 0.45 at click rates of 20-30%, and Thompson draws that wide
-over-explore with many arms (the max of K independent draws rewards uncertainty): on held-out seeds
-100-107 of the contextual world, LinTS with the pooled residual-sd estimate had cumulative regret
-1,636 against 1,177 at 0.2 (docs/decision.md, "Contextual decisions"). ``scale`` is therefore a
-documented default (0.2, chosen on held-out seeds, never per benchmark seed) that an experiment may
-override.
+Why the exploration width has a fixed default (0.15) and is not the posterior's own noise
+estimate: see :data:`~banditops.bandit.posteriors.linear_gaussian.DEFAULT_SCALE` (Agrawal &
+Goyal's width is proportional to the noise with a worst-case constant; the constant was chosen
+on held-out seeds of the contextual world, never per benchmark seed). An experiment may
+override ``ridge`` and ``scale``; the simulator's LinTS uses the same defaults.
 
 Examples
 --------
@@ -43,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from banditops.bandit.features import ContextValue, FeatureHasher
+from banditops.bandit.posteriors.linear_gaussian import DEFAULT_RIDGE, DEFAULT_SCALE
 
 _KEYS = ("numeric", "categorical", "n_buckets", "arm_features", "ridge", "scale")
 
@@ -56,9 +55,9 @@ class ContextModelSpec:
     n_buckets: int = 16
     arm_features: tuple[str, ...] = ()
     #: ``λ`` of the prior precision ``λI`` (ridge penalty).
-    ridge: float = 1.0
+    ridge: float = DEFAULT_RIDGE
     #: ``v``, the width of Thompson draws (posterior covariance ``v² P⁻¹``); see the module docstring.
-    scale: float = 0.2
+    scale: float = DEFAULT_SCALE
     hasher: FeatureHasher = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -8,6 +8,9 @@ The decision: ONE posterior draw of every allowed arm's score for this user, the
 it (Agrawal & Goyal's Linear Thompson Sampling; with a slate, the later slots follow the same
 draw, as the non-contextual recommender does).
 
+The decision's draw is :meth:`LinearGaussianPosterior.draw` of :meth:`LinearGaussianPosterior.moments`,
+the very step the simulator's LinTS samples with (the benchmark measures what is served).
+
 The propensities: the probability that a Thompson draw puts each slate arm *first* for this
 user and this candidate set. There is no closed form with the shared part (the arms' scores are
 correlated through β), so it is estimated by Monte Carlo: ``draws`` (M, default 256) standard
@@ -23,6 +26,12 @@ error is ``sqrt(p(1 − p) / (M + 1))``, at most ``0.5 / sqrt(M + 1)`` = 0.031 f
 with p well below ``1/M`` is estimated as 0 or ``1/(M + 1)``. The rows are shared by every request
 of one snapshot (redrawn at each refresh, at least every second), so two users with the same
 context get the same estimate: the errors are correlated within a snapshot, not across them.
+
+Why the count is cheap without a shared part: an arm whose best score over the M rows
+(``mean + sd · max_m noise``) is below another arm's worst (``mean + sd · min_m noise``) wins no
+row, so only the arms that can win one are scored — usually a handful of 80 once the posterior
+has data — and the count is exactly the full (M × arms) one (a unit test checks it). With a
+shared part the rows also move with β, so every allowed arm is scored.
 
 References
 ----------
@@ -49,6 +58,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +68,8 @@ from banditops.bandit.posteriors.linear_gaussian import LinearGaussianPosterior,
 from banditops.bandit.validators import is_integer
 
 #: Monte Carlo rows per snapshot for the propensities (error <= 0.5 / sqrt(M + 1) = 0.031). Why not
-#: more: each request pays an (M x arms) multiply-add and argmax, about 60 µs for 80 arms at 256 rows.
+#: more: each request pays an (M x arms) multiply-add and argmax over the arms that can win a row
+#: (all of them with a shared part: about 60 µs for 80 arms at 256 rows; a few without one).
 DEFAULT_PROPENSITY_DRAWS = 256
 
 
@@ -76,10 +87,14 @@ class ContextualSnapshot:
 
     spec: ContextModelSpec
     posterior: LinearGaussianPosterior
-    #: (M, K) float32 standard normals: row m's score of arm a is mean_a + sd_a · noise[m, a] (+ shared part).
+    #: (K, M) standard normals, one row per ARM (a request gathers whole rows of the arms it
+    #: scores: contiguous copies): draw m's score of arm a is mean_a + sd_a · noise[a, m] (+ shared part).
     noise: np.ndarray
     #: (M, k) standard normals of the shared weights' draws.
     shared_noise: np.ndarray
+    #: (K,) each arm's largest and smallest normal over the M rows: the exact pruning bounds.
+    noise_max: np.ndarray
+    noise_min: np.ndarray
 
     @classmethod
     def build(
@@ -89,8 +104,9 @@ class ContextualSnapshot:
         if not is_integer(draws) or draws < 1:
             raise ValueError(f"draws must be an integer >= 1; got {draws!r}")
         posterior = LinearGaussianPosterior(stats, ridge=spec.ridge, scale=spec.scale)
-        return cls(spec, posterior, rng.standard_normal((draws, stats.n_arms), dtype=np.float32),
-                   rng.standard_normal((draws, stats.shared_dim)))
+        noise = np.ascontiguousarray(rng.standard_normal((draws, stats.n_arms)).T)
+        return cls(spec, posterior, noise, rng.standard_normal((draws, stats.shared_dim)),
+                   noise.max(axis=1), noise.min(axis=1))
 
     @property
     def n_arms(self) -> int:
@@ -98,10 +114,10 @@ class ContextualSnapshot:
 
     @property
     def draws(self) -> int:
-        return int(self.noise.shape[0])
+        return int(self.noise.shape[1])
 
     def decide(
-        self, x: np.ndarray, allowed: list[int], k: int, rng: np.random.Generator,
+        self, x: np.ndarray, allowed: Sequence[int] | np.ndarray, k: int, rng: np.random.Generator,
         arm_features: np.ndarray | None = None,
     ) -> ContextualChoice:
         """Rank ``k`` of the ``allowed`` arm indices for the encoded context ``x`` (d,).
@@ -111,18 +127,28 @@ class ContextualSnapshot:
         """
         post = self.posterior
         idx = np.asarray(allowed, dtype=np.intp)
-        everyone = len(allowed) == self.n_arms and list(allowed) == list(range(self.n_arms))
-        mean, sd, coupling = post.score_moments(x, None if everyone else idx, arm_features)
-        own = mean + sd * rng.standard_normal(idx.size)
-        # float32 rows: half the memory traffic of the request's largest step; 7 digits decide an argmax.
-        sd32, mean32 = sd.astype(np.float32), mean.astype(np.float32)
-        rows = self.noise * sd32 if everyone else self.noise[:, idx] * sd32
-        rows += mean32
-        if post.shared_dim:
-            own += coupling @ post.shared_draws(rng.standard_normal((1, post.shared_dim)))[0]
-            rows += post.shared_draws(self.shared_noise) @ coupling.T
+        moments = post.moments(x[None], None if arm_features is None else arm_features[None], idx)
+        own = post.draw(moments, rng)[0]  # the decision: the same sampling step as the simulator's
         order = np.argsort(-own, kind="stable")[:k]
-        counts = np.bincount(rows.argmax(axis=1), minlength=idx.size).astype(np.float64)
+        mean, sd, coupling = moments.mean[0], moments.sd[0], moments.coupling[0]
+        counts = np.zeros(idx.size)
+        if post.shared_dim:
+            rows = self.noise[idx] * sd[:, None] + mean[:, None]
+            rows += coupling @ post.shared_draws(self.shared_noise).T
+            counts += np.bincount(rows.argmax(axis=0), minlength=idx.size)
+        else:
+            # Exact pruning: an arm whose best row score is below some arm's worst row score wins no
+            # row, so the Monte Carlo count runs over the arms that can win one (a handful once
+            # the posterior has data) and gives exactly what the full (M x arms) count would.
+            lowest = mean + sd * self.noise_min[idx]
+            alive = np.flatnonzero(mean + sd * self.noise_max[idx] >= lowest.max())
+            if alive.size == 1:
+                counts[alive[0]] = self.draws
+            else:
+                rows = self.noise.take(idx.take(alive), axis=0)  # take: a plain row gather, cheaper than [...]
+                rows *= sd.take(alive)[:, None]
+                rows += mean.take(alive)[:, None]
+                counts[alive] = np.bincount(rows.argmax(axis=0), minlength=alive.size)
         counts[order[0]] += 1.0
         counts /= self.draws + 1
-        return ContextualChoice(tuple(int(a) for a in idx[order]), tuple(float(p) for p in counts[order]))
+        return ContextualChoice(tuple(idx[order].tolist()), tuple(counts[order].tolist()))

@@ -14,7 +14,7 @@ the posterior moves slowly, and riding through a short Redis blip on it beats st
 Examples
 --------
 >>> import numpy as np
->>> rec = Recommender(lambda: None, np.random.default_rng(0), static_ranking=[2, 0, 1])
+>>> rec = Recommender(lambda: None, np.random.default_rng(0), static_ranking=["2", "0", "1"])
 >>> r = rec.recommend("user-1", 2)
 >>> r.arms, r.names, r.fallback, r.propensity, r.epoch
 ((2, 0), ('2', '0'), True, 1.0, 0)
@@ -37,6 +37,7 @@ import numpy as np
 
 from banditops.bandit.features import ContextValue
 from banditops.bandit.policies.thompson import DrawBlock
+from banditops.bandit.validators import is_integer
 from banditops.serving.posterior_cache import CachedPosterior
 from banditops.store.context_codec import encode_vector
 from banditops.store.feedback import Decision
@@ -128,8 +129,12 @@ class Recommender:
         Source of the Thompson draws. Not thread-safe: call :meth:`recommend` from one thread
         (the service's event loop) or give each thread its own recommender.
     static_ranking
-        The fallback order of arms. Empty: the last posterior's ranking by mean if one was ever
-        seen, else the candidates in the order given, else arms ``0..k-1``.
+        The fallback order of arms, by NAME (what an operator writes; ``"0"``, ``"1"``, ... in an
+        experiment started with integer arms). Names are resolved through the newest arm table
+        seen (:meth:`static_indices`); before the store was ever read only default names can be
+        resolved. Ints are taken as internal indices (the library's own callers). Empty: the last
+        posterior's ranking by mean if one was ever seen, else the candidates in the order given,
+        else arms ``0..k-1``.
     max_staleness_s
         Oldest snapshot still served; older means the store is unreachable: fall back.
     block_size
@@ -152,7 +157,7 @@ class Recommender:
         snapshot: Callable[[], CachedPosterior | None],
         rng: np.random.Generator,
         *,
-        static_ranking: Sequence[int] = (),
+        static_ranking: Sequence[str] | Sequence[int] = (),
         max_staleness_s: float = 3.0,
         block_size: int = 1024,
     ) -> None:
@@ -160,17 +165,24 @@ class Recommender:
             raise ValueError(f"max_staleness_s must be > 0; got {max_staleness_s}")
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1; got {block_size}")
-        if len(set(static_ranking)) != len(static_ranking) or any(a < 0 for a in static_ranking):
-            raise ValueError(f"static_ranking must list distinct arm indices >= 0; got {list(static_ranking)}")
+        ranking: list[str | int] = list(static_ranking)
+        names = [a for a in ranking if isinstance(a, str) and a]
+        indices = [int(a) for a in ranking if not isinstance(a, str) and is_integer(a) and int(a) >= 0]
+        if len(set(ranking)) != len(ranking) or len(ranking) not in (len(names), len(indices)):
+            raise ValueError("static_ranking must list distinct arm names (or distinct arm indices >= 0); "
+                             f"got {ranking}")
         self.snapshot = snapshot
         self.rng = rng
-        self.static_ranking = tuple(int(a) for a in static_ranking)
+        #: The fallback ranking as configured: arm names (str) or internal indices (int).
+        self.static_ranking: tuple[str | int, ...] = tuple(names or indices)
+        self._static: tuple[ArmTable | None, tuple[int, ...]] | None = None
         self.max_staleness_s = max_staleness_s
         self.block_size = block_size
         self._last_seen: CachedPosterior | None = None
         self._last_ranking: tuple[int, ...] = ()
         self._active: list[int] = []
         self._active_set: frozenset[int] = frozenset()
+        self._active_idx = np.zeros(0, dtype=np.intp)
         self._draws = DrawBlock(rng, first_rows=block_size, max_rows=block_size)
 
     def live(self, now: float | None = None) -> CachedPosterior | None:
@@ -192,6 +204,7 @@ class Recommender:
 
         self._active = snap.active_arms
         self._active_set = frozenset(self._active)
+        self._active_idx = np.asarray(self._active, dtype=np.intp)  # a contextual request's default arms
         means = snap.posterior.mean()
         self._last_ranking = tuple(int(a) for a in np.argsort(-means, kind="stable") if snap.active[a])
         # draws from the previous posterior are never used: the block is keyed on the posterior object
@@ -304,7 +317,7 @@ class Recommender:
             features = np.stack([spec.encode_arm(given[names[a]], names[a]) for a in allowed])
         elif arm_features:
             raise ValueError("this experiment's model has no arm features: send candidates without 'features'")
-        choice = model.decide(x, allowed, k, self.rng, features)
+        choice = model.decide(x, self._active_idx if candidates is None else allowed, k, self.rng, features)
         arm_context = ""
         if features is not None:
             position = {a: i for i, a in enumerate(allowed)}
@@ -326,10 +339,37 @@ class Recommender:
             raise ValueError(f"candidate arms must be distinct; got {list(candidates)}")
         return snap.arms.indices(candidates, active=True)
 
+    def static_indices(self) -> tuple[int, ...]:
+        """The static ranking as internal indices, resolved through the newest arm table seen.
+
+        Names the table does not know are left out (the service checks them against the store
+        when it starts, and a name never goes away, so this only happens when the store was down
+        then). Before any table: default names map to their indices and any other name raises
+        :class:`ArmNamesUnknownError` (the API answers 503, retry) rather than guessing an order.
+        """
+        ranking = self.static_ranking
+        if not ranking or not isinstance(ranking[0], str):
+            return tuple(int(a) for a in ranking)
+        table = self.arm_table()
+        cached = self._static
+        if cached is not None and cached[0] is table:
+            return cached[1]
+        if table is None:
+            odd = [n for n in ranking if not _DEFAULT_NAME.match(str(n))]
+            if odd:
+                raise ArmNamesUnknownError(
+                    f"static ranking arm names {odd[:5]} cannot be mapped yet: this replica has not read the "
+                    "arms from the store since it started; retry in a second")
+            indices = tuple(int(n) for n in ranking)
+        else:
+            indices = tuple(table.index(str(n)) for n in ranking if n in table)
+        self._static = (table, indices)
+        return indices
+
     def _fallback(self, k: int, candidates: Sequence[int] | None) -> Recommendation:
         last = self._last_seen
         retired = last.retired if last is not None else frozenset()
-        ranking = self.static_ranking or self._last_ranking
+        ranking = self.static_indices() or self._last_ranking
         if ranking:
             order = [a for a in ranking if a not in retired]
             if candidates is not None:

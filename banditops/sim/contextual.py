@@ -27,7 +27,7 @@ Examples
 ((2000, 11), (2000, 20))
 >>> result = play(world, CONTEXTUAL_POLICIES["lin_ts"](world, 0), batch=100)
 >>> round(result.regret, 1), result.rounds
-(379.7, 2000)
+(390.8, 2000)
 """
 
 from __future__ import annotations
@@ -42,7 +42,12 @@ import numpy as np
 from banditops.bandit.policies.linear_thompson import LinearThompsonSampling
 from banditops.bandit.policies.thompson import ThompsonSampling
 from banditops.bandit.posteriors import make_posterior
-from banditops.bandit.posteriors.linear_gaussian import LinearGaussianPosterior, LinearGaussianStats
+from banditops.bandit.posteriors.linear_gaussian import (
+    DEFAULT_RIDGE,
+    DEFAULT_SCALE,
+    LinearGaussianPosterior,
+    LinearGaussianStats,
+)
 from banditops.bandit.stats import ArmStats
 from banditops.bandit.validators import is_integer
 from banditops.sim.simulation import mean_ci
@@ -120,11 +125,16 @@ class LinTSPolicy:
     ``scale="noise"`` replaces the fixed width by the posterior's own noise estimate — the pooled
     residual sd ``sqrt((RSS + 0.25) / (n + 1))`` (one pseudo-observation of variance 0.25, the
     largest a click can have) — the principled alternative the benchmark reports next to the
-    default (it over-explores: see :mod:`banditops.bandit.context_model`).
+    default (it over-explores: see :data:`~banditops.bandit.posteriors.linear_gaussian.DEFAULT_SCALE`).
+
+    The same LinTS as the decision service's: the defaults ``λ`` and ``v`` are the ones a
+    :class:`~banditops.bandit.context_model.ContextModelSpec` gets, and a decision goes through
+    :meth:`LinearGaussianPosterior.moments` and :meth:`LinearGaussianPosterior.draw`, the two
+    steps :meth:`~banditops.serving.contextual.ContextualSnapshot.decide` calls per request.
     """
 
-    def __init__(self, n_arms: int, dim: int, rng: np.random.Generator, ridge: float = 1.0,
-                 scale: float | str = 0.2):
+    def __init__(self, n_arms: int, dim: int, rng: np.random.Generator, ridge: float = DEFAULT_RIDGE,
+                 scale: float | str = DEFAULT_SCALE):
         if isinstance(scale, str) and scale != "noise":
             raise ValueError(f"scale must be a number > 0 or 'noise'; got {scale!r}")
         self.stats = LinearGaussianStats.zeros(n_arms, dim)

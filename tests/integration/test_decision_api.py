@@ -223,6 +223,25 @@ def test_cold_start_answers_the_static_ranking_and_logs_it(
     assert 'banditops_recommendations_total{fallback="false"} 0.0' in metrics
 
 
+def test_static_ranking_by_arm_names_is_checked_at_start_and_served_when_stale(
+    service: Callable[..., TestClient], redis_client: redis.Redis, namespace: str
+) -> None:
+    store = BanditStore(redis_client, namespace)
+    names = ["summer-sale", "spring", "winter", "autumn"]
+    epoch = store.reset(ExperimentConfig(name="named", reward_kind="bernoulli", n_arms=4, source="production",
+                                         arm_names=names))
+    store.apply_batch("seed/0/0/0", epoch, np.arange(4).repeat(50), np.tile([1.0, 0.0], 100))
+    with pytest.raises(ValueError, match=r"does not have: \['3', 'sumer-sale'\]; valid arms: .*summer-sale"):
+        with service(static_ranking="winter,3,sumer-sale"):
+            pass
+    with service(static_ranking="winter,summer-sale", max_staleness_s=0.5) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        runtime.cache.stop()  # no more refreshes: the snapshot goes stale and answers fall back
+        wait_until(lambda: client.post("/recommend", json={"user_id": "u", "k": 1}).json()["fallback"])
+        answer = client.post("/recommend", json={"user_id": "u", "k": 2}).json()
+    assert (answer["arms"], answer["fallback"]) == (["winter", "summer-sale"], True)
+
+
 def test_metrics_cover_latency_decisions_staleness_and_events(
     service: Callable[..., TestClient], redis_client: redis.Redis, namespace: str
 ) -> None:
@@ -250,9 +269,12 @@ def test_settings_refuse_missing_or_placeholder_admin_token_when_deployed() -> N
         Settings(deploy_mode="deployed")
     with pytest.raises(ValueError, match="placeholder"):
         Settings(deploy_mode="deployed", admin_token="change-me-decision")
-    with pytest.raises(ValueError, match="distinct arm indices"):
+    with pytest.raises(ValueError, match="distinct arm names"):
         Settings(static_ranking="1,1")
-    assert Settings(static_ranking="3, 1,0").ranking == [3, 1, 0]
+    with pytest.raises(ValueError, match=r"comma-separated arm names.*not arm names: \['-x'\]"):
+        Settings(static_ranking="summer-sale,-x")
+    assert Settings(static_ranking="3, 1,0").ranking == ["3", "1", "0"]
+    assert Settings(static_ranking="summer-sale,spring").ranking == ["summer-sale", "spring"]
 
 
 def test_gaussian_feedback_out_of_range_is_refused_with_the_range(

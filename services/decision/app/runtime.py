@@ -20,7 +20,7 @@ from banditops.serving.recommender import Recommender
 from banditops.store import BanditStore
 from banditops.store.connection import AsyncRedis, AsyncRetry, ExponentialBackoff, Redis, Retry
 from banditops.store.feedback import dead_letter_count, feedback_lag_seconds, redis_memory
-from banditops.store.types import ArmTable
+from banditops.store.types import ArmTable, listed
 from services.decision.app.core.config import Settings
 from services.decision.app.metrics import DecisionMetrics
 
@@ -104,8 +104,28 @@ class Runtime:
             table = self.arm_table(fresh=True)
         return table.index(name)
 
+    def check_static_ranking(self) -> None:
+        """Refuse a static ranking that names arms the experiment does not have, naming the valid ones.
+
+        Skipped when the store is unreachable or holds no experiment yet: the names are then
+        resolved at the first refresh (and default names ``"0"``, ``"1"``, ... before it).
+        """
+        names = self.settings.ranking
+        if not names:
+            return
+        try:
+            table = self.store.arms()
+        except (LookupError, redis.RedisError):
+            return
+        unknown = [n for n in names if n not in table]
+        if unknown:
+            raise ValueError(f"BANDITOPS_DECISION_STATIC_RANKING names arms this experiment does not have: {unknown}; "
+                             f"valid arms: {listed(table.names)}")
+
     async def start(self) -> Runtime:
-        """Start the cache thread and, on the running event loop, the decision-log writer."""
+        """Check the static ranking, then start the cache thread and, on the running event loop,
+        the decision-log writer."""
+        self.check_static_ranking()
         self.cache.start()
         self._aclient = async_redis_client(self.settings)
         self._writer = asyncio.get_running_loop().create_task(self.log.run_async(self._aclient))

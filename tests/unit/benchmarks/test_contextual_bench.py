@@ -20,3 +20,19 @@ def test_quick_contextual_bench_writes_the_fragment(tmp_path: Path) -> None:
     assert any("non-contextual TS" in f for f in figures) and any("MABWiser LinTS" in f for f in figures)
     text = (tmp_path / "contextual.md").read_text()
     assert text.startswith("## Contextual bandits") and "REDUCED configuration" in text
+
+
+def test_reuse_keeps_the_seeded_rows_not_rerun_and_checks_the_rows_run_twice(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["--quick", "--policies", "banditops_lin_ts,banditops_ts", "--out", str(first)]) == 0
+    assert main(["--quick", "--policies", "banditops_lin_ts", "--out", str(second),
+                 "--reuse", str(first / "contextual.json")]) == 0
+    before = json.loads((first / "contextual.json").read_text())["contextual"]
+    after = json.loads((second / "contextual.json").read_text())["contextual"]
+    assert list(after["policies"]) == ["banditops_lin_ts", "banditops_ts"]
+    assert after["policies"]["banditops_ts"]["regret_per_seed"] == before["policies"]["banditops_ts"]["regret_per_seed"]
+    assert after["policies"]["banditops_ts"]["label"].endswith("†")
+    assert after["meta"]["reused_rows"] == ["banditops_ts"]
+    assert after["meta"]["reused_check"] == {"banditops_lin_ts": True}
+    assert any("non-contextual TS" in row["figure"] for row in after["targets"])  # targets use the reused row
+    assert "† rows not rerun" in (second / "contextual.md").read_text()

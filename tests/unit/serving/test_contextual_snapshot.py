@@ -56,3 +56,46 @@ def test_the_first_arm_never_gets_propensity_zero() -> None:
     for seed in range(200):
         choice = snap.decide(x, [0, 1, 2, 3], 1, np.random.default_rng(seed))
         assert choice.propensities[0] >= 1 / 17  # its own draw counts: (count + 1) / (M + 1)
+
+
+def brute_force_counts(snap: ContextualSnapshot, x: np.ndarray, allowed: list[int]) -> np.ndarray:
+    """Every Monte Carlo row of every allowed arm, no pruning: how often each arm is first."""
+    m = snap.posterior.moments(x[None], None, np.asarray(allowed))
+    rows = snap.noise[allowed].T * m.sd[0] + m.mean[0]
+    return np.bincount(rows.argmax(axis=1), minlength=len(allowed)).astype(float)
+
+
+def test_pruned_propensities_equal_the_full_monte_carlo_count() -> None:
+    """The request path counts only arms that can win a row; the count must be exactly the full one."""
+    rng = np.random.default_rng(5)
+    spec = ContextModelSpec(numeric=("a", "b"))
+    n, k_arms = 4000, 12
+    arms = rng.integers(0, k_arms, size=n)
+    X = np.hstack([np.ones((n, 1)), rng.normal(size=(n, 2))])
+    rewards = (rng.random(n) < 0.1 + 0.05 * (arms % 5)).astype(float)  # clear winners: most arms prune
+    snap = ContextualSnapshot.build(spec, LinearGaussianStats.from_batch(k_arms, arms, X, rewards),
+                                    np.random.default_rng(6), draws=256)
+    pruned_any = False
+    for i in range(30):
+        x = np.array([1.0, *rng.normal(size=2)])
+        allowed = sorted(rng.choice(k_arms, size=8, replace=False).tolist())
+        choice = snap.decide(x, allowed, 8, np.random.default_rng(i))
+        counts = brute_force_counts(snap, x, allowed)
+        m = snap.posterior.moments(x[None], None, np.asarray(allowed))
+        alive = m.mean[0] + m.sd[0] * snap.noise_max[allowed] >= (m.mean[0] + m.sd[0] * snap.noise_min[allowed]).max()
+        pruned_any |= not alive.all()
+        counts[allowed.index(choice.arms[0])] += 1
+        expected = dict(zip(allowed, counts / 257, strict=True))
+        assert dict(zip(choice.arms, choice.propensities, strict=True)) == pytest.approx(expected, abs=1e-12)
+    assert pruned_any  # the exactness check above covered real pruning
+
+
+def test_the_service_decision_is_the_simulators_draw() -> None:
+    """Same posterior, same generator state: the request path's ranking is the simulator's sampled scores."""
+    spec, stats = trained(0)
+    snap = ContextualSnapshot.build(spec, stats, np.random.default_rng(0), draws=64)
+    x = np.array([1.0, 0.4, -1.2])
+    for seed in range(20):
+        scores = snap.posterior.sample_scores(np.random.default_rng(seed), x[None])[0]
+        choice = snap.decide(x, [0, 1, 2, 3], 4, np.random.default_rng(seed))
+        assert choice.arms == tuple(np.argsort(-scores, kind="stable").tolist())

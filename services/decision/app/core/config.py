@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from banditops.settings import PLACEHOLDER_PREFIX
 from banditops.store.feedback import DEFAULT_DECISION_TTL_S, DEFAULT_DECISIONS_MAXLEN, DEFAULT_FEEDBACK_MAXLEN
+from banditops.store.types import ARM_NAME_RE
 
 
 def _alias(name: str) -> AliasChoices:
@@ -34,8 +35,11 @@ class Settings(BaseSettings):
     namespace: str = Field(default="bo", validation_alias=_alias("namespace"))
     #: Bearer token of the admin routes (add / retire arms); unset, they answer 403; required when deployed.
     admin_token: str | None = None
-    #: Fallback order of arms, comma-separated (e.g. ``3,1,0,2,4``). Empty: the last posterior's
-    #: ranking by mean, or on a cold start the candidates as given / arms 0..k-1.
+    #: Fallback order of arms by NAME, comma-separated (e.g. ``summer-sale,spring,winter``; an
+    #: experiment started with integer arms names them ``0``, ``1``, ..., so ``3,1,0`` keeps working).
+    #: Checked against the store's arms when the service starts (unknown names: it refuses to
+    #: start, naming the valid arms). Empty: the last posterior's ranking by mean, or on a cold
+    #: start the candidates as given / arms 0..k-1.
     static_ranking: str = ""
     #: Oldest cached posterior still served; beyond it (store unreachable) answers are fallbacks.
     max_staleness_s: float = Field(default=3.0, gt=0, le=3600)
@@ -73,7 +77,7 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def ranking(self) -> list[int]:
+    def ranking(self) -> list[str]:
         return parse_ranking(self.static_ranking)
 
     @model_validator(mode="after")
@@ -89,15 +93,15 @@ class Settings(BaseSettings):
         return self
 
 
-def parse_ranking(text: str) -> list[int]:
-    """``"3, 1,0"`` -> ``[3, 1, 0]``; ``ValueError`` unless distinct integers >= 0."""
-    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
-    try:
-        ranking = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"static_ranking must be comma-separated arm indices like '3,1,0'; got {text!r}") from None
-    if any(a < 0 for a in ranking) or len(set(ranking)) != len(ranking):
-        raise ValueError(f"static_ranking must list distinct arm indices >= 0; got {text!r}")
+def parse_ranking(text: str) -> list[str]:
+    """``"summer-sale, spring,0"`` -> ``["summer-sale", "spring", "0"]``; ``ValueError`` unless distinct arm names."""
+    ranking = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+    bad = [p for p in ranking if not ARM_NAME_RE.match(p)]
+    if bad:
+        raise ValueError(f"static_ranking must be comma-separated arm names like 'summer-sale,spring' (an experiment "
+                         f"started with integer arms names them '0', '1', ...); not arm names: {bad}")
+    if len(set(ranking)) != len(ranking):
+        raise ValueError(f"static_ranking must list distinct arm names; got {text!r}")
     return ranking
 
 
