@@ -11,6 +11,15 @@ its own ``ValueError`` naming the argument and its valid range.
 [True, True, False, False, False]
 >>> [is_finite_number(v) for v in (0.5, 2, np.float32(1.5), float("nan"), float("inf"), False, "1")]
 [True, True, True, False, False, False, False]
+
+:func:`check_arm_index` is the one rule a drift's target arm obeys, at every entry point that
+injects drift (the ``bandit_inject_drift`` step, the dashboard, the environment service), so the
+refusal reads the same wherever it is met:
+
+>>> check_arm_index(42, 5)
+Traceback (most recent call last):
+...
+ValueError: unknown arm 42; valid arms: 0..4
 """
 
 from __future__ import annotations
@@ -31,3 +40,21 @@ def is_finite_number(value: object) -> bool:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         return False
     return math.isfinite(float(value))
+
+
+def unknown_arm_message(arm: object, n_arms: int) -> str:
+    """The refusal of an arm index outside ``0..n_arms-1``, worded like ``ArmTable``'s for a name."""
+    valid = f"0..{n_arms - 1}" if n_arms > 0 else "none"
+    shown = arm if is_integer(arm) else repr(arm)  # 42, not np.int64(42); a name or text quoted
+    return f"unknown arm {shown}; valid arms: {valid}"
+
+
+def check_arm_index(arm: object, n_arms: int) -> int:
+    """``arm`` as an ``int`` if it indexes one of ``n_arms`` arms, else ``ValueError`` naming the valid ones.
+
+    Drift is injected from three entry points; each asks this one function, so an unknown arm is
+    refused by the same rule and in the same words (the HTTP layers answer it as a 4xx).
+    """
+    if isinstance(arm, int | np.integer) and is_integer(arm) and 0 <= int(arm) < n_arms:
+        return int(arm)
+    raise ValueError(unknown_arm_message(arm, n_arms))

@@ -125,6 +125,29 @@ def test_inject_drift_refuses_an_unknown_arm_and_changes_nothing(
     assert env.truth()["means"] == before
 
 
+@pytest.mark.parametrize("arm", [42, -1])
+def test_every_drift_entry_point_refuses_an_unknown_arm_in_the_same_words(
+    connections: dict[str, str], arm: int
+) -> None:
+    """The Airflow step, the dashboard and the environment service share one rule and one message."""
+    from banditops_provider import steps
+
+    from banditops.clients.env_client import EnvClient, EnvError
+    from services.dashboard.app import actions
+
+    with EnvClient(connections["env_url"], token=connections["env_token"]) as env:
+        truth = env.truth()
+        expected = f"unknown arm {arm}; valid arms: 0..{len(truth['means']) - 1}"
+        with pytest.raises(steps.BadRequestError) as step:
+            steps.inject_drift({"arm": arm, "mean": 1.0})
+        dashboard = actions.inject_drift(env, truth, arm, 1.0)
+        with pytest.raises(EnvError) as service:
+            env.update_arm(arm, mean=1.0)
+        assert (str(step.value), dashboard.ok, dashboard.message) == (expected, False, expected)
+        assert (service.value.status, service.value.message) == (404, expected)
+        assert env.truth()["means"] == truth["means"]
+
+
 def test_add_arm_gives_the_store_the_arm_count_asked_once(
     airflow_db: Any, connections: dict[str, str], load_dag: Any, redis_client: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:

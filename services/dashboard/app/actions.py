@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from banditops.bandit.arms import SCENARIOS
+from banditops.bandit.validators import check_arm_index
 from banditops.clients.airflow_client import AirflowClient, AirflowError
 from banditops.store.types import check_arm_name
 
@@ -59,13 +60,12 @@ def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: Any, value: 
     environment takes (the dropdown shows names), ``store`` names it in the message."""
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot inject drift")
-    n_arms = len(truth.get("means") or [])
+    if isinstance(arm, str) and arm.strip().isdigit():  # a dropdown value may arrive as text
+        arm = int(arm)
     try:
-        arm_index = int(arm)
-    except (TypeError, ValueError):
-        return ActionResult(False, f"choose an arm in 0..{n_arms - 1}")
-    if not 0 <= arm_index < n_arms:
-        return ActionResult(False, f"arm {arm} does not exist; valid arms: 0..{n_arms - 1}")
+        arm_index = check_arm_index(arm, len(truth.get("means") or []))
+    except ValueError as exc:  # the words every drift entry point uses
+        return ActionResult(False, str(exc))
     kind = _arm_kind(truth)
     checked = _check_value(kind, value)
     if isinstance(checked, str):

@@ -50,6 +50,7 @@ from banditops.bandit.arms import (
     reward_kind,
     scenario,
 )
+from banditops.bandit.validators import check_arm_index
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +233,11 @@ class World:
             raise WorldNotSavedError(f"{exc}; the change was not applied") from exc
 
     def _check_arm(self, arm: int) -> None:
-        if not 0 <= arm < len(self._arms):
-            raise UnknownArmError(f"unknown arm {arm}; valid arms are 0..{len(self._arms) - 1}")
+        """A drift's arm: the rule (and the words) every drift entry point shares; 404 via UnknownArmError."""
+        try:
+            check_arm_index(arm, len(self._arms))
+        except ValueError as exc:
+            raise UnknownArmError(str(exc)) from None
 
     def _draw(self, indices: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rewards of ``indices`` into ``out``; one ``arm.draw`` per distinct arm, in arm order."""

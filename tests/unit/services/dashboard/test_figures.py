@@ -222,7 +222,7 @@ def test_actions_refuse_bad_input_before_calling_anything() -> None:
             raise AssertionError(f"{name} must not be called on bad input")
 
     truth = {"arms": [{"kind": "bernoulli", "p": 0.1}] * 3, "means": [0.1, 0.1, 0.1]}
-    assert actions.inject_drift(Refuse(), truth, 7, 0.5).message == "arm 7 does not exist; valid arms: 0..2"
+    assert actions.inject_drift(Refuse(), truth, 7, 0.5).message == "unknown arm 7; valid arms: 0..2"
     assert "p must be in [0, 1]" in actions.inject_drift(Refuse(), truth, 1, 1.5).message
     assert "finite number" in actions.inject_drift(Refuse(), truth, 1, None).message
     assert "finite number" in actions.add_arm(Refuse(), Refuse(), "http://airflow", truth, float("nan")).message
