@@ -18,7 +18,7 @@ from banditops.serving.decision_log import DecisionLog
 from banditops.serving.posterior_cache import PosteriorCache
 from banditops.serving.recommender import Recommender
 from banditops.store import BanditStore
-from banditops.store.connection import AsyncRedis, AsyncRetry, ExponentialBackoff, Redis, Retry
+from banditops.store.connection import AsyncRedis, AsyncRetry, ExponentialBackoff, Redis, RedisError, Retry
 from banditops.store.feedback import dead_letter_count, feedback_lag_seconds, redis_memory
 from banditops.store.types import ArmTable, listed
 from services.decision.app.core.config import Settings
@@ -115,7 +115,7 @@ class Runtime:
             return
         try:
             table = self.store.arms()
-        except (LookupError, redis.RedisError):
+        except (LookupError, RedisError):
             return
         unknown = [n for n in names if n not in table]
         if unknown:
