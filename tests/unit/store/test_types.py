@@ -76,7 +76,7 @@ def test_every_script_ships_with_the_shared_helpers(name: str) -> None:
 def test_a_context_model_is_validated_normalised_and_round_trips() -> None:
     config = ExperimentConfig(n_arms=3, context={"numeric": ["age"], "categorical": ["country"], "n_buckets": 8})
     assert config.context == {"numeric": ["age"], "categorical": ["country"], "n_buckets": 8, "arm_features": [],
-                              "ridge": 1.0, "scale": 0.2}
+                              "ridge": 1.0, "scale": 0.15}  # the default LinTS width (linear_gaussian.DEFAULT_SCALE)
     again = ExperimentConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config and again.context_model is not None and again.context_model.dim == 10
     assert ExperimentConfig(n_arms=3).context_model is None  # the default: no contexts
