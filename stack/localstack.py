@@ -325,7 +325,9 @@ def components(cfg: StackConfig) -> dict[str, Component]:
             [py, "-m", "airflow", "standalone"],
             _http_ok(f"{cfg.url('airflow')}/api/v2/monitor/health"),
             env=airflow_env(cfg),
-            timeout_s=240,
+            # A bound, not a wait: a first start (database, then API server, scheduler, triggerer,
+            # DAG processor) took 217 s to answer on 2 cores at load average 12, so 240 s failed.
+            timeout_s=480,
         ),
     }
 
