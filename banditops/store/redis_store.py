@@ -601,7 +601,8 @@ class BanditStore:
         Everything :meth:`apply_batch` does, plus (see :class:`~banditops.store.types.RoundWrite`)
         the policy's stream records, forced-pull counters and confirmation state, and its reaction
         to a change: an arm reset (its stream and totals replaced) or a restart (epoch + 1 opened
-        with what the policy kept, event ``epoch_opened`` with reason ``drift_restart``), each alarm
+        with what the policy kept, event ``epoch_opened`` with reason ``drift_restart`` and
+        ``carried_pulls``, the pulls it opens with), each alarm
         recorded as event ``drift_detected``. A reaction is applied only if no other round landed
         since the read it was computed from; otherwise status ``conflict`` and nothing is written.
         """

