@@ -62,7 +62,7 @@ from banditops.bandit.validators import is_integer
 from banditops.clients.env_client import PullResult
 from banditops.loop import ids, transitions
 from banditops.loop.drift_watch import DriftWatch
-from banditops.loop.rounds import run_agent_round
+from banditops.loop.rounds import round_size, run_agent_round
 from banditops.sim.simulation import Instance, SeedResult, SimulationReport, score
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import ExperimentConfig, Mode, StoreState
@@ -96,6 +96,8 @@ class SimulatedWorld:
         self._best = self._means.max(axis=1)
         self._changes = sorted({c.t for c in instance.changes})
         self._events: list[dict[str, Any]] = []
+        #: Where each batch's pulls started in the world's clock (its agents' own clock may differ).
+        self.starts: dict[str, int] = {}
 
     @property
     def remaining(self) -> int:
@@ -112,6 +114,8 @@ class SimulatedWorld:
             if self.t <= tau < self.t + a.size:
                 self._events.append({"kind": "drift", "t": now, "total_pulls": tau})
         self.played[pos] = a
+        if batch_id is not None:
+            self.starts[batch_id] = self.t
         self.t += a.size
         regret = float(np.sum(self._best[pos] - self._means[pos, a]))
         return PullResult(rewards=self.table[pos, a].astype(np.float64), regret=regret, total_pulls=self.t)
@@ -215,9 +219,10 @@ def simulate_deployed_seed(
         store.reset(config)
         cursor = store.events(count=100_000)[-1].id
         while world.remaining > 0:
-            left = world.remaining
-            sizes = [min(setup.pulls_per_round, left - i * setup.pulls_per_round) for i in range(setup.agents)]
             reads = _StepReads(store)  # every agent reads the same state before any applies
+            # each agent's round size is the experiment's own (round_size: growing_rounds), cut at the horizon
+            size, left = round_size(config, reads.state()), world.remaining
+            sizes = [min(size, left - i * size) for i in range(setup.agents)]
             for agent, n in enumerate(m for m in sizes if m > 0):
                 bid = ids.make_batch_id(DAG_ID, run_id, agent, step)
                 result = run_agent_round(_AgentView(reads), world, policy, bid, ids.round_rng(bid, seed), pulls=n,
@@ -228,8 +233,8 @@ def simulate_deployed_seed(
                 _between_steps(store, watch, world, run_id=run_id, step=step, seed=seed)
             fresh = store.events(since=cursor, count=100_000)
             cursor = fresh[-1].id if fresh else cursor
-            epoch_start = reads.state().total_pulls - reads.state().epoch_pulls
-            alarms += [_alarm(e.fields, world.t, epoch_start) for e in fresh if e.kind == "drift_detected"]
+            t0, epoch_start = reads.state().total_pulls, reads.state().total_pulls - reads.state().epoch_pulls
+            alarms += [_alarm(e.fields, world, t0, epoch_start) for e in fresh if e.kind == "drift_detected"]
     finally:
         store.drop()
         store.client.close()
@@ -263,16 +268,25 @@ def _between_steps(store: BanditStore, watch: DriftWatch, world: SimulatedWorld,
     )
 
 
-def _alarm(fields: Mapping[str, Any], pulls: int, epoch_start: int) -> Alarm:
+def _alarm(fields: Mapping[str, Any], world: SimulatedWorld, step_t0: int, epoch_start: int) -> Alarm:
     """An alarm, in the simulator's pull count, from the store's ``drift_detected`` event.
 
-    An alarm raised inside a round records its own pull (``t``) and evidence start (``since``);
-    one recorded by the drift monitor between steps is dated by the pulls made so far (its delay
+    An alarm raised inside a round records its own pull (``t``) and evidence start (``since``) in
+    the agent's clock: the agents of a step all read the same total ``step_t0``, so each counts its
+    pulls from there, while the world served agent ``i``'s round after the others'; the world's
+    record of where the alarm's batch started (:attr:`SimulatedWorld.starts`) puts ``t`` back in
+    the world's clock (evidence positions before the round are left as the agents counted them).
+    One recorded by the drift monitor between steps is dated by the pulls made so far (its delay
     is what was paid before anyone could react) and its evidence is its epoch, in which its
     ``change_point`` counts pulls; the monitor's reaction is a whole-epoch restart.
     """
+    pulls = world.t
     if "t" in fields and "since" in fields:
-        return Alarm(t=int(fields["t"]), arm=int(fields["arm"]), change_point=int(fields["change_point"]),
+        t = int(fields["t"])
+        start = world.starts.get(str(fields.get("batch_id", "")))
+        if start is not None and t >= step_t0:
+            t += start - step_t0
+        return Alarm(t=t, arm=int(fields["arm"]), change_point=int(fields["change_point"]),
                      magnitude=float(fields["magnitude"]), restart=bool(fields.get("restart", True)),
                      since=int(fields["since"]), detector=str(fields.get("detector", "")))
     return Alarm(t=pulls - 1, arm=int(fields["arm"]), change_point=epoch_start + int(fields["change_point"]),

@@ -104,6 +104,10 @@ class DriftAwarePolicy:
     players : int, default 1
         Players sharing the posterior at once (parallel agents): each gives an arm only its share,
         ``ceil((min_pulls - n) / players)``, of the pulls it lacks, so together they top it up once.
+    player : int, default 0
+        This player's index among them. Parallel agents read the same floor clock, so each would
+        see the same stale arm and pull it: the floor's pull of arm ``a`` is ``player a % players``'s
+        duty alone, and the arm is pulled once per wave of rounds, as in sequential play.
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class DriftAwarePolicy:
         detector_params: Mapping[str, Any] | None = None,
         min_pulls: int = 0,
         players: int = 1,
+        player: int = 0,
     ) -> None:
         if reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
@@ -142,6 +147,7 @@ class DriftAwarePolicy:
         self.confirm_rounds = int(confirm_rounds)
         self.min_pulls = int(min_pulls)
         self.players = max(int(players), 1)
+        self.player = int(player) % self.players
         self.detector_params = dict(detector_params or {})
         self.posterior = PosteriorArrays(reward_kind, self.n_arms, prior)
         self.floor = StalenessFloor(self.n_arms, rng, **dict(floor_params or {})) if floor else None
@@ -196,6 +202,8 @@ class DriftAwarePolicy:
                 assert self.floor is not None
                 self.floor.pulled(stale, t)  # a retired arm is never due again: nothing to watch
                 stale = None
+            if stale is not None and stale % self.players != self.player:
+                stale = None  # another parallel player's duty (see ``player``)
             if stale is not None:
                 arm, watched = stale, True
             else:
@@ -335,6 +343,25 @@ class DriftAwarePolicy:
         self._rounds[arm] += 1
         self._confirm_arm, self._confirm_left = arm, self.confirm_pulls
 
+    def _lost_lead(self, arm: int, kept: np.ndarray, magnitude: float) -> bool:
+        """Whether an alarm of ``arm`` calls for a full restart: the leader dropped below its rivals.
+
+        A drop of the leader that leaves it ahead of the runner-up (the kept post-change mean more
+        than one standard error above the runner-up's mean) changes nothing another arm could
+        win: resetting the leader alone keeps everything still true, where a restart would pay
+        the learning of every arm again (the slowly varying world). A drop that puts the leader
+        level with or below another arm may mean the whole ranking changed: restart.
+        """
+        means = self.posterior.means()
+        if magnitude >= 0 or arm != int(means.argmax()):
+            return False
+        rivals = [m for a, m in enumerate(means.tolist()) if a != arm and a not in self.retired]
+        if not rivals or kept.size == 0:
+            return True
+        centre = float(kept.mean())
+        spread = float(kept.std()) if self.reward_kind == "gaussian" else float(np.sqrt(centre * (1.0 - centre)))
+        return bool(centre - spread / np.sqrt(kept.size) <= max(rivals))
+
     def _on_alarm(self, arm: int, t: int) -> Alarm:
         detector = self._detectors[arm]
         signal = detector.signal
@@ -342,7 +369,7 @@ class DriftAwarePolicy:
         times, values = self._times[arm], self._values[arm]
         cut = min(max(signal.change_point, 0), len(times) - 1)
         kept_times, kept = times[cut:], np.asarray(values[cut:], np.float64)
-        restart = arm == int(self.posterior.means().argmax()) and signal.magnitude < 0
+        restart = self._lost_lead(arm, kept, float(signal.magnitude))
         alarm = Alarm(t, arm, kept_times[0], float(signal.magnitude), restart, times[0], detector.name)
         self.alarms.append(alarm)
         if restart:
