@@ -1,16 +1,17 @@
 """The deployed loop as a benchmark: the agents' own code on a real Redis, with no scheduler latency.
 
 Every learning figure of the sequential simulator (:mod:`banditops.sim.simulation`) measures a
-policy object playing a reward table one pull at a time. The loop users deploy is different
-code: Airflow's mapped agents each read the shared state from Redis, choose a round of arms
-(:func:`banditops.loop.arm_choice.choose_arms`), pull them and apply the rewards through the
-store's atomic script (:func:`banditops.loop.rounds.run_agent_round`); between runs the learning
-DAG checks convergence, the drift monitor feeds the summary stream to its detectors
-(:class:`banditops.loop.drift_watch.DriftWatch`) and the relearning DAG opens a new epoch
-(:mod:`banditops.loop.transitions`). This module runs exactly those functions, called with the
-arguments the task bodies in ``plugins/banditops_provider/steps.py`` pass, against a real
-Redis-compatible server, so its figures are the deployed loop's. What it leaves out is only
-the scheduler: no task start-up, no triggerer poll interval, no DAG-run hop.
+policy object playing a reward table one pull at a time. The loop users deploy plays the same
+policy object in a different shape: Airflow's mapped agents each read the shared state from
+Redis, rebuild the policy from it, choose a round of arms (its size from
+:func:`banditops.loop.rounds.round_size`: growing 1, 2, 4, ... pulls per agent on a fresh
+posterior), pull them, feed the rewards to the per-arm tests pull by pull and apply rewards and
+any reaction through the store's atomic script (:func:`banditops.loop.rounds.run_agent_round`);
+between runs the learning DAG checks convergence and the drift monitor records what the agents'
+rounds did (:class:`banditops.loop.drift_watch.DriftWatch`, :mod:`banditops.loop.transitions`).
+This module runs exactly those functions against a real Redis-compatible server, so its figures
+are the deployed loop's. What it leaves out is only the scheduler: no task start-up, no
+triggerer poll interval, no DAG-run hop.
 
 How one seed runs
 -----------------
@@ -28,11 +29,11 @@ How one seed runs
 * **Each seed has its own namespace**, dropped afterwards, so seeds are independent and a shared
   server is left as it was found.
 
-Alarms are scored in the simulator's pull count: an alarm raised after ``n`` pulls has ``t = n - 1``
-(its delay is the pulls paid since the change), its evidence starts at the epoch's first pull.
-The exploration share counts the pulls the loop forced (round-robin after a drift, the top-up to
-the convergence rule's minimum); the staleness floor's pulls (at most ``exploration_floor`` of a
-round) are not visible from outside the arm choice and are not counted.
+Alarms are scored in the world's pull count (the agents of a step count their pulls from the
+total they read; the world's record of where each batch started puts an alarm back in its own
+clock). The exploration share counts every pull the policy forced (``RoundResult.forced``: the
+staleness floor, confirmation pulls, the top-up to the convergence rule's minimum, a
+round-robin budget a person asked for).
 
 Examples
 --------

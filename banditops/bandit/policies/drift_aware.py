@@ -104,10 +104,6 @@ class DriftAwarePolicy:
     players : int, default 1
         Players sharing the posterior at once (parallel agents): each gives an arm only its share,
         ``ceil((min_pulls - n) / players)``, of the pulls it lacks, so together they top it up once.
-    player : int, default 0
-        This player's index among them. Parallel agents read the same floor clock, so each would
-        see the same stale arm and pull it: the floor's pull of arm ``a`` is ``player a % players``'s
-        duty alone, and the arm is pulled once per wave of rounds, as in sequential play.
     """
 
     def __init__(
@@ -127,7 +123,6 @@ class DriftAwarePolicy:
         detector_params: Mapping[str, Any] | None = None,
         min_pulls: int = 0,
         players: int = 1,
-        player: int = 0,
     ) -> None:
         if reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
@@ -147,7 +142,6 @@ class DriftAwarePolicy:
         self.confirm_rounds = int(confirm_rounds)
         self.min_pulls = int(min_pulls)
         self.players = max(int(players), 1)
-        self.player = int(player) % self.players
         self.detector_params = dict(detector_params or {})
         self.posterior = PosteriorArrays(reward_kind, self.n_arms, prior)
         self.floor = StalenessFloor(self.n_arms, rng, **dict(floor_params or {})) if floor else None
@@ -202,8 +196,6 @@ class DriftAwarePolicy:
                 assert self.floor is not None
                 self.floor.pulled(stale, t)  # a retired arm is never due again: nothing to watch
                 stale = None
-            if stale is not None and stale % self.players != self.player:
-                stale = None  # another parallel player's duty (see ``player``)
             if stale is not None:
                 arm, watched = stale, True
             else:
