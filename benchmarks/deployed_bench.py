@@ -165,10 +165,12 @@ def markdown(results: dict[str, Any]) -> str:
         "## Deployed loop: the agents' own code on a real Redis (issue 13)",
         "",
         "Code path: **deployed loop** (`banditops simulate --deployed`, `banditops/sim/deployed.py`): the "
-        "agents' rounds (`banditops/loop/rounds.py`, `arm_choice.py`) through the store's atomic script on a "
-        "real Redis-compatible server, N agents per round step reading the same state, then convergence, the "
-        "drift monitor (`drift_watch.py`) and relearning (`transitions.py`) between steps, with **no scheduler "
-        "latency**. Beside it, on the same reward tables (same seeds): the **sequential simulator**'s system "
+        "agents' rounds (`banditops/loop/rounds.py`: the policy object rebuilt from the store, growing round "
+        "sizes, the change-point tests and the reaction inside the round) through the store's atomic script on a "
+        "real Redis-compatible server, N agents per round step reading the same state, then convergence and the "
+        "drift monitor's record (`drift_watch.py`, `transitions.py`) between steps, with **no scheduler "
+        "latency**. Defaults of the experiment DAG throughout (`growing_rounds` on, `min_pulls_per_arm` 5, "
+        "`relearn_budget` 0). Beside it, on the same reward tables (same seeds): the **sequential simulator**'s system "
         "policy and plain TS. 95% intervals in brackets (Student t for means, order statistics for medians, "
         f"Wilson for shares); the seed count of each figure is `n`. {meta['machine']}; "
         f"{'QUICK mode: tiny sizes, not comparable with the targets; ' if meta['quick'] else ''}"
@@ -209,9 +211,9 @@ def markdown(results: dict[str, Any]) -> str:
             out.append(f"| {TITLES[name]} | {shape} | {_fmt(d['dynamic_regret'])} | "
                        f"{_fmt(d['detection_delay_median'], 0)} | {_fmt(d['alarms_per_run'], 2)} | "
                        f"{_fmt(d['exploration_share'], 4)} | {cell['seconds']:.0f} |")
-    out += ["", "The forced-exploration share counts the round-robin pulls after a drift and the top-up to the "
-            "convergence rule's minimum (the staleness floor's pulls are not visible from outside the arm "
-            "choice). Timings depend on the machine and its load."]
+    out += ["", "The forced-exploration share counts every pull the policy forced (staleness floor, confirmation "
+            "pulls, the top-up to the convergence rule's minimum; no round-robin budget after a drift). Timings "
+            "depend on the machine and its load."]
     return "\n".join(out) + "\n"
 
 

@@ -18,6 +18,7 @@ from banditops_provider import steps
 from banditops_provider.defaults import DEFAULT_ARGS, START_DATE
 
 from banditops.bandit.arms import REWARD_KINDS, SCENARIOS
+from banditops.bandit.names import POLICIES
 from banditops.store.types import ARM_NAME_RE
 
 
@@ -48,12 +49,17 @@ from banditops.store.types import ARM_NAME_RE
                                    description="converged when P(best) >= 1 - δ"),
         "value_remaining_threshold": Param(0.01, type="number", exclusiveMinimum=0,
                                            description="... and value remaining p95 below this"),
-        "min_pulls_per_arm": Param(20, type="integer", minimum=0, description="minimum pulls of every arm"),
+        "min_pulls_per_arm": Param(5, type="integer", minimum=0, description="minimum pulls of every arm"),
         "drift_delta": Param(0.01, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
                              description="false-alarm level of the drift tests"),
         "exploration_floor": Param(0.01, type="number", minimum=0, exclusiveMaximum=1,
                                    description="largest share of pulls for stale arms in MONITORING"),
-        "relearn_budget": Param(500, type="integer", minimum=0, description="round-robin pulls after a drift"),
+        "relearn_budget": Param(0, type="integer", minimum=0,
+                                description="round-robin pulls of a relearning a person asks for (0: none)"),
+        "policy": Param("system", type="string", enum=list(POLICIES),
+                        description="the agents' policy: system (drift-aware TS), ts (plain TS), <base>:<detector>"),
+        "growing_rounds": Param(True, type="boolean",
+                                description="rounds of a fresh posterior grow 1, 2, 4, ... up to pulls_per_round"),
         "seed": Param(None, type=["null", "integer"], description="environment seed (reproducible rewards)"),
     },
 )

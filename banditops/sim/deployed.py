@@ -1,16 +1,17 @@
 """The deployed loop as a benchmark: the agents' own code on a real Redis, with no scheduler latency.
 
 Every learning figure of the sequential simulator (:mod:`banditops.sim.simulation`) measures a
-policy object playing a reward table one pull at a time. The loop users deploy is different
-code: Airflow's mapped agents each read the shared state from Redis, choose a round of arms
-(:func:`banditops.loop.arm_choice.choose_arms`), pull them and apply the rewards through the
-store's atomic script (:func:`banditops.loop.rounds.run_agent_round`); between runs the learning
-DAG checks convergence, the drift monitor feeds the summary stream to its detectors
-(:class:`banditops.loop.drift_watch.DriftWatch`) and the relearning DAG opens a new epoch
-(:mod:`banditops.loop.transitions`). This module runs exactly those functions, called with the
-arguments the task bodies in ``plugins/banditops_provider/steps.py`` pass, against a real
-Redis-compatible server, so its figures are the deployed loop's. What it leaves out is only
-the scheduler: no task start-up, no triggerer poll interval, no DAG-run hop.
+policy object playing a reward table one pull at a time. The loop users deploy plays the same
+policy object in a different shape: Airflow's mapped agents each read the shared state from
+Redis, rebuild the policy from it, choose a round of arms (its size from
+:func:`banditops.loop.rounds.round_size`: growing 1, 2, 4, ... pulls per agent on a fresh
+posterior), pull them, feed the rewards to the per-arm tests pull by pull and apply rewards and
+any reaction through the store's atomic script (:func:`banditops.loop.rounds.run_agent_round`);
+between runs the learning DAG checks convergence and the drift monitor records what the agents'
+rounds did (:class:`banditops.loop.drift_watch.DriftWatch`, :mod:`banditops.loop.transitions`).
+This module runs exactly those functions against a real Redis-compatible server, so its figures
+are the deployed loop's. What it leaves out is only the scheduler: no task start-up, no
+triggerer poll interval, no DAG-run hop.
 
 How one seed runs
 -----------------
@@ -28,11 +29,11 @@ How one seed runs
 * **Each seed has its own namespace**, dropped afterwards, so seeds are independent and a shared
   server is left as it was found.
 
-Alarms are scored in the simulator's pull count: an alarm raised after ``n`` pulls has ``t = n - 1``
-(its delay is the pulls paid since the change), its evidence starts at the epoch's first pull.
-The exploration share counts the pulls the loop forced (round-robin after a drift, the top-up to
-the convergence rule's minimum); the staleness floor's pulls (at most ``exploration_floor`` of a
-round) are not visible from outside the arm choice and are not counted.
+Alarms are scored in the world's pull count (the agents of a step count their pulls from the
+total they read; the world's record of where each batch started puts an alarm back in its own
+clock). The exploration share counts every pull the policy forced (``RoundResult.forced``: the
+staleness floor, confirmation pulls, the top-up to the convergence rule's minimum, a
+round-robin budget a person asked for).
 
 Examples
 --------
@@ -62,7 +63,7 @@ from banditops.bandit.validators import is_integer
 from banditops.clients.env_client import PullResult
 from banditops.loop import ids, transitions
 from banditops.loop.drift_watch import DriftWatch
-from banditops.loop.rounds import run_agent_round
+from banditops.loop.rounds import round_size, run_agent_round
 from banditops.sim.simulation import Instance, SeedResult, SimulationReport, score
 from banditops.store.redis_store import BanditStore
 from banditops.store.types import ExperimentConfig, Mode, StoreState
@@ -96,6 +97,8 @@ class SimulatedWorld:
         self._best = self._means.max(axis=1)
         self._changes = sorted({c.t for c in instance.changes})
         self._events: list[dict[str, Any]] = []
+        #: Where each batch's pulls started in the world's clock (its agents' own clock may differ).
+        self.starts: dict[str, int] = {}
 
     @property
     def remaining(self) -> int:
@@ -112,6 +115,8 @@ class SimulatedWorld:
             if self.t <= tau < self.t + a.size:
                 self._events.append({"kind": "drift", "t": now, "total_pulls": tau})
         self.played[pos] = a
+        if batch_id is not None:
+            self.starts[batch_id] = self.t
         self.t += a.size
         regret = float(np.sum(self._best[pos] - self._means[pos, a]))
         return PullResult(rewards=self.table[pos, a].astype(np.float64), regret=regret, total_pulls=self.t)
@@ -215,9 +220,10 @@ def simulate_deployed_seed(
         store.reset(config)
         cursor = store.events(count=100_000)[-1].id
         while world.remaining > 0:
-            left = world.remaining
-            sizes = [min(setup.pulls_per_round, left - i * setup.pulls_per_round) for i in range(setup.agents)]
             reads = _StepReads(store)  # every agent reads the same state before any applies
+            # each agent's round size is the experiment's own (round_size: growing_rounds), cut at the horizon
+            size, left = round_size(config, reads.state()), world.remaining
+            sizes = [min(size, left - i * size) for i in range(setup.agents)]
             for agent, n in enumerate(m for m in sizes if m > 0):
                 bid = ids.make_batch_id(DAG_ID, run_id, agent, step)
                 result = run_agent_round(_AgentView(reads), world, policy, bid, ids.round_rng(bid, seed), pulls=n,
@@ -228,8 +234,8 @@ def simulate_deployed_seed(
                 _between_steps(store, watch, world, run_id=run_id, step=step, seed=seed)
             fresh = store.events(since=cursor, count=100_000)
             cursor = fresh[-1].id if fresh else cursor
-            epoch_start = reads.state().total_pulls - reads.state().epoch_pulls
-            alarms += [_alarm(e.fields, world.t, epoch_start) for e in fresh if e.kind == "drift_detected"]
+            t0, epoch_start = reads.state().total_pulls, reads.state().total_pulls - reads.state().epoch_pulls
+            alarms += [_alarm(e.fields, world, t0, epoch_start) for e in fresh if e.kind == "drift_detected"]
     finally:
         store.drop()
         store.client.close()
@@ -263,16 +269,25 @@ def _between_steps(store: BanditStore, watch: DriftWatch, world: SimulatedWorld,
     )
 
 
-def _alarm(fields: Mapping[str, Any], pulls: int, epoch_start: int) -> Alarm:
+def _alarm(fields: Mapping[str, Any], world: SimulatedWorld, step_t0: int, epoch_start: int) -> Alarm:
     """An alarm, in the simulator's pull count, from the store's ``drift_detected`` event.
 
-    An alarm raised inside a round records its own pull (``t``) and evidence start (``since``);
-    one recorded by the drift monitor between steps is dated by the pulls made so far (its delay
+    An alarm raised inside a round records its own pull (``t``) and evidence start (``since``) in
+    the agent's clock: the agents of a step all read the same total ``step_t0``, so each counts its
+    pulls from there, while the world served agent ``i``'s round after the others'; the world's
+    record of where the alarm's batch started (:attr:`SimulatedWorld.starts`) puts ``t`` back in
+    the world's clock (evidence positions before the round are left as the agents counted them).
+    One recorded by the drift monitor between steps is dated by the pulls made so far (its delay
     is what was paid before anyone could react) and its evidence is its epoch, in which its
     ``change_point`` counts pulls; the monitor's reaction is a whole-epoch restart.
     """
+    pulls = world.t
     if "t" in fields and "since" in fields:
-        return Alarm(t=int(fields["t"]), arm=int(fields["arm"]), change_point=int(fields["change_point"]),
+        t = int(fields["t"])
+        start = world.starts.get(str(fields.get("batch_id", "")))
+        if start is not None and t >= step_t0:
+            t += start - step_t0
+        return Alarm(t=t, arm=int(fields["arm"]), change_point=int(fields["change_point"]),
                      magnitude=float(fields["magnitude"]), restart=bool(fields.get("restart", True)),
                      since=int(fields["since"]), detector=str(fields.get("detector", "")))
     return Alarm(t=pulls - 1, arm=int(fields["arm"]), change_point=epoch_start + int(fields["change_point"]),

@@ -212,7 +212,7 @@ def open_next_phase(epoch: int | None, conf: dict[str, Any]) -> str | None:
 # -- bandit_experiment --------------------------------------------------------------------------
 EXPERIMENT_KNOBS = ("agents", "pulls_per_round", "rounds", "convergence_delta", "value_remaining_threshold",
                     "min_pulls_per_arm", "drift_delta", "exploration_floor", "relearn_budget", "source",
-                    "arm_names", "arm_metadata")
+                    "arm_names", "arm_metadata", "policy", "growing_rounds")
 
 
 def validate_experiment(params: dict[str, Any]) -> dict[str, Any]:

@@ -78,3 +78,21 @@ def test_the_plugin_puts_dashboard_and_mlflow_links_in_the_ui() -> None:
     assert set(names) == {"BanditOps dashboard", "MLflow experiments"}
     assert names["BanditOps dashboard"]["href"].startswith("http://127.0.0.1:")
     assert all(v["destination"] == "nav" and v["category"] == "BanditOps" for v in names.values())
+
+
+def test_the_experiment_form_offers_the_policy_and_the_round_sizes(load_dag) -> None:  # type: ignore[no-untyped-def]
+    from banditops_provider import steps
+    from banditops_provider.steps import BadRequestError
+
+    from banditops.bandit.names import POLICIES
+
+    params = load_dag("bandit_experiment").params
+    policy, growing = params.get_param("policy"), params.get_param("growing_rounds")
+    assert policy.value == "system" and policy.schema["enum"] == list(POLICIES)
+    assert growing.value is True and growing.schema["type"] == "boolean"
+    request = steps.validate_experiment({"scenario": "seed", "policy": "ts:adwin", "growing_rounds": False})
+    assert (request["config"]["policy"], request["config"]["growing_rounds"]) == ("ts:adwin", False)
+    with pytest.raises(BadRequestError, match="valid policies: system, ts"):
+        steps.validate_experiment({"scenario": "seed", "policy": "ucb"})
+    with pytest.raises(BadRequestError, match="growing_rounds must be true or false"):
+        steps.validate_experiment({"scenario": "seed", "growing_rounds": "yes"})

@@ -33,7 +33,9 @@ def test_the_world_serves_the_sequential_simulators_table_in_pull_order():
 
 
 def test_a_drop_of_the_played_arm_is_caught_relearned_and_scored(redis_server, redis_client, namespace):
-    result = simulate_deployed_seed(DROP, 0, redis_server.url, DeployedSetup(4, 50), namespace=namespace)
+    fixed = {"growing_rounds": False}  # every round 50 pulls, so the change falls on a round boundary
+    result = simulate_deployed_seed(DROP, 0, redis_server.url, DeployedSetup(4, 50), namespace=namespace,
+                                    config_knobs=fixed)
     assert result.policy == "deployed:system" and result.horizon == 6000
     (detection,) = result.detections
     # The change falls on a round boundary (3000 = 15 steps of 200). The agents' rounds test every
@@ -45,6 +47,16 @@ def test_a_drop_of_the_played_arm_is_caught_relearned_and_scored(redis_server, r
     assert result.regret > 1200
     assert result.explored < 500  # no round-robin budget after the reaction: only the policy's own pulls
     assert redis_client.keys(f"{namespace}:*") == []  # the seed's namespace is dropped
+
+
+def test_growing_rounds_pay_less_than_rounds_drawn_blind(redis_server):
+    """The default grows each epoch's rounds 1, 2, 4, ... pulls per agent: the first rounds of the
+    experiment and of the restarted epoch are not drawn from an (almost) empty posterior."""
+    blind = simulate_deployed_seed(DROP, 0, redis_server.url, DeployedSetup(4, 50),
+                                   config_knobs={"growing_rounds": False})
+    growing = simulate_deployed_seed(DROP, 0, redis_server.url, DeployedSetup(4, 50))
+    assert growing.detections[0]["delay"] is not None and growing.alarms[0]["restart"]
+    assert growing.regret < blind.regret - 300, (growing.regret, blind.regret)
 
 
 def test_seeds_are_independent_and_reproducible(redis_server):

@@ -335,6 +335,25 @@ class DriftAwarePolicy:
         self._rounds[arm] += 1
         self._confirm_arm, self._confirm_left = arm, self.confirm_pulls
 
+    def _lost_lead(self, arm: int, kept: np.ndarray, magnitude: float) -> bool:
+        """Whether an alarm of ``arm`` calls for a full restart: the leader dropped below its rivals.
+
+        A drop of the leader that leaves it ahead of the runner-up (the kept post-change mean more
+        than one standard error above the runner-up's mean) changes nothing another arm could
+        win: resetting the leader alone keeps everything still true, where a restart would pay
+        the learning of every arm again (the slowly varying world). A drop that puts the leader
+        level with or below another arm may mean the whole ranking changed: restart.
+        """
+        means = self.posterior.means()
+        if magnitude >= 0 or arm != int(means.argmax()):
+            return False
+        rivals = [m for a, m in enumerate(means.tolist()) if a != arm and a not in self.retired]
+        if not rivals or kept.size == 0:
+            return True
+        centre = float(kept.mean())
+        spread = float(kept.std()) if self.reward_kind == "gaussian" else float(np.sqrt(centre * (1.0 - centre)))
+        return bool(centre - spread / np.sqrt(kept.size) <= max(rivals))
+
     def _on_alarm(self, arm: int, t: int) -> Alarm:
         detector = self._detectors[arm]
         signal = detector.signal
@@ -342,7 +361,7 @@ class DriftAwarePolicy:
         times, values = self._times[arm], self._values[arm]
         cut = min(max(signal.change_point, 0), len(times) - 1)
         kept_times, kept = times[cut:], np.asarray(values[cut:], np.float64)
-        restart = arm == int(self.posterior.means().argmax()) and signal.magnitude < 0
+        restart = self._lost_lead(arm, kept, float(signal.magnitude))
         alarm = Alarm(t, arm, kept_times[0], float(signal.magnitude), restart, times[0], detector.name)
         self.alarms.append(alarm)
         if restart:
