@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_PREFIX = "change-me"
@@ -48,8 +48,7 @@ class DagSettings(BaseSettings):
     has, not the parse of every DAG.
     """
 
-    # An empty variable (``BANDITOPS_SEED=``, as an env file writes an unset knob) means "unset".
-    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore")
 
     #: Schedule of ``bandit_learning`` (``@continuous``, a cron/preset, ``none``, or a duration ``15s``).
     learning_schedule: str = "@continuous"
@@ -60,11 +59,20 @@ class DagSettings(BaseSettings):
     #: Seconds a drift sensor run waits before it ends ``idle`` (the next run takes over).
     drift_max_wait_s: float = 600.0
 
+    @field_validator("drift_poll_s", "drift_max_wait_s", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # An empty numeric variable (``BANDITOPS_DRIFT_POLL_S=``) means "unset". Empty URLs keep
+        # their meaning ("not configured": the dashboard then says so instead of calling 127.0.0.1).
+        if value == "":
+            return cls.model_fields[str(info.field_name)].default
+        return value
+
 
 class Settings(DagSettings):
     """Where the parts of the loop are and how the loop behaves by default."""
 
-    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_prefix="BANDITOPS_", extra="ignore")
 
     #: ``local`` (one machine, demo defaults) or ``deployed`` (compose, Kubernetes).
     deploy_mode: Literal["local", "deployed"] = "local"
@@ -84,6 +92,13 @@ class Settings(DagSettings):
     seed: int | None = None
     #: Timeout of HTTP calls to the environment, in seconds.
     http_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("seed", "http_timeout_s", mode="before")
+    @classmethod
+    def _empty_number_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # ``BANDITOPS_SEED=`` (docs/airflow.md's env file) means "no seed", as for the knobs above.
+        return cls._empty_is_default(value, info)
+
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
         if self.deploy_mode != "local":

@@ -168,7 +168,7 @@ def round_size(config: ExperimentConfig, state: StoreState) -> int:
     >>> cfg = ExperimentConfig(agents=4, pulls_per_round=50, growing_rounds=True)
     >>> class S:
     ...     stats = ArmStats(np.array([0, 6]), np.zeros(2), np.zeros(2))
-    >>> round_size(cfg, S()), round_size(ExperimentConfig(pulls_per_round=50), S())
+    >>> round_size(cfg, S()), round_size(ExperimentConfig(pulls_per_round=50, growing_rounds=False), S())
     (2, 50)
     """
     if not config.growing_rounds:

@@ -108,7 +108,9 @@ def test_a_rerun_of_the_same_learning_run_counts_nothing_twice(
     airflow_db: Any, connections: dict[str, str], mlflow_env: dict[str, str], load_dag: Any, redis_client: Any
 ) -> None:
     store = BanditStore(redis_client, connections["namespace"])
-    _ok(load_dag("bandit_experiment").test(run_conf={**EXPERIMENT, "min_pulls_per_arm": 500}))
+    # fixed rounds: 2 agents x 5 rounds x 100 pulls
+    _ok(load_dag("bandit_experiment").test(run_conf={**EXPERIMENT, "min_pulls_per_arm": 500,
+                                                      "growing_rounds": False}))
     learning = load_dag("bandit_learning")
     when = datetime(2026, 3, 1, tzinfo=UTC)
     _ok(learning.test(logical_date=when, run_after=when))

@@ -34,7 +34,8 @@ def test_a_crashed_environment_comes_back_with_the_experiments_world(redis_serve
                        log_path=tmp_path / "env.log").start(120)
     try:
         with EnvClient(server.url, token=server.admin_token) as env:
-            config, _ = transitions.experiment_config(scenario_name="banners", pulls_per_round=50)
+            config, _ = transitions.experiment_config(scenario_name="banners", pulls_per_round=50,
+                                                      growing_rounds=False)  # rounds of exactly 50
             transitions.start_experiment(store, env, config, seed=3)  # the experiment DAG's start
             # The dashboard's Reset to another world is refused while the experiment runs: nothing changes.
             with pytest.raises(EnvError) as refused:

@@ -25,7 +25,7 @@ def learn(store: BanditStore, env: EnvClient, run: str, agents: int = 4) -> None
 
 
 def test_a_retried_batch_leaves_the_posterior_as_if_it_ran_once(store: BanditStore, env: EnvClient) -> None:
-    start(store, env, rounds=3, pulls_per_round=50)
+    start(store, env, rounds=3, pulls_per_round=50, growing_rounds=False)  # three rounds of exactly 50
     first = rounds.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
     once = store.state()
     retry = rounds.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0)
@@ -71,7 +71,7 @@ def test_a_batch_sampled_under_the_old_epoch_is_refused(store: BanditStore, env:
 
 
 def test_relearning_explores_round_robin_until_the_budget_is_spent(store: BanditStore, env: EnvClient) -> None:
-    start(store, env, relearn_budget=250, pulls_per_round=100, rounds=1)
+    start(store, env, relearn_budget=250, pulls_per_round=100, rounds=1, growing_rounds=False)
     store.set_mode(Mode.MONITORING, reason="converged")
     assert transitions.record_drift_and_relearn(store, epoch=1, arm=1, magnitude=-4.0) == 2
     assert store.mode() == Mode.RELEARNING
@@ -97,7 +97,8 @@ def _round_arms(state: Any, n: int, seed: int, *, forced: bool = False) -> np.nd
 
 def test_learning_tops_up_every_arm_to_its_minimum_first(store: BanditStore) -> None:
     state = replace(_state(store), mode=Mode.LEARNING)
-    assert state.config.agents == 4 and state.config.min_pulls_per_arm == 20
+    state = replace(state, config=replace(state.config, min_pulls_per_arm=20))  # the default is 5
+    assert state.config.agents == 4
     # the 4 agents reading this empty posterior each give every arm its share: 20 / 4 forced pulls
     top_up = _round_arms(state, 100, 0, forced=True)
     assert np.bincount(top_up, minlength=5)[:5].tolist() == [5] * 5 and top_up.size == 25
