@@ -48,6 +48,7 @@ from banditops.sim.contextual import (
     play,
 )
 from banditops.sim.simulation import mean_ci
+from benchmarks.fragments import write_fragment as write_fragment_pair
 
 HERE = Path(__file__).resolve().parent
 
@@ -328,9 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     section = run(seeds, horizon, args.batch, names, say, 1 if args.quick else 3, 0.2 if args.quick else 1.0)
     if args.reuse:
         section = reuse(section, json.loads(args.reuse.read_text())["contextual"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "contextual.json").write_text(json.dumps({"contextual": section}, indent=2) + "\n")
-    (args.out / "contextual.md").write_text(markdown(section))
+    write_fragment_pair(args.out, "contextual", section, markdown(section))
     print(f"[contextual] wrote {args.out / 'contextual.md'}")
     return 0
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from banditops.bandit.arms import scenario
 from banditops.store import BanditStore, ExperimentConfig
+from benchmarks.fragments import write_fragment as write_fragment_pair
 from stack.decision_server import DecisionServer
 from stack.redis_server import RedisServer, free_port
 
@@ -468,9 +469,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write_fragment(result: dict[str, Any], directory: Path = RESULTS) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "decision.json").write_text(json.dumps({"decision": result}, indent=2) + "\n")
-    (directory / "decision.md").write_text(markdown(result))
+    write_fragment_pair(directory, "decision", result, markdown(result))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -491,16 +490,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_write and path.exists():
             ctx = json.loads(path.read_text())["decision_contextual"]
             ctx["in_process"] = measured
-            path.write_text(json.dumps({"decision_contextual": ctx}, indent=2) + "\n")
-            (RESULTS / "decision_contextual.md").write_text(markdown_contextual(ctx))
+            write_fragment_pair(RESULTS, "decision_contextual", ctx, markdown_contextual(ctx))
         return 0
     if args.contextual:
         ctx = run_contextual(duration_s=args.duration, rounds=args.rounds, connections=args.connections)
         print(markdown_contextual(ctx))
         if not args.no_write:
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            (RESULTS / "decision_contextual.json").write_text(json.dumps({"decision_contextual": ctx}, indent=2) + "\n")
-            (RESULTS / "decision_contextual.md").write_text(markdown_contextual(ctx))
+            write_fragment_pair(RESULTS, "decision_contextual", ctx, markdown_contextual(ctx))
         return 0
     result = run(duration_s=args.duration, rounds=args.rounds, connections=args.connections)
     print(markdown(result))

@@ -9,7 +9,6 @@ DAG running ≤ 15 s; the whole demo on a warm install ≤ 3 minutes; the stack'
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from benchmarks.fragments import write_fragment as write_fragment_pair
 from stack import localstack
 from stack.demo import DemoOptions, run_demo
 from stack.redis_server import free_port
@@ -82,9 +82,7 @@ def markdown(s: dict[str, Any]) -> str:
 
 
 def write_fragment(result: dict[str, Any], directory: Path = RESULTS) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "demo.json").write_text(json.dumps({"demo": result}, indent=2, default=str) + "\n")
-    (directory / "demo.md").write_text(markdown(result))
+    write_fragment_pair(directory, "demo", result, markdown(result), default=str)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from banditops.clients.env_client import EnvClient
+from benchmarks.fragments import write_fragment as write_fragment_pair
 from stack.env_server import EnvServer
 
 HERE = Path(__file__).resolve().parent
@@ -164,9 +165,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write_fragment(result: dict[str, Any], directory: Path = RESULTS) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "environment.json").write_text(json.dumps({"environment": result}, indent=2) + "\n")
-    (directory / "environment.md").write_text(markdown(result))
+    write_fragment_pair(directory, "environment", result, markdown(result))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,7 @@ from banditops.serving.decision_log import DecisionLog
 from banditops.serving.recommender import new_decision_id
 from banditops.store import BanditStore, ExperimentConfig
 from banditops.store.feedback import FOLD_CHUNK_ENTRIES, Decision, accept_feedback, fold_feedback
+from benchmarks.fragments import write_fragment as write_fragment_pair
 from stack.redis_server import RedisServer
 
 HERE = Path(__file__).resolve().parent
@@ -191,9 +192,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write_fragment(result: dict[str, Any], directory: Path = RESULTS) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "memory.json").write_text(json.dumps({"memory": result}, indent=2) + "\n")
-    (directory / "memory.md").write_text(markdown(result))
+    write_fragment_pair(directory, "memory", result, markdown(result))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,13 @@ Run: ``python -m benchmarks.ope_bench``; writes ``benchmarks/results/ope.json`` 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
 from banditops.ope_cli import DEFAULT_CACHE, run_obd_protocol
+from benchmarks.fragments import write_fragment as write_fragment_pair
 
 HERE = Path(__file__).resolve().parent
 # OBP's published relative errors on this sample (examples/obd README: 30 runs, logistic regression)
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results", help="fragment folder")
     args = parser.parse_args(argv)
     section = run(args.runs, args.cache)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ope.json").write_text(json.dumps({"ope": section}, indent=2, default=float) + "\n")
-    (args.out / "ope.md").write_text(_markdown(section))
+    write_fragment_pair(args.out, "ope", section, _markdown(section), default=float)
     print(f"[bench] wrote {args.out / 'ope.md'}")
     return 0
 

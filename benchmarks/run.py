@@ -43,6 +43,7 @@ from banditops.sim.simulation import (
     simulate_seed,
 )
 from banditops.sim.worlds import slowly_varying
+from benchmarks.fragments import write_fragment as write_fragment_pair
 
 HERE = Path(__file__).resolve().parent
 DETECTOR_POLICIES = ("system", "system:page_hinkley", "system:adwin", "system:river_page_hinkley")
@@ -416,8 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         contextual_bench.main([*(["--quick"] if args.quick else []), *seeds, "--out", str(results_dir)])
     elif args.only != "assemble":
         core = run_core(args.quick, args.seeds, lambda m: print(f"[bench] {m}", flush=True))
-        (results_dir / "core.json").write_text(json.dumps({"core": core}, indent=2, default=float) + "\n")
-        (results_dir / "core.md").write_text(_markdown(core))
+        write_fragment_pair(results_dir, "core", core, _markdown(core), default=float)
     assemble(results_dir, args.out)
     print(f"[bench] wrote {args.out / 'RESULTS.md'} and {args.out / 'RESULTS.json'}")
     return 0

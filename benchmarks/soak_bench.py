@@ -19,7 +19,6 @@ Run: ``python -m benchmarks.soak_bench`` (10 minutes at 2,000 decisions/s); ``--
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -37,6 +36,7 @@ import redis
 from banditops.store import BanditStore
 from banditops.store.feedback import decision_bucket_prefix, decisions_stream, feedback_stream, fold_feedback
 from benchmarks.decision_bench import _seed_posterior, parse_wrk
+from benchmarks.fragments import write_fragment as write_fragment_pair
 from stack.decision_server import DecisionServer
 from stack.redis_server import RedisServer
 
@@ -263,9 +263,7 @@ def markdown(s: dict[str, Any]) -> str:
 
 
 def write_fragment(result: dict[str, Any], directory: Path = RESULTS) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "soak.json").write_text(json.dumps({"soak": result}, indent=2) + "\n")
-    (directory / "soak.md").write_text(markdown(result))
+    write_fragment_pair(directory, "soak", result, markdown(result))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ Run: ``python -m benchmarks.store_bench [--duration 3] [--batch-size 100]``; wri
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -28,6 +27,7 @@ import numpy as np
 import redis
 
 from banditops.store import BanditStore, ExperimentConfig
+from benchmarks.fragments import write_fragment as write_fragment_pair
 from stack.redis_server import RedisServer
 
 HERE = Path(__file__).resolve().parent
@@ -160,9 +160,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write_fragment(result: dict[str, Any], directory: Path = RESULTS) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "store.json").write_text(json.dumps({"store": result}, indent=2) + "\n")
-    (directory / "store.md").write_text(markdown(result))
+    write_fragment_pair(directory, "store", result, markdown(result))
 
 
 def main(argv: list[str] | None = None) -> int:
