@@ -84,7 +84,7 @@ def test_admin_client_calls_and_errors(server: EnvServer, admin: EnvClient) -> N
         with pytest.raises(EnvError) as unknown:
             anonymous.pulls([0, 42])
         assert unknown.value.status == 404
-        assert "valid arms are 0..4" in str(unknown.value)
+        assert "unknown arm 42; valid arms: 0..4" in str(unknown.value)
     event = admin.update_arm(2, mean=5.0, sd=0.5)
     assert event["after"] == {"kind": "gaussian", "mean": 5.0, "sd": 0.5}
     assert admin.add_arm(GaussianArm(mean=7.0)) == 5

@@ -8,12 +8,11 @@ The environment's admin token and the Airflow credentials stay on the server sid
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from banditops.bandit.arms import SCENARIOS
-from banditops.bandit.validators import check_arm_index
+from banditops.bandit.validators import check_arm_index, check_drift_value
 from banditops.clients.airflow_client import AirflowClient, AirflowError
 from banditops.store.types import check_arm_name
 
@@ -41,17 +40,12 @@ def _env_error(exc: Exception) -> str:
     return f"environment refused (HTTP {status}): {exc}" if status else f"environment unreachable: {short_reason(exc)}"
 
 
-def _check_value(kind: str, value: Any) -> float | str:
-    """The new mean / p as a float, or the message saying what is valid."""
+def _check_value(kind: str, field: str, value: object) -> float | str:
+    """The new mean / p as a float, or the one value rule's refusal (the words every drift entry point uses)."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        return "enter a finite number for the new " + ("p (in [0, 1])" if kind == "bernoulli" else "mean")
-    if kind == "bernoulli" and not 0.0 <= number <= 1.0:
-        return f"p must be in [0, 1] for Bernoulli arms; got {number:g}"
-    return number
+        return check_drift_value(kind, field, value)
+    except ValueError as exc:
+        return str(exc)
 
 
 def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: Any, value: Any,
@@ -67,10 +61,10 @@ def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: Any, value: 
     except ValueError as exc:  # the words every drift entry point uses
         return ActionResult(False, str(exc))
     kind = _arm_kind(truth)
-    checked = _check_value(kind, value)
+    field = "p" if kind == "bernoulli" else "mean"
+    checked = _check_value(kind, field, value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
-    field = "p" if kind == "bernoulli" else "mean"
     before = (truth.get("means") or [None])[arm_index]
     try:
         env.update_arm(arm_index, **{field: checked})
@@ -100,7 +94,7 @@ def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, trut
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot add an arm")
     kind = _arm_kind(truth)
-    checked = _check_value(kind, value)
+    checked = _check_value(kind, "p" if kind == "bernoulli" else "mean", value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
     arm_name = str(name).strip() if name not in (None, "") else None
