@@ -43,7 +43,6 @@ import numbers
 
 import numpy as np
 
-
 #: What each parameter of an arm may be, by reward kind: the valid values the refusals name.
 #: A Bernoulli arm's ``mean`` is its ``p`` (the environment's ``/update_arm`` sends ``mean``).
 DRIFT_VALUES: dict[str, dict[str, str]] = {

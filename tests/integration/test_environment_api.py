@@ -274,7 +274,7 @@ BAD = [
     ("POST", "/scenario", {"name": "seed", "arms": [{"kind": "bernoulli", "p": 0.5}]}, 422, "other label"),
     ("POST", "/scenario", {"name": "mixed", "arms": [{"kind": "bernoulli", "p": 0.5},
                                                       {"kind": "gaussian", "mean": 1.0}]}, 422, "same kind"),
-    ("POST", "/scenario", {"name": "b", "arms": [{"kind": "bernoulli", "p": 1.5}]}, 422, "less than or equal to 1"),
+    ("POST", "/scenario", {"name": "b", "arms": [{"kind": "bernoulli", "p": 1.5}]}, 422, "finite number in [0, 1]"),
     ("POST", "/scenario", {"name": "seed", "seed": -1}, 422, "greater than or equal to 0"),
 ]
 
