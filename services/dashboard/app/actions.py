@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from banditops.store.redis_store import BanditStore
 
 
+#: What a Dash input or dropdown delivers: text, a number, or nothing; each action checks it first.
+FormValue = str | int | float | None
+
+
 @dataclass(frozen=True)
 class ActionResult:
     ok: bool
@@ -48,7 +52,7 @@ def _check_value(kind: str, field: str, value: object) -> float | str:
         return str(exc)
 
 
-def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: Any, value: Any,
+def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: FormValue, value: FormValue,
                  store: BanditStore | None = None) -> ActionResult:
     """Change one arm's true mean (Gaussian) or click rate p (Bernoulli); ``arm`` is the index the
     environment takes (the dropdown shows names), ``store`` names it in the message."""
@@ -83,7 +87,7 @@ def _arm_name(store: BanditStore | None, index: int) -> str:
 
 
 def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, truth: dict[str, Any] | None,
-            value: Any, *, store: Any = None, name: Any = None) -> ActionResult:  # fmt: skip
+            value: FormValue, *, store: BanditStore | None = None, name: FormValue = None) -> ActionResult:  # fmt: skip
     """A new arm in the environment, then the ``bandit_add_arm`` DAG gives it to the store, named
     ``name`` (or by its index when empty).
 
@@ -101,6 +105,8 @@ def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, trut
     if arm_name is not None:
         try:
             check_arm_name(arm_name)
+            if store is None:
+                raise LookupError("no store is configured")
             table = store.arms()
             if arm_name in table:
                 index = table.index(arm_name)
@@ -137,7 +143,7 @@ def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, trut
     return ActionResult(True, f"{added}; the store adds it: {result.message}", result.link)
 
 
-def reset_scenario(env: EnvClient, name: Any, seed: Any = None) -> ActionResult:
+def reset_scenario(env: EnvClient, name: FormValue, seed: FormValue = None) -> ActionResult:
     """Reset the environment's world to a named scenario (its pull counters and event log too)."""
     if name not in SCENARIOS:
         return ActionResult(False, f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
@@ -145,7 +151,7 @@ def reset_scenario(env: EnvClient, name: Any, seed: Any = None) -> ActionResult:
     if isinstance(seed_value, str):
         return ActionResult(False, seed_value)
     try:
-        env.reset(name, seed=seed_value)
+        env.reset(str(name), seed=seed_value)
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
     return ActionResult(
@@ -153,8 +159,8 @@ def reset_scenario(env: EnvClient, name: Any, seed: Any = None) -> ActionResult:
     )
 
 
-def _seed(seed: Any) -> int | str | None:
-    if seed in (None, ""):
+def _seed(seed: FormValue) -> int | str | None:
+    if seed is None or seed == "":
         return None
     try:
         value = int(seed)
@@ -176,7 +182,8 @@ def trigger_dag(airflow: AirflowClient, public_url: str, dag_id: str, conf: dict
     )
 
 
-def start_experiment(airflow: AirflowClient, public_url: str, scenario: Any, seed: Any = None) -> ActionResult:
+def start_experiment(airflow: AirflowClient, public_url: str, scenario: FormValue,
+                     seed: FormValue = None) -> ActionResult:
     """Trigger ``bandit_experiment`` (reset the environment and the store, open the MLflow parent run)."""
     if scenario not in SCENARIOS:
         return ActionResult(False, f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
