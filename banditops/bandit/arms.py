@@ -19,11 +19,13 @@ Examples
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
+
+from banditops.bandit.validators import check_drift_value
 
 RewardKind = Literal["bernoulli", "gaussian"]
 REWARD_KINDS: tuple[str, ...] = ("bernoulli", "gaussian")
@@ -36,12 +38,11 @@ class BernoulliArm(BaseModel):
     kind: Literal["bernoulli"] = "bernoulli"
     p: float = Field(ge=0.0, le=1.0, description="click probability, in [0, 1]")
 
-    @field_validator("p")
+    @field_validator("p", mode="before")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("p must be a finite number in [0, 1]")
-        return value
+    def _valid(cls, value: object) -> float:
+        """The one rule of a drift's value (:func:`check_drift_value`), so every entry point words it alike."""
+        return check_drift_value("bernoulli", "p", value)
 
     @property
     def mean(self) -> float:
@@ -62,12 +63,11 @@ class GaussianArm(BaseModel):
     mean: float = Field(description="expected reward, any finite number")
     sd: float = Field(default=1.0, gt=0.0, description="standard deviation, > 0")
 
-    @field_validator("mean", "sd")
+    @field_validator("mean", "sd", mode="before")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("mean and sd must be finite numbers")
-        return value
+    def _valid(cls, value: object, info: ValidationInfo) -> float:
+        """The one rule of a drift's value (:func:`check_drift_value`), so every entry point words it alike."""
+        return check_drift_value("gaussian", str(info.field_name), value)
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.normal(self.mean, self.sd, size)
@@ -122,11 +122,18 @@ def parse_arms(payload: str | list[dict[str, Any]]) -> list[BernoulliArm | Gauss
     try:
         return list(_ARMS.validate_python(raw))
     except ValidationError as exc:  # pydantic's messages name the field and the valid values
-        problems = "; ".join(f"{_where(e['loc'], len(raw))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_where(e['loc'], len(raw))}: {_why(e)}" for e in exc.errors())
         raise ValueError(f"invalid arms: {problems}. {_VALID_ARMS}") from exc
 
 
 _VALID_ARMS = 'Valid arms: {"kind": "bernoulli", "p": 0..1} or {"kind": "gaussian", "mean": finite, "sd": > 0}'
+
+
+def _why(error: ErrorDetails) -> str:
+    """Pydantic's message, or for the value rule (:func:`check_drift_value`) its own words unprefixed."""
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return error["msg"]
 
 
 def _where(loc: tuple[int | str, ...], n_arms: int) -> str:

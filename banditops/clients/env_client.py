@@ -10,8 +10,8 @@ retrying is the orchestrator's job, with its batch ids.
 
 Examples
 --------
->>> EnvError(404, "unknown arm 9; valid arms are 0..4")
-EnvError(status=404, message='unknown arm 9; valid arms are 0..4')
+>>> EnvError(404, "unknown arm 9; valid arms: 0..4")
+EnvError(status=404, message='unknown arm 9; valid arms: 0..4')
 >>> str(EnvError(None, "connection refused"))
 'environment service: connection refused'
 """

@@ -84,7 +84,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import orjson
@@ -94,6 +94,7 @@ import redis.asyncio
 from banditops.bandit.context_model import ContextModelSpec
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.store.context_codec import decode_vector
+from banditops.store.types import ReplyItem, StreamEntries
 
 if TYPE_CHECKING:
     from banditops.store.redis_store import BanditStore
@@ -336,7 +337,7 @@ def ensure_fold_group(client: redis.Redis, namespace: str) -> None:
             raise
 
 
-def _decode(value: Any) -> str:
+def _decode(value: ReplyItem) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -344,7 +345,7 @@ def fold_marker(namespace: str, consumer: str) -> str:
     return f"{namespace}:fold:{consumer}"
 
 
-def _issued_ms(marker: Any) -> int | None:
+def _issued_ms(marker: ReplyItem | None) -> int | None:
     """When the fold claimed (server ms, kept in its marker ``{ms}:{token}``): the store refuses a batch
     older than its dedupe window. A marker of the oldest format ("1") tells nothing; a lost one means
     older than it. Every chunk of a fold carries its first chunk's time: earlier than its own first
@@ -397,7 +398,7 @@ class Claim:
         return len(self.ids)
 
 
-def _columns(text: Any) -> np.ndarray:
+def _columns(text: bytes | str | None) -> np.ndarray:
     return np.array(text.split(), dtype=np.float64) if text else np.zeros(0)
 
 
@@ -574,13 +575,13 @@ def redis_memory(client: redis.Redis) -> tuple[int, int]:
     The decision service exports both, so Prometheus can alert at 80% of the cap without a Redis
     exporter: at the cap a ``noeviction`` server refuses the decision log's writes.
     """
-    info: Any = client.info("memory")
+    info = cast("dict[str, int]", client.info("memory"))
     return int(info["used_memory"]), int(info.get("maxmemory", 0))
 
 
 def dead_letters(client: redis.Redis, namespace: str, count: int = 1000) -> list[dict[str, Any]]:
     """Entries of the dead-letter stream (oldest first): what the fold refused, and why."""
-    rows: Any = client.xrange(dead_letter_stream(namespace), count=count)
+    rows = cast(StreamEntries, client.xrange(dead_letter_stream(namespace), count=count))
     return [{"id": _decode(eid), **{_decode(k): _decode(v) for k, v in data.items()}} for eid, data in rows]
 
 
@@ -686,7 +687,7 @@ def feedback_lag_seconds(client: redis.Redis, namespace: str, now: float | None 
         last = next((_decode(g["last-delivered-id"]) for g in groups if _decode(g["name"]) == FOLD_GROUP), "0-0")
     except redis.ResponseError:  # no stream or no group yet: everything is unfolded
         last = "0-0"
-    undelivered = client.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=1)
+    undelivered = cast(StreamEntries, client.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=1))
     if undelivered:
         oldest.append(_decode(undelivered[0][0]))
     if not oldest:
@@ -698,11 +699,11 @@ def feedback_lag_seconds(client: redis.Redis, namespace: str, now: float | None 
 
 def read_decisions(client: redis.Redis, namespace: str, since: str = "-", count: int = 1000) -> list[dict[str, Any]]:
     """Entries of the decision log (oldest first), for off-policy evaluation and tests."""
-    rows: Any = client.xrange(decisions_stream(namespace), min=since, count=count)
+    rows = cast(StreamEntries, client.xrange(decisions_stream(namespace), min=since, count=count))
     return [{"id": _decode(eid), **{_decode(k): _decode(v) for k, v in data.items()}} for eid, data in rows]
 
 
 def feedback_entries(client: redis.Redis, namespace: str, count: int = 100_000) -> list[dict[str, Any]]:
     """Entries of the feedback stream (oldest first)."""
-    rows: Any = client.xrange(feedback_stream(namespace), count=count)
+    rows = cast(StreamEntries, client.xrange(feedback_stream(namespace), count=count))
     return [{"id": _decode(eid), **{_decode(k): _decode(v) for k, v in data.items()}} for eid, data in rows]

@@ -81,7 +81,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cache
 from importlib import resources
@@ -101,6 +101,7 @@ from banditops.store.types import (
     Event,
     ExperimentConfig,
     Mode,
+    ReplyItem,
     RoundState,
     RoundWrite,
     StoreState,
@@ -151,19 +152,19 @@ def _script_source(name: str) -> str:
     return lib + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
 
 
-def _text(value: Any) -> str:
+def _text(value: ReplyItem) -> str:
     """Reply item as text, whether the client decodes responses or not."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+def _pairs(flat: Sequence[ReplyItem]) -> dict[str, str]:
     """A flat ``[field, value, ...]`` reply (HGETALL, stream entries) as a dict."""
     return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
-def _as_pairs(value: Any) -> dict[str, str]:
+def _as_pairs(value: Mapping[bytes | str, ReplyItem] | Sequence[ReplyItem]) -> dict[str, str]:
     """A hash or stream-entry reply as a dict (RESP2 gives a flat list, some clients a dict)."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {_text(k): _text(v) for k, v in value.items()}
     return _pairs(value)
 

@@ -18,6 +18,12 @@ from banditops.bandit.names import check_policy
 from banditops.bandit.posteriors.linear_gaussian import LinearGaussianStats
 from banditops.bandit.stats import ArmStats
 
+#: One item of a raw Redis reply: ``bytes`` from a client without ``decode_responses``, ``str``
+#: with it, numbers from a script. The store decodes each into text at its edge.
+ReplyItem = bytes | str | int | float
+#: An ``XRANGE`` reply: (entry id, fields) per entry, oldest first.
+StreamEntries = list[tuple[ReplyItem, dict[ReplyItem, ReplyItem]]]
+
 
 class Mode(StrEnum):
     """Where the loop is: learning, watching a converged posterior, or relearning after drift."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from airflow.sdk.exceptions import AirflowFailException
 
-from banditops.bandit.validators import check_arm_index, is_integer
+from banditops.bandit.validators import check_arm_index, check_drift_value, is_integer
 from banditops.loop import arm_choice, ids, transitions
 from banditops.settings import get_settings
 from banditops.store.types import StoreState, check_arm_name
@@ -322,8 +322,11 @@ def inject_drift(params: dict[str, Any]) -> dict[str, Any]:
     if not change:
         raise BadRequestError("give the arm's new 'mean' (Gaussian arms) or 'p' (Bernoulli arms)")
     env = _env()
-    try:  # the words every drift entry point uses (the dashboard, the environment's 404)
-        index = check_arm_index(arm, len(env.truth()["means"]))
+    before = env.truth()
+    try:  # the rules and words every drift entry point uses (the dashboard, the environment's 404/422)
+        index = check_arm_index(arm, len(before["means"]))
+        kind = str(before["arms"][index]["kind"])
+        change = {field: check_drift_value(kind, field, value) for field, value in change.items()}
     except ValueError as exc:
         raise BadRequestError(str(exc)) from exc
     env.update_arm(index, **change)

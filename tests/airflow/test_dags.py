@@ -148,6 +148,44 @@ def test_every_drift_entry_point_refuses_an_unknown_arm_in_the_same_words(
         assert env.truth()["means"] == truth["means"]
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"sd": 0.0}, "sd must be a finite number > 0 for a gaussian arm; got 0.0"),
+        ({"sd": -1.0}, "sd must be a finite number > 0 for a gaussian arm; got -1.0"),
+        ({"mean": float("nan")}, "mean must be a finite number for a gaussian arm; got nan"),
+        ({"mean": float("inf")}, "mean must be a finite number for a gaussian arm; got inf"),
+        ({"p": 0.5}, "gaussian arms have no parameter 'p'; valid: mean, sd"),
+    ],
+)
+def test_every_drift_entry_point_refuses_a_bad_value_in_the_same_words(
+    connections: dict[str, str], change: dict[str, float], expected: str
+) -> None:
+    """The value rule (finite, p in [0, 1], sd > 0) is one function too: same words, the world unchanged."""
+    import json
+
+    import httpx
+    from banditops_provider import steps
+
+    from banditops.clients.env_client import EnvClient
+    from services.dashboard.app import actions
+
+    with EnvClient(connections["env_url"], token=connections["env_token"]) as env:
+        truth = env.truth()
+        assert truth["arms"][1]["kind"] == "gaussian"
+        with pytest.raises(steps.BadRequestError) as step:
+            steps.inject_drift({"arm": 1, **change})
+        service = httpx.patch(  # json.dumps writes NaN/Infinity, which the client's encoder refuses to send
+            f"{connections['env_url']}/arms/1", content=json.dumps(change),
+            headers={"Authorization": f"Bearer {connections['env_token']}", "Content-Type": "application/json"},
+        )
+        assert (str(step.value), service.status_code, service.json()["detail"]) == (expected, 422, expected)
+        if set(change) == {"mean"}:  # the dashboard's drift control sets the mean of a Gaussian arm
+            dashboard = actions.inject_drift(env, truth, 1, change["mean"])
+            assert (dashboard.ok, dashboard.message) == (False, expected)
+        assert env.truth() == truth
+
+
 def test_add_arm_gives_the_store_the_arm_count_asked_once(
     airflow_db: Any, connections: dict[str, str], load_dag: Any, redis_client: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:

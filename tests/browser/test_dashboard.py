@@ -168,7 +168,7 @@ def test_bad_control_input_is_refused_with_a_clear_message(
     result = wait_for(
         lambda: text_of(browser, "#action-result") if "finite number" in text_of(browser, "#action-result") else None
     )
-    assert "enter a finite number for the new mean" in result
+    assert "mean must be a finite number for a gaussian arm; got " in result
     assert EnvClient(env_server.url, token=env_server.admin_token).truth() == before  # nothing was sent
 
 

@@ -1,5 +1,7 @@
 """Fixtures the integration tests share: the environment service, a store, an MLflow experiment.
 
+A module that wants its ``store`` reset sets ``STORE_CONFIG`` (an ``ExperimentConfig``).
+
 A module that wants the environment service with a reward seed of its own sets ``ENV_SEED``
 (the service's default seed; most tests reset the world with a seed of their own anyway).
 """
@@ -16,6 +18,7 @@ import pytest
 from banditops.clients.env_client import EnvClient
 from banditops.loop.tracking import Tracker
 from banditops.store.redis_store import BanditStore
+from banditops.store.types import ExperimentConfig
 from stack.env_server import EnvServer
 
 
@@ -34,9 +37,17 @@ def env(env_server: EnvServer) -> Iterator[EnvClient]:
 
 
 @pytest.fixture
-def store(redis_client: Any, namespace: str) -> BanditStore:
-    """An empty store in a namespace of this test's own (modules that need a reset one override it)."""
-    return BanditStore(redis_client, namespace)
+def store(request: pytest.FixtureRequest, redis_client: Any, namespace: str) -> BanditStore:
+    """A store in a namespace of this test's own, reset with the module's ``STORE_CONFIG`` (empty without one).
+
+    One fixture for every module: a module that needs a reset store names its experiment config
+    instead of writing the fixture again.
+    """
+    store = BanditStore(redis_client, namespace)
+    config: ExperimentConfig | None = getattr(request.module, "STORE_CONFIG", None)
+    if config is not None:
+        store.reset(config)
+    return store
 
 
 class MlflowExperiment:

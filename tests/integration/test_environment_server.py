@@ -84,7 +84,7 @@ def test_admin_client_calls_and_errors(server: EnvServer, admin: EnvClient) -> N
         with pytest.raises(EnvError) as unknown:
             anonymous.pulls([0, 42])
         assert unknown.value.status == 404
-        assert "valid arms are 0..4" in str(unknown.value)
+        assert "unknown arm 42; valid arms: 0..4" in str(unknown.value)
     event = admin.update_arm(2, mean=5.0, sd=0.5)
     assert event["after"] == {"kind": "gaussian", "mean": 5.0, "sd": 0.5}
     assert admin.add_arm(GaussianArm(mean=7.0)) == 5
@@ -94,7 +94,7 @@ def test_admin_client_calls_and_errors(server: EnvServer, admin: EnvClient) -> N
     assert wrong_kind.value.status == 422
     with pytest.raises(EnvError) as bad_sd:
         admin.update_arm(0, sd=-1.0)
-    assert bad_sd.value.status == 422 and "greater than 0" in bad_sd.value.message
+    assert bad_sd.value.status == 422 and "sd must be a finite number > 0" in bad_sd.value.message
     truth = admin.reset("custom", seed=1, arms=[BernoulliArm(p=0.1), {"kind": "bernoulli", "p": 0.6}])
     assert (truth["scenario"], truth["best_arm"], truth["total_pulls"]) == ("custom", 1, 0)
     with pytest.raises(EnvError) as unknown_scenario:

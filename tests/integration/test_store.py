@@ -23,13 +23,7 @@ from stack.redis_server import APPENDFSYNC, RedisServer
 
 GAUSS = ExperimentConfig(name="seed", reward_kind="gaussian", n_arms=3, relearn_budget=10)
 BERN = ExperimentConfig(name="banners", reward_kind="bernoulli", n_arms=4)
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, namespace: str) -> BanditStore:
-    s = BanditStore(redis_client, namespace)
-    s.reset(GAUSS)
-    return s
+STORE_CONFIG = GAUSS  # the shared ``store`` fixture resets with it
 
 
 @pytest.fixture

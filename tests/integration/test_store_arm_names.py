@@ -16,13 +16,7 @@ NAMED = ExperimentConfig(
     prior={"alpha": 2.0, "beta": 3.0},
 )
 LEGACY = ExperimentConfig(name="seed", reward_kind="gaussian", n_arms=3)
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, namespace: str) -> BanditStore:
-    s = BanditStore(redis_client, namespace)
-    s.reset(NAMED)
-    return s
+STORE_CONFIG = NAMED  # the shared ``store`` fixture resets with it
 
 
 def _write_legacy_state(client: redis.Redis, namespace: str) -> BanditStore:

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 import redis
 
 from banditops.bandit.stats import ArmStats
@@ -23,6 +22,7 @@ K = 5
 AGENTS = 8
 ROUNDS = 30
 CONFIG = ExperimentConfig(name="concurrency", reward_kind="gaussian", n_arms=K, relearn_budget=200)
+STORE_CONFIG = CONFIG  # the shared ``store`` fixture resets with it
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,6 @@ def check_totals(store: BanditStore, submissions: list[Submission]) -> None:
         for summary in chain:
             assert summary.pulls_before == position
             position += summary.stats.total
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, namespace: str) -> BanditStore:
-    s = BanditStore(redis_client, namespace)
-    s.reset(CONFIG)
-    return s
 
 
 def test_threads_share_one_client_and_lose_nothing(store: BanditStore, redis_client: redis.Redis) -> None:

@@ -19,12 +19,7 @@ if TYPE_CHECKING:
     from tests.integration.conftest import MlflowExperiment
 
 
-@pytest.fixture
-def store(redis_client: Any, namespace: str) -> BanditStore:
-    config, _ = transitions.experiment_config(scenario_name="seed")
-    store = BanditStore(redis_client, namespace)
-    store.reset(config)
-    return store
+STORE_CONFIG, _ = transitions.experiment_config(scenario_name="seed")  # the shared ``store`` fixture resets with it
 
 
 def feed(store: BanditStore, batch: str, rng: np.random.Generator) -> None:

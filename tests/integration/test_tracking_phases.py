@@ -24,13 +24,9 @@ if TYPE_CHECKING:
     from tests.integration.conftest import MlflowExperiment
 
 
-@pytest.fixture
-def store(redis_client: Any, namespace: str) -> BanditStore:
-    config, _ = transitions.experiment_config(scenario_name="seed")
-    store = BanditStore(redis_client, namespace)
-    # a relearning budget, so the relearning chain opens a RELEARNING epoch (the default is none)
-    store.reset(dataclasses.replace(config, relearn_budget=100))
-    return store
+# the shared ``store`` fixture resets with it; a relearning budget, so the relearning chain opens
+# a RELEARNING epoch (the default is none)
+STORE_CONFIG = dataclasses.replace(transitions.experiment_config(scenario_name="seed")[0], relearn_budget=100)
 
 
 def _feed(store: BanditStore, batch: str) -> None:

@@ -8,12 +8,11 @@ The environment's admin token and the Airflow credentials stay on the server sid
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from banditops.bandit.arms import SCENARIOS
-from banditops.bandit.validators import check_arm_index
+from banditops.bandit.validators import check_arm_index, check_drift_value
 from banditops.clients.airflow_client import AirflowClient, AirflowError
 from banditops.store.types import check_arm_name
 
@@ -22,6 +21,10 @@ from .sources import short_reason
 if TYPE_CHECKING:
     from banditops.clients.env_client import EnvClient
     from banditops.store.redis_store import BanditStore
+
+
+#: What a Dash input or dropdown delivers: text, a number, or nothing; each action checks it first.
+FormValue = str | int | float | None
 
 
 @dataclass(frozen=True)
@@ -41,20 +44,15 @@ def _env_error(exc: Exception) -> str:
     return f"environment refused (HTTP {status}): {exc}" if status else f"environment unreachable: {short_reason(exc)}"
 
 
-def _check_value(kind: str, value: Any) -> float | str:
-    """The new mean / p as a float, or the message saying what is valid."""
+def _check_value(kind: str, field: str, value: object) -> float | str:
+    """The new mean / p as a float, or the one value rule's refusal (the words every drift entry point uses)."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        return "enter a finite number for the new " + ("p (in [0, 1])" if kind == "bernoulli" else "mean")
-    if kind == "bernoulli" and not 0.0 <= number <= 1.0:
-        return f"p must be in [0, 1] for Bernoulli arms; got {number:g}"
-    return number
+        return check_drift_value(kind, field, value)
+    except ValueError as exc:
+        return str(exc)
 
 
-def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: Any, value: Any,
+def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: FormValue, value: FormValue,
                  store: BanditStore | None = None) -> ActionResult:
     """Change one arm's true mean (Gaussian) or click rate p (Bernoulli); ``arm`` is the index the
     environment takes (the dropdown shows names), ``store`` names it in the message."""
@@ -67,10 +65,10 @@ def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: Any, value: 
     except ValueError as exc:  # the words every drift entry point uses
         return ActionResult(False, str(exc))
     kind = _arm_kind(truth)
-    checked = _check_value(kind, value)
+    field = "p" if kind == "bernoulli" else "mean"
+    checked = _check_value(kind, field, value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
-    field = "p" if kind == "bernoulli" else "mean"
     before = (truth.get("means") or [None])[arm_index]
     try:
         env.update_arm(arm_index, **{field: checked})
@@ -89,7 +87,7 @@ def _arm_name(store: BanditStore | None, index: int) -> str:
 
 
 def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, truth: dict[str, Any] | None,
-            value: Any, *, store: Any = None, name: Any = None) -> ActionResult:  # fmt: skip
+            value: FormValue, *, store: BanditStore | None = None, name: FormValue = None) -> ActionResult:  # fmt: skip
     """A new arm in the environment, then the ``bandit_add_arm`` DAG gives it to the store, named
     ``name`` (or by its index when empty).
 
@@ -100,13 +98,15 @@ def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, trut
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot add an arm")
     kind = _arm_kind(truth)
-    checked = _check_value(kind, value)
+    checked = _check_value(kind, "p" if kind == "bernoulli" else "mean", value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
     arm_name = str(name).strip() if name not in (None, "") else None
     if arm_name is not None:
         try:
             check_arm_name(arm_name)
+            if store is None:
+                raise LookupError("no store is configured")
             table = store.arms()
             if arm_name in table:
                 index = table.index(arm_name)
@@ -143,7 +143,7 @@ def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, trut
     return ActionResult(True, f"{added}; the store adds it: {result.message}", result.link)
 
 
-def reset_scenario(env: EnvClient, name: Any, seed: Any = None) -> ActionResult:
+def reset_scenario(env: EnvClient, name: FormValue, seed: FormValue = None) -> ActionResult:
     """Reset the environment's world to a named scenario (its pull counters and event log too)."""
     if name not in SCENARIOS:
         return ActionResult(False, f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
@@ -151,7 +151,7 @@ def reset_scenario(env: EnvClient, name: Any, seed: Any = None) -> ActionResult:
     if isinstance(seed_value, str):
         return ActionResult(False, seed_value)
     try:
-        env.reset(name, seed=seed_value)
+        env.reset(str(name), seed=seed_value)
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
     return ActionResult(
@@ -159,8 +159,8 @@ def reset_scenario(env: EnvClient, name: Any, seed: Any = None) -> ActionResult:
     )
 
 
-def _seed(seed: Any) -> int | str | None:
-    if seed in (None, ""):
+def _seed(seed: FormValue) -> int | str | None:
+    if seed is None or seed == "":
         return None
     try:
         value = int(seed)
@@ -182,7 +182,8 @@ def trigger_dag(airflow: AirflowClient, public_url: str, dag_id: str, conf: dict
     )
 
 
-def start_experiment(airflow: AirflowClient, public_url: str, scenario: Any, seed: Any = None) -> ActionResult:
+def start_experiment(airflow: AirflowClient, public_url: str, scenario: FormValue,
+                     seed: FormValue = None) -> ActionResult:
     """Trigger ``bandit_experiment`` (reset the environment and the store, open the MLflow parent run)."""
     if scenario not in SCENARIOS:
         return ActionResult(False, f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")

@@ -295,14 +295,14 @@ def register_callbacks(app: Dash, collector: DataCollector, settings: Settings) 
         _r: int,
         _s: int,
         _l: int,
-        drift_arm: Any,
-        drift_value: Any,
-        add_value: Any,
-        add_name: Any,
-        reset_scenario: Any,
-        reset_seed: Any,
-        exp_scenario: Any,
-        exp_seed: Any,
+        drift_arm: actions.FormValue,
+        drift_value: actions.FormValue,
+        add_value: actions.FormValue,
+        add_name: actions.FormValue,
+        reset_scenario: actions.FormValue,
+        reset_seed: actions.FormValue,
+        exp_scenario: actions.FormValue,
+        exp_seed: actions.FormValue,
     ) -> tuple[Any, str]:
         try:
             result = _run_action(ctx.triggered_id, collector, settings, latest, locals())
@@ -316,7 +316,8 @@ def register_callbacks(app: Dash, collector: DataCollector, settings: Settings) 
 
 
 def _run_action(
-    trigger: Any, collector: DataCollector, settings: Settings, latest: dict[str, DashboardData], values: dict[str, Any]
+    trigger: object, collector: DataCollector, settings: Settings, latest: dict[str, DashboardData],
+    values: dict[str, actions.FormValue],
 ) -> actions.ActionResult:
     if not settings.dashboard_password:  # fail closed: controls that act with admin credentials need a login
         return actions.ActionResult(

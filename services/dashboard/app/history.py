@@ -21,7 +21,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsInt
 
 import numpy as np
 
@@ -191,7 +191,7 @@ _MODE_BY_EVENT = {
 }
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     text = str(value)
@@ -211,9 +211,11 @@ def _num(fields: dict[str, Any], *names: str) -> float | None:
     return None
 
 
-def _arm(value: Any, names: Sequence[str] | None) -> str:
+def _arm(value: str | SupportsInt | None, names: Sequence[str] | None) -> str:
     """An event's arm (an internal index) as a person reads it: its name (see ``arm_label``)."""
     try:
+        if value is None:
+            raise TypeError("no arm")
         return arm_label(int(value), names)
     except (TypeError, ValueError):
         return f"arm {value}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from banditops.bandit.arms import SCENARIOS
 
@@ -32,12 +33,12 @@ def _graph(graph_id: str) -> dcc.Graph:
     return dcc.Graph(id=graph_id, config=_GRAPH_CONFIG, className="graph")  # type: ignore[arg-type]
 
 
-def _card(title: str | None, *children: Any, class_name: str = "card") -> html.Div:
+def _card(title: str | None, *children: Component, class_name: str = "card") -> html.Div:
     header = [html.H3(title, className="card-title")] if title else []
     return html.Div(header + list(children), className=class_name)
 
 
-def _field(label: str, control: Any) -> html.Label:
+def _field(label: str, control: Component) -> html.Label:
     return html.Label([html.Span(label, className="field-label"), control], className="field")
 
 

@@ -16,9 +16,10 @@ import logging
 import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -31,6 +32,8 @@ from banditops.store.types import Event, StoreState
 
 from .config import Settings
 from .history import History, HistoryTracker, PosteriorFactory
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from banditops.bandit.posteriors.base import Posterior
@@ -205,7 +208,7 @@ class DataCollector:
         self._slow_lock = threading.Lock()
 
     # Each reader returns (payload, notices) and never raises.
-    def _read_store(self, truth_future: Any) -> tuple[dict[str, Any], list[Notice]]:
+    def _read_store(self, truth_future: Future[dict[str, Any]]) -> tuple[dict[str, Any], list[Notice]]:
         out: dict[str, Any] = {}
         url = redact_url(self.settings.redis_url)
         try:
@@ -283,7 +286,7 @@ class DataCollector:
             raw = raw.get("events", [])
         return [dict(e) if isinstance(e, dict) else _as_dict(e) for e in raw]
 
-    def _slow_read(self, name: str, reader: Any) -> tuple[Any, list[Notice]]:
+    def _slow_read(self, name: str, reader: Callable[[], tuple[T, list[Notice]]]) -> tuple[T, list[Notice]]:
         """Cached read of a slow source; at most one refresh in flight per source."""
         now = time.monotonic()
         with self._slow_lock:
@@ -358,7 +361,7 @@ class DataCollector:
         return data
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
+def _as_dict(obj: object) -> dict[str, Any]:
     for attr in ("model_dump", "_asdict", "to_dict"):
         if hasattr(obj, attr):
             return dict(getattr(obj, attr)())

@@ -63,16 +63,23 @@ class EventsOut(BaseModel):
 
 
 class MeanUpdate(BaseModel):
-    """The origin documents' drift call: ``{"mean": 6.0}``."""
+    """The origin documents' drift call: ``{"mean": 6.0}``.
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    NaN and infinity pass this model on purpose: the world refuses them with the one value rule
+    (``banditops.bandit.validators.check_drift_value``), in the words every drift entry point uses.
+    """
+
+    model_config = ConfigDict(extra="forbid")
     mean: float = Field(description="the arm's new expected reward (p for a Bernoulli arm, in [0, 1])")
 
 
 class ArmPatch(BaseModel):
-    """Any parameter of one arm: ``mean``/``sd`` of a Gaussian arm, ``p`` (or ``mean``) of a Bernoulli arm."""
+    """Any parameter of one arm: ``mean``/``sd`` of a Gaussian arm, ``p`` (or ``mean``) of a Bernoulli arm.
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    Values are checked by the world with the one value rule (see :class:`MeanUpdate`), not here.
+    """
+
+    model_config = ConfigDict(extra="forbid")
     mean: float | None = None
     sd: float | None = Field(default=None, description="> 0, Gaussian arms only")
     p: float | None = Field(default=None, description="in [0, 1], Bernoulli arms only")

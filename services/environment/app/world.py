@@ -50,7 +50,7 @@ from banditops.bandit.arms import (
     reward_kind,
     scenario,
 )
-from banditops.bandit.validators import check_arm_index
+from banditops.bandit.validators import DRIFT_VALUES, check_arm_index, check_drift_value, unknown_arm_message
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ EVENT_KINDS: tuple[str, ...] = ("drift", "arm_added", "scenario_reset")
 #: Most arms a world holds (bounds what ``add_arm`` and a posted scenario can grow).
 MAX_ARMS = 10_000
 #: Parameters ``update_arm`` accepts, per kind (``mean`` is an alias of ``p`` for Bernoulli arms).
-ARM_PARAMS: dict[str, tuple[str, ...]] = {"gaussian": ("mean", "sd"), "bernoulli": ("p", "mean")}
+ARM_PARAMS: dict[str, tuple[str, ...]] = {kind: tuple(fields) for kind, fields in DRIFT_VALUES.items()}
 
 
 class UnknownArmError(LookupError):
@@ -282,7 +282,7 @@ class World:
             low, high = int(indices.min()), int(indices.max())
             if low < 0 or high >= k:
                 bad = sorted({int(i) for i in indices[(indices < 0) | (indices >= k)][:5]})
-                raise UnknownArmError(f"unknown arm(s) {bad}; valid arms are 0..{k - 1}")
+                raise UnknownArmError(unknown_arm_message(bad, k))
             rewards = np.empty(n, dtype=np.float64)
             pulls_per_arm = np.zeros(k, dtype=np.int64)
             reward_per_arm = np.zeros(k, dtype=np.float64)
@@ -307,7 +307,7 @@ class World:
     def pull(self, arm: int) -> PullOutcome:
         """One pull of ``arm``."""
         if not 0 <= arm < 2**31:  # beyond int64 numpy would overflow; no world has that many arms
-            raise UnknownArmError(f"unknown arm {arm}; valid arms are 0..{len(self._arms) - 1}")
+            raise UnknownArmError(unknown_arm_message(arm, len(self._arms)))
         return self.pulls(np.array([arm], dtype=np.int64))
 
     def truth(self) -> dict[str, Any]:
@@ -335,10 +335,8 @@ class World:
             allowed = ARM_PARAMS[current.kind]
             if not params:
                 raise ValueError(f"give at least one parameter of this {current.kind} arm: {', '.join(allowed)}")
-            unknown = sorted(set(params) - set(allowed))
-            if unknown:
-                raise ValueError(f"{current.kind} arms have no parameter {unknown}; valid: {', '.join(allowed)}")
-            values = dict(params)
+            # the one value rule (and words) every drift entry point shares; nothing changes on a refusal
+            values = {name: check_drift_value(current.kind, name, value) for name, value in params.items()}
             if current.kind == "bernoulli" and "mean" in values:
                 mean = values.pop("mean")
                 if "p" in values and values["p"] != mean:

@@ -18,9 +18,11 @@ def test_good_arms_parse_from_json_and_dicts() -> None:
 
 @pytest.mark.parametrize(("arms", "problem"), [
     ([{"kind": "bernoulli", "p": 0.5}, {"kind": "bernoulli", "p": 2}],
-     "arm 1 (bernoulli) p: Input should be less than or equal to 1"),
-    ([{"kind": "gaussian", "mean": 1, "sd": 0}], "arm (gaussian) sd: Input should be greater than 0"),
-    ([{"kind": "gaussian", "mean": float("nan")}], "arm (gaussian) mean: Value error, mean and sd must be finite"),
+     "arm 1 (bernoulli) p: p must be a finite number in [0, 1] for a bernoulli arm; got 2."),
+    ([{"kind": "gaussian", "mean": 1, "sd": 0}],
+     "arm (gaussian) sd: sd must be a finite number > 0 for a gaussian arm; got 0."),
+    ([{"kind": "gaussian", "mean": float("nan")}],
+     "arm (gaussian) mean: mean must be a finite number for a gaussian arm; got nan."),
     ([{"kind": "gaussian", "mean": 1, "colour": "red"}], "arm (gaussian) colour: Extra inputs are not permitted"),
     ([{"kind": "poisson", "rate": 1}], "arm: Input tag 'poisson' found using 'kind' does not match"),
 ])

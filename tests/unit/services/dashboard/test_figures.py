@@ -223,7 +223,8 @@ def test_actions_refuse_bad_input_before_calling_anything() -> None:
 
     truth = {"arms": [{"kind": "bernoulli", "p": 0.1}] * 3, "means": [0.1, 0.1, 0.1]}
     assert actions.inject_drift(Refuse(), truth, 7, 0.5).message == "unknown arm 7; valid arms: 0..2"
-    assert "p must be in [0, 1]" in actions.inject_drift(Refuse(), truth, 1, 1.5).message
+    bad_p = "p must be a finite number in [0, 1] for a bernoulli arm; got 1.5"
+    assert actions.inject_drift(Refuse(), truth, 1, 1.5).message == bad_p
     assert "finite number" in actions.inject_drift(Refuse(), truth, 1, None).message
     assert "finite number" in actions.add_arm(Refuse(), Refuse(), "http://airflow", truth, float("nan")).message
     assert "valid scenarios: seed, banners, problem1" in actions.reset_scenario(Refuse(), "nope").message
