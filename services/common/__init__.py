@@ -1,1 +1,1 @@
-"""What the FastAPI services share: the admin bearer check and the request-body cap."""
+"""What the FastAPI services share: the admin bearer check, the request-body cap and the latency middleware."""

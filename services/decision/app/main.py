@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from services.common.body_limit import BodyLimitMiddleware
+from services.common.latency import LatencyMiddleware
 from services.decision.app.api.main import api_router
 from services.decision.app.api.routes.recommend import recommend
 from services.decision.app.core.config import Settings, get_settings
-from services.decision.app.metrics import LatencyMiddleware
 from services.decision.app.runtime import Runtime
 
 

@@ -5,19 +5,19 @@ What operators alert on (see ``monitoring/alerts.yml``): the fallback rate
 p99 of ``banditops_decision_request_duration_seconds`` and drift detections, which this service
 sees by tailing the store's event stream (``banditops_lifecycle_events_total{kind=...}``).
 
-The middlewares are plain ASGI, not ``BaseHTTPMiddleware``: microseconds, not a task per request.
+Request latency is timed by ``services.common.latency.LatencyMiddleware``, which calls
+:meth:`DecisionMetrics.observe_request`.
 """
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from banditops.serving.recommender import Recommendation
 
@@ -129,6 +129,15 @@ class DecisionMetrics:
                                  registry=r)
         self._arm_keys: dict[str, tuple[str]] = {}
 
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """One finished HTTP request (``services.common.latency.LatencyMiddleware`` calls it; it sits
+        outside the body cap, so its 413s are counted too): latency and status by route template."""
+        route = route_label(scope["path"])
+        self.latency.observe(route, seconds)
+        counts = self.responses.counts
+        key = (route, str(status))
+        counts[key] = counts.get(key, 0.0) + 1
+
     def count(self, rec: Recommendation) -> None:
         """Count one recommendation (event-loop thread only)."""
         self.recommendations.counts[("true",) if rec.fallback else ("false",)] += 1
@@ -138,36 +147,3 @@ class DecisionMetrics:
             key = self._arm_keys[top] = (top,)
         counts = self.decisions.counts
         counts[key] = counts.get(key, 0.0) + 1
-
-
-class LatencyMiddleware:
-    """Observe every HTTP request's duration and status, labelled by route template.
-
-    It sits outside the body cap (``services.common.body_limit``), so its 413s are counted too.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: DecisionMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = route_label(scope["path"])
-            self.metrics.latency.observe(route, time.perf_counter() - start)
-            counts = self.metrics.responses.counts
-            key = (route, str(status))
-            counts[key] = counts.get(key, 0.0) + 1

@@ -22,10 +22,11 @@ from banditops.bandit.arms import SCENARIOS, parse_arms
 from banditops.store import BanditStore
 from banditops.store.world_journal import WorldJournal
 from services.common.body_limit import BodyLimitMiddleware
+from services.common.latency import LatencyMiddleware
 from services.environment.app.api.main import api_router
 from services.environment.app.core.config import Settings, get_settings
 from services.environment.app.ledger import Ledger
-from services.environment.app.metrics import EnvMetrics, LatencyMiddleware
+from services.environment.app.metrics import EnvMetrics
 from services.environment.app.world import World
 
 

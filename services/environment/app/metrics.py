@@ -1,17 +1,16 @@
 """Prometheus metrics of the environment service, in a registry of its own per app.
 
 A registry per app (not the global one) lets tests build several apps in one process.
-``LatencyMiddleware`` is plain ASGI, not ``BaseHTTPMiddleware``: it costs microseconds, not a
-task per request, which matters at thousands of requests per second.
+Request latency is timed by ``services.common.latency.LatencyMiddleware``, which calls
+:meth:`EnvMetrics.observe_request`.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from services.environment.app.world import PullOutcome
 
@@ -44,6 +43,11 @@ class EnvMetrics:
             self._per_arm.append((self.pulls.labels(label), self.reward_sum.labels(label)))
         return self._per_arm[arm]
 
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """One finished HTTP request, labelled by route template (bounded cardinality)."""
+        route = getattr(scope.get("route"), "path", "unmatched")
+        self.latency.labels(scope["method"], route, str(status)).observe(seconds)
+
     def observe_pulls(self, outcome: PullOutcome) -> None:
         counts = outcome.pulls_per_arm.tolist()
         sums = outcome.reward_per_arm.tolist()
@@ -71,30 +75,3 @@ class EnvMetrics:
 
 def _mean_of(arm: dict[str, Any]) -> float:
     return float(arm["mean"] if arm["kind"] == "gaussian" else arm["p"])
-
-
-class LatencyMiddleware:
-    """Observe every HTTP request's duration, labelled by route template (bounded cardinality)."""
-
-    def __init__(self, app: ASGIApp, metrics: EnvMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.latency.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
