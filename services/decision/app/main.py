@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from services.common.body_limit import BodyLimitMiddleware
 from services.decision.app.api.main import api_router
-from services.decision.app.api.routes.recommend import recommend
+from services.decision.app.api.routes.recommend import RecommendFastPath, recommend
 from services.decision.app.core.config import Settings, get_settings
 from services.decision.app.metrics import LatencyMiddleware
 from services.decision.app.runtime import Runtime
@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # do. The APIRoute behind it stays for the OpenAPI schema; errors still go through FastAPI's
     # handlers (422 with the usual body).
     app.router.routes.insert(0, Route("/recommend", recommend, methods=["POST"], include_in_schema=False))
+    # Innermost of ours: accepted /recommend requests are answered there in plain ASGI (see its docstring).
+    app.add_middleware(RecommendFastPath, runtime=runtime)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        variable="BANDITOPS_DECISION_MAX_BODY_BYTES")
     app.add_middleware(LatencyMiddleware, metrics=runtime.metrics)
