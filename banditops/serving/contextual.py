@@ -131,7 +131,7 @@ class ContextualSnapshot:
         idx = None if allowed is None else np.asarray(allowed, dtype=np.intp)
         moments = post.moments(x[None], None if arm_features is None else arm_features[None], idx)
         own = post.draw(moments, rng)[0]  # the decision: the same sampling step as the simulator's
-        order = np.argsort(-own, kind="stable")[:k]
+        order = (-own).argsort(kind="stable")[:k]  # methods, not np.* wrappers: a request pays for few calls
         slate = order.tolist()  # positions in ``allowed``
         mean, sd, coupling = moments.mean[0], moments.sd[0], moments.coupling[0]
         if post.shared_dim:
@@ -147,7 +147,7 @@ class ContextualSnapshot:
             lowest += mean
             highest = sd * high
             highest += mean
-            alive = np.flatnonzero(highest >= lowest.max())
+            alive = (highest >= np.maximum.reduce(lowest)).nonzero()[0]
             if alive.size == 1:
                 won = {int(alive[0]): self.draws}
             else:
