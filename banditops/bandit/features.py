@@ -118,7 +118,7 @@ class FeatureHasher:
             if self.intercept:
                 row[0] = 1.0
             values = [context[name] for name in self.numeric]
-            if all(type(v) is float for v in values) and all(map(math.isfinite, values)):
+            if all(isinstance(v, float) and math.isfinite(v) for v in values):
                 row[offset:hashed] = values  # the common case: one slice assignment, no per-value ABC checks
             else:
                 for j, (name, value) in enumerate(zip(self.numeric, values, strict=True)):

@@ -49,10 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.include_router(api_router)
-    # The hot path, served by the same endpoint function as a plain Starlette route placed first:
-    # it takes only the Request, so FastAPI's dependency solver (~10% of its CPU) has nothing to
-    # do. The APIRoute behind it stays for the OpenAPI schema; errors still go through FastAPI's
-    # handlers (422 with the usual body).
+    # Accepted /recommend requests are answered by RecommendFastPath (below); the ones it hands on
+    # (refusals) reach the same endpoint function as a plain Starlette route placed first: it takes
+    # only the Request, so FastAPI's dependency solver has nothing to do. The APIRoute behind it
+    # stays for the OpenAPI schema; errors go through FastAPI's handlers (422 with the usual body).
     app.router.routes.insert(0, Route("/recommend", recommend, methods=["POST"], include_in_schema=False))
     # Innermost of ours: accepted /recommend requests are answered there in plain ASGI (see its docstring).
     app.add_middleware(RecommendFastPath, runtime=runtime)

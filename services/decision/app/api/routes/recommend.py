@@ -3,7 +3,9 @@
 This is the hot path (thousands of requests per second on one core), so it reads its body and
 its runtime by hand: pydantic parses and validates the raw JSON in one call, skipping FastAPI's
 dependency solver and ``json.loads`` round (about a third of the endpoint's CPU). The OpenAPI
-schema still documents the body, and invalid bodies get FastAPI's usual 422 answer.
+schema still documents the body, and invalid bodies get FastAPI's usual 422 answer. Accepted
+requests do not even reach FastAPI: :class:`RecommendFastPath` answers them in plain ASGI with the
+same functions (``_decide``, ``_publish``).
 """
 
 from __future__ import annotations
