@@ -377,6 +377,11 @@ def _load(result: dict[str, Any]) -> str:
     return f"{start} at the start, {end} at the end" if start is not None else f"{end} at the end"
 
 
+def _machine(load: float | None) -> str:
+    """How loaded the machine was, in words: a 1-minute load average under 1.5 on 2 cores is quiet."""
+    return "quiet machine" if load is not None and load < 1.5 else "loaded machine"
+
+
 def _in_process_rows(measured: dict[str, Any] | None) -> list[str]:
     """The decision function alone (``in_process``), below the HTTP figures."""
     if not measured:
@@ -384,7 +389,8 @@ def _in_process_rows(measured: dict[str, Any] | None) -> list[str]:
     return [
         "",
         f"In-process, the function the route calls (body parse + `_decide`, {measured['calls']:,} calls each, "
-        f"`python -m benchmarks.decision_bench --in-process`; loaded machine, load avg "
+        f"`python -m benchmarks.decision_bench --in-process`; {_machine(measured['load_average_1m_at_start'])}, "
+        "load avg "
         f"{measured['load_average_1m_at_start']} → {measured['load_average_1m_at_end']}):",
         "",
         "| per request | with context (LinTS) | without context (TS) |",
@@ -418,7 +424,8 @@ def markdown_contextual(result: dict[str, Any]) -> str:
         "Carlo propensities for the slate, the encoded context logged) against the same endpoint without one "
         "(Beta TS over the same 80 arms).",
         "",
-        f"All figures (loaded machine, load avg {_load(result)}).",
+        f"All figures ({_machine(result.get('load_average_1m_at_start'))}, load avg {_load(result)}). The targets "
+        "are the contextual endpoint's (issue 15); the one without context is measured beside it.",
         "",
         "| figure | with context (LinTS) | without context (TS) | target | met? |",
         "|---|---|---|---|---|",
@@ -426,7 +433,7 @@ def markdown_contextual(result: dict[str, Any]) -> str:
         *_in_process_rows(result.get("in_process")),
         "",
         f"Non-2xx: {result[c + '_non_2xx']} / {result[p + '_non_2xx']}; fallback answers: {result['fallbacks']}. "
-        f"Measured on a shared {result['cores']}-core machine with other work running (1-minute load average "
+        f"Measured on a {result['cores']}-core machine that wrk shares with the service (1-minute load average "
         f"{result['load_average_1m_at_end']} at the end): latency tails and throughput are the machine's, server "
         "CPU per request barely depends on it. `python -m benchmarks.decision_bench --contextual`.",
         "",
