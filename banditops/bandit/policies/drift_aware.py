@@ -104,6 +104,13 @@ class DriftAwarePolicy:
     players : int, default 1
         Players sharing the posterior at once (parallel agents): each gives an arm only its share,
         ``ceil((min_pulls - n) / players)``, of the pulls it lacks, so together they top it up once.
+    player : int, default 0
+        Which of the ``players`` this one is, in ``[0, players)``. With several players, arm ``a``'s
+        staleness probe and its confirmation pulls belong to player ``a mod players`` alone, and the
+        owner takes the probe as a burst of ``confirm_pulls`` pulls (the probe, then the rest as
+        confirmation pulls): players that read the same state would otherwise all probe the due arm
+        (a forced pull per player), and one lone probe gives the test too few post-change samples
+        to fire before the next probe, where the burst's samples arrive together.
     """
 
     def __init__(
@@ -123,6 +130,7 @@ class DriftAwarePolicy:
         detector_params: Mapping[str, Any] | None = None,
         min_pulls: int = 0,
         players: int = 1,
+        player: int = 0,
     ) -> None:
         if reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
@@ -142,6 +150,9 @@ class DriftAwarePolicy:
         self.confirm_rounds = int(confirm_rounds)
         self.min_pulls = int(min_pulls)
         self.players = max(int(players), 1)
+        if isinstance(player, bool) or int(player) != player or not (0 <= player < self.players):
+            raise ValueError(f"player must be an integer in [0, players={self.players}); got {player!r}")
+        self.player = int(player)
         self.detector_params = dict(detector_params or {})
         self.posterior = PosteriorArrays(reward_kind, self.n_arms, prior)
         self.floor = StalenessFloor(self.n_arms, rng, **dict(floor_params or {})) if floor else None
@@ -187,17 +198,22 @@ class DriftAwarePolicy:
             self._rr_next += 1
         elif self.min_pulls and (short := self._short_arm()) is not None:
             arm = short
-        elif self._confirm_left > 0:
+        elif self._confirm_left > 0 and self._owns(self._confirm_arm):
             self._confirm_left -= 1
             arm, watched = self._confirm_arm, True
         else:
+            self._confirm_left = 0  # (another player's confirmation pulls: its owner takes them)
             stale = self.floor.due(t) if self.floor is not None else None
-            if stale is not None and stale in self.retired:
+            if stale is not None and (stale in self.retired or not self._owns(stale)):
                 assert self.floor is not None
-                self.floor.pulled(stale, t)  # a retired arm is never due again: nothing to watch
+                # A retired arm is never due again: nothing to watch. Another player's probe is not
+                # due for this one: its owner takes it in the same wave.
+                self.floor.pulled(stale, t)
                 stale = None
             if stale is not None:
                 arm, watched = stale, True
+                if self.players > 1 and self.confirm_pulls:
+                    self._confirm_arm, self._confirm_left = stale, self.confirm_pulls - 1
             else:
                 forced = False
         if self.floor is not None:
@@ -228,6 +244,10 @@ class DriftAwarePolicy:
         return play(self, rewards, blocks)
 
     # -- forced pulls the deployed loop may ask for -----------------------------------------------
+    def _owns(self, arm: int) -> bool:
+        """Whether this player takes ``arm``'s probes and confirmations (see ``player``)."""
+        return self.players == 1 or arm % self.players == self.player
+
     def _short_arm(self) -> int | None:
         share = -(-np.maximum(self.min_pulls - self.posterior.n, 0) // self.players)
         for arm in np.flatnonzero(self._pending < share).tolist():

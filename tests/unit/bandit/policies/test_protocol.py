@@ -116,3 +116,42 @@ def test_every_detector_rebuilt_from_a_stream_sees_the_change_it_shows(detector:
 def test_an_unknown_policy_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="valid policies: system, ts"):
         make_policy("ucb", 3, "bernoulli", np.random.default_rng(0))
+
+
+def _wave(players: int, t: int = 5_000) -> list[list[int]]:
+    """One wave of rounds: ``players`` policies load the same state (arm 0 played, the others stale)."""
+    rng = np.random.default_rng(8)
+    streams = [rng.normal(5.0, 1.0, 200)] + [rng.normal(-float(a), 1.0, 10) for a in range(1, 5)]
+    positions = [np.arange(t - 200, t)] + [np.arange(10) for _ in range(4)]
+    source = DriftAwarePolicy(5, "gaussian", np.random.default_rng(0))
+    for arm, values in enumerate(streams):
+        source.posterior.set_arm(arm, values)
+    last = np.array([t - 1, 9, 9, 9, 9])
+    rounds = []
+    for player in range(players):
+        policy = DriftAwarePolicy(5, "gaussian", np.random.default_rng(10 + player), players=players, player=player)
+        policy.load(stats=source.posterior.stats(), streams=list(zip(streams, positions, strict=True)), t=t,
+                    last_pulled=last)
+        rounds.append([policy.choose(int(c), t + i)[0] for i, c in enumerate(policy.draw(50).tolist())])
+    return rounds
+
+
+def test_parallel_players_probe_each_stale_arm_once_as_a_burst() -> None:
+    """Players reading one state: arm a's probe is player (a mod players)'s, confirm_pulls pulls in a row.
+
+    Without the ownership every player would probe every due arm (players × the forced pulls of one).
+    """
+    rounds = _wave(4)
+    for player, arms in enumerate(rounds):
+        owned = [a for a in range(1, 5) if a % 4 == player]
+        assert sorted(set(arms) - {0}) == owned
+        for arm in owned:
+            at = arms.index(arm)
+            assert arms[at : at + 3] == [arm] * 3 and arms.count(arm) == 3  # confirm_pulls = 3
+    solo = _wave(1)[0]
+    assert all(solo.count(arm) == 1 for arm in range(1, 5))  # one player: one probe each, as before
+
+
+def test_a_player_outside_the_players_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"player must be an integer in \[0, players=4\); got 4"):
+        DriftAwarePolicy(3, "gaussian", np.random.default_rng(0), players=4, player=4)
