@@ -212,8 +212,6 @@ class DriftAwarePolicy:
                 stale = None
             if stale is not None:
                 arm, watched = stale, True
-                if self.players > 1 and self.confirm_pulls:
-                    self._confirm_arm, self._confirm_left = stale, self.confirm_pulls - 1
             else:
                 forced = False
         if self.floor is not None:
@@ -304,6 +302,13 @@ class DriftAwarePolicy:
         for arm in range(self.n_arms):
             if self._detectors[arm].drift_detected:
                 self._on_alarm(arm, t)
+        if self.players > 1 and self.confirm_pulls:
+            # A player sees only its own pulls, and of one wave's control states the store keeps the
+            # last written: a suspicion another player's probe raised is seen here instead, from the
+            # stream it left, by every player of the next wave alike (its owner takes the pulls).
+            for arm in range(self.n_arms):
+                if self._values[arm]:
+                    self._maybe_confirm(arm, self._detectors[arm], confirming=self._confirm_arm == arm)
         return self.alarms[before:]
 
     def stream(self, arm: int) -> tuple[np.ndarray, np.ndarray]:
