@@ -26,7 +26,11 @@ def posterior_of(state: StoreState) -> Posterior:
 
 
 def deployed_policy(config: ExperimentConfig, mode: Mode, rng: np.random.Generator, *, agent: int = 0) -> Policy:
-    """The experiment's policy as agent ``agent`` (of ``config.agents``) plays it in ``mode`` (see the module docstring)."""
+    """The experiment's policy as agent ``agent`` (of ``config.agents``) plays it in ``mode``.
+
+    The agent's index decides which due arms' probes and confirmations are its own (``player``
+    of :class:`~banditops.bandit.policies.drift_aware.DriftAwarePolicy`); see the module docstring.
+    """
     base, _, detector = config.policy.partition(":")
     if base == "ts" and not detector:
         return make_policy(config.policy, config.n_arms, config.reward_kind, rng, prior=config.prior or None)

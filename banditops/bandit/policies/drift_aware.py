@@ -27,6 +27,9 @@ round plays the very same object: it rebuilds it from the store with :meth:`Drif
 confirmation state), draws and chooses the round, observes the round's rewards pull by pull, and
 writes back what changed — including a reaction — in the store's one round script.
 
+Parallel agents (``players`` > 1) read one state per wave of rounds: each due probe and each
+confirmation is one agent's (``player``), so a wave pays what the sequential policy pays.
+
 Optional forced pulls the deployed loop needs and the simulator does not use: ``min_pulls``
 (every active arm gets that many pulls per epoch first, for the convergence rule's minimum) and
 a round-robin budget (:meth:`DriftAwarePolicy.set_round_robin`, a relearning a person asked for).
@@ -106,11 +109,12 @@ class DriftAwarePolicy:
         ``ceil((min_pulls - n) / players)``, of the pulls it lacks, so together they top it up once.
     player : int, default 0
         Which of the ``players`` this one is, in ``[0, players)``. With several players, arm ``a``'s
-        staleness probe and its confirmation pulls belong to player ``a mod players`` alone, and the
-        owner takes the probe as a burst of ``confirm_pulls`` pulls (the probe, then the rest as
-        confirmation pulls): players that read the same state would otherwise all probe the due arm
-        (a forced pull per player), and one lone probe gives the test too few post-change samples
-        to fire before the next probe, where the burst's samples arrive together.
+        staleness probe and its confirmation pulls belong to player ``a mod players`` alone: players
+        that read the same state would otherwise all probe the due arm (a forced pull each, the
+        sequential policy's cost times ``players``). A suspicion the owner's probe raises reaches
+        the next wave through the arm's stream: :meth:`load` re-applies the confirmation rule to the
+        restored tests, so every player agrees on it (the store keeps one player's control state)
+        and the owner takes the ``confirm_pulls``, as the sequential policy does after its probe.
     """
 
     def __init__(

@@ -118,7 +118,6 @@ def test_an_unknown_policy_names_the_valid_ones() -> None:
         make_policy("ucb", 3, "bernoulli", np.random.default_rng(0))
 
 
-
 def _wave(players: int, rise: float | None = None, t: int = 5_000) -> list[list[int]]:
     """One wave of rounds: ``players`` policies load one state (arm 0 played, the others behind).
 
@@ -138,8 +137,9 @@ def _wave(players: int, rise: float | None = None, t: int = 5_000) -> list[list[
     rounds = []
     for player in range(players):
         policy = DriftAwarePolicy(5, "gaussian", np.random.default_rng(10 + player), players=players, player=player)
-        raised = policy.load(stats=source.posterior.stats(), streams=list(zip(streams, positions, strict=True)), t=t,
-                             last_pulled=last)
+        raised = policy.load(
+            stats=source.posterior.stats(), streams=list(zip(streams, positions, strict=True)), t=t, last_pulled=last
+        )
         assert raised == []
         rounds.append([policy.choose(int(c), t + i)[0] for i, c in enumerate(policy.draw(50).tolist())])
     return rounds
