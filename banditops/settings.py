@@ -92,8 +92,13 @@ class Settings(DagSettings):
     seed: int | None = None
     #: Timeout of HTTP calls to the environment, in seconds.
     http_timeout_s: float = Field(default=10.0, gt=0)
+    #: Seconds an agent task keeps playing rounds after its ``rounds`` (0: exactly ``rounds``), so a
+    #: drift meets a playing agent instead of the scheduler's gap between two learning runs.
+    agent_task_s: float = Field(default=0.0, ge=0)
+    #: Least seconds between the starts of two rounds of an agent playing for time (its pace).
+    agent_round_interval_s: float = Field(default=0.0, ge=0)
 
-    @field_validator("seed", "http_timeout_s", mode="before")
+    @field_validator("seed", "http_timeout_s", "agent_task_s", "agent_round_interval_s", mode="before")
     @classmethod
     def _empty_number_is_default(cls, value: object, info: ValidationInfo) -> object:
         # ``BANDITOPS_SEED=`` (docs/airflow.md's env file) means "no seed", as for the knobs above.

@@ -1,7 +1,7 @@
 """
 ### bandit_learning
 
-**Plan the agents → N agents pull and learn in parallel → log the batch to MLflow → check
+**Plan the agents → N agents pull and learn in parallel, and beside them: log to MLflow → check
 convergence → mark converged | keep going.**
 
 Each mapped agent runs several rounds of: Thompson draws from the shared posterior (with the
@@ -9,7 +9,9 @@ staleness exploration floor in MONITORING, round-robin in RELEARNING) → one `P
 atomic store update with batch id `<dag_id>/<run_id>/<map_index>/<round>` and the epoch it sampled
 under. A retry applies nothing twice; a round sampled under an old epoch is refused.
 
-Agents, rounds and pulls per round come from the experiment in Redis (`bandit_experiment`).
+Agents, rounds and pulls per round come from the experiment in Redis (`bandit_experiment`); with
+`BANDITOPS_AGENT_TASK_S` an agent keeps playing rounds (one per `BANDITOPS_AGENT_ROUND_INTERVAL_S`) for
+that many seconds, so the bookkeeping branch runs while the agents play and a drift meets a playing agent.
 Schedule: `BANDITOPS_LEARNING_SCHEDULE` (default `@continuous`; e.g. `15s`), one run at a time.
 Connections: `redis_default`, `bandit_env_default`.
 """
@@ -41,8 +43,8 @@ def bandit_learning() -> None:
         return steps.plan_agents()
 
     @task
-    def log_to_mlflow(reports: list[dict], run_id: str | None = None) -> dict:
-        return steps.log_learning_batch(run_id=str(run_id))
+    def log_to_mlflow(agents: list[int], run_id: str | None = None) -> dict:
+        return steps.log_learning_batch(run_id=str(run_id), agents=agents)
 
     @task.branch
     def check_convergence(dag_run=None, ti=None) -> str:  # type: ignore[no-untyped-def]
@@ -54,10 +56,12 @@ def bandit_learning() -> None:
     def mark_converged(ti=None) -> dict:  # type: ignore[no-untyped-def]
         return steps.record_convergence(ti.xcom_pull(task_ids="check_convergence", key="outcome"))
 
-    agents = AgentBatchOperator.partial(task_id="run_agent_batch").expand(agent=plan_agents())
+    planned = plan_agents()
+    AgentBatchOperator.partial(task_id="run_agent_batch").expand(agent=planned)
+    # Beside the agents, not after them: the agents keep playing while MLflow and convergence are booked.
     # cast: Airflow passes the XComArg and the task receives its value; @task types the call with the task's parameters
-    reports = cast(list[dict], agents.output)
-    log_to_mlflow(reports) >> check_convergence() >> [mark_converged(), EmptyOperator(task_id="keep_going")]
+    log_to_mlflow(cast(list[int], planned)) >> check_convergence() >> [mark_converged(),
+                                                                       EmptyOperator(task_id="keep_going")]
 
 
 bandit_learning()

@@ -52,7 +52,6 @@ class DemoOptions:
     agents: int = 4
     pulls_per_round: int = 50
     rounds: int = 4
-    relearn_budget: int = 250
     #: Seconds each stage may take before the demo gives up and says where to look.
     stage_timeout_s: float = 300.0
     poll_s: float = 0.5
@@ -61,8 +60,7 @@ class DemoOptions:
         return {
             "scenario": self.scenario, "seed": self.seed, "agents": self.agents,
             "pulls_per_round": self.pulls_per_round, "rounds": self.rounds,
-            "relearn_budget": self.relearn_budget,
-        }
+        }  # everything else (relearn_budget 0, growing rounds, the policy) is the experiment's default
 
 
 def _iso(ts: str | None) -> float | None:

@@ -73,6 +73,11 @@ class StackConfig:
     components: tuple[str, ...] = ORDER
     #: Seconds between two runs of ``bandit_learning`` (the agents' heartbeat).
     learning_interval_s: int = 5
+    #: Seconds each agent task plays rounds, and the least seconds between two of its rounds.
+    agent_task_s: float = 15.0
+    agent_round_interval_s: float = 0.5
+    #: Seconds between the drift trigger's polls of the store.
+    drift_poll_s: float = 0.5
 
     def __post_init__(self) -> None:
         merged = dict(DEFAULT_PORTS)
@@ -234,8 +239,10 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__PARALLELISM": "6",
-        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "6",
+        # 4 agents and the learning run's bookkeeping branch beside them, plus the drift monitor's
+        # and a relearning run's tasks: 8 slots, so none of them waits for a free one.
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "8",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.url('airflow')}/execution/",
@@ -261,6 +268,12 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
             {"conn_type": "http", "host": env_url, "password": sec["env_admin_token"]}
         ),
         "BANDITOPS_LEARNING_INTERVAL_S": str(cfg.learning_interval_s),
+        # The agents play for time while the run's MLflow and convergence tasks run beside them (each
+        # such task costs seconds: a fresh process imports MLflow), so a drift meets a playing agent
+        # instead of the gap between two learning runs; two rounds per second per agent at most.
+        "BANDITOPS_AGENT_TASK_S": str(cfg.agent_task_s),
+        "BANDITOPS_AGENT_ROUND_INTERVAL_S": str(cfg.agent_round_interval_s),
+        "BANDITOPS_DRIFT_POLL_S": str(cfg.drift_poll_s),
     }
 
 

@@ -82,6 +82,8 @@ class FeatureHasher:
         self.categorical = tuple(categorical)
         self.n_buckets = n_buckets if categorical else 0
         self.intercept = bool(intercept)
+        self._valid = frozenset(names)
+        self._numeric_set = frozenset(self.numeric)
         if self.dim < 1:
             raise ValueError("a context encoding needs at least one column: an intercept, a numeric or a categorical")
 
@@ -98,30 +100,32 @@ class FeatureHasher:
     def transform(self, contexts: Sequence[Mapping[str, ContextValue]]) -> np.ndarray:
         """Encode ``contexts`` as an (n, dim) float64 array; ``ValueError`` names what is valid."""
         out = np.zeros((len(contexts), self.dim))
-        valid = set(self.numeric) | set(self.categorical)
+        valid = self._valid
         offset = int(self.intercept)
         hashed = offset + len(self.numeric)
         for i, context in enumerate(contexts):
             if not isinstance(context, Mapping):
                 raise ValueError(f"context {i} must be a dict of feature name -> value; got {type(context).__name__}")
-            unknown = sorted(set(context) - valid)
-            if unknown:
-                raise ValueError(f"context {i}: unknown features {unknown}; valid features are numeric "
-                                 f"{list(self.numeric)} and categorical {list(self.categorical)}")
-            missing = [n for n in self.numeric if n not in context]
-            if missing:
+            keys = context.keys()
+            if not valid.issuperset(keys):  # set checks first: the error lists are built only on refusal
+                raise ValueError(f"context {i}: unknown features {sorted(set(keys) - valid)}; valid features are "
+                                 f"numeric {list(self.numeric)} and categorical {list(self.categorical)}")
+            if not self._numeric_set <= keys:
+                missing = [n for n in self.numeric if n not in context]
                 raise ValueError(f"context {i}: numeric features {missing} are missing; every context needs "
                                  f"{list(self.numeric)}")
+            row = out[i]
             if self.intercept:
-                out[i, 0] = 1.0
-            for j, name in enumerate(self.numeric):
-                value = context[name]
-                if type(value) is float and math.isfinite(value):  # the common case, without ABC checks
-                    out[i, offset + j] = value
-                    continue
-                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                    raise ValueError(f"context {i}: numeric feature {name!r} must be a finite number; got {value!r}")
-                out[i, offset + j] = float(value)
+                row[0] = 1.0
+            values = [context[name] for name in self.numeric]
+            if all(isinstance(v, float) and math.isfinite(v) for v in values):
+                row[offset:hashed] = values  # the common case: one slice assignment, no per-value ABC checks
+            else:
+                for j, (name, value) in enumerate(zip(self.numeric, values, strict=True)):
+                    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                        raise ValueError(f"context {i}: numeric feature {name!r} must be a finite number; "
+                                         f"got {value!r}")
+                    row[offset + j] = float(value)
             for name in self.categorical:
                 if name not in context:
                     continue
@@ -130,5 +134,5 @@ class FeatureHasher:
                     raise ValueError(f"context {i}: categorical feature {name!r} must be a string; "
                                      f"got {type(value).__name__} {value!r}")
                 column, sign = self.bucket(name, value)
-                out[i, hashed + column] += sign
+                row[hashed + column] += sign
         return out

@@ -29,6 +29,8 @@ Why it is shaped this way
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -256,13 +258,36 @@ def run_agent_batch(
     pulls: int | None = None,
     seed: int | None = None,
     policy: str | None = None,
+    seconds: float = 0.0,
+    round_interval_s: float = 0.0,
 ) -> BatchReport:
-    """Several rounds of one agent (one mapped Airflow task), each its own transaction."""
+    """Several rounds of one agent (one mapped Airflow task), each its own transaction.
+
+    It plays ``rounds`` rounds, and with ``seconds`` > 0 keeps playing further rounds until that
+    many seconds have passed since it started, starting at most one round per
+    ``round_interval_s``. Why: between two tasks of an agent lie the scheduler's hops and the
+    run's bookkeeping (seconds each), and a drift that falls in that gap waits for the next task;
+    an agent that keeps playing meets it in its next round. Every round keeps its own batch id
+    ``<dag_id>/<run_id>/<map_index>/<round>``, so a retried task refuses the rounds it already
+    applied and only plays new ones (a time budget may make it play more or fewer of them).
+    """
+    if seconds < 0 or round_interval_s < 0:
+        raise ValueError(f"seconds and round_interval_s must be >= 0; got {seconds!r}, {round_interval_s!r}")
     config: ExperimentConfig = store.config()
     counts = {"applied": 0, "duplicate": 0, "stale_epoch": 0}
     pulls_applied, regret_applied = 0, 0.0
     last: RoundResult | None = None
-    for round_index in range(int(rounds or config.rounds)):
+    n_rounds = int(rounds or config.rounds)
+    started = last_start = time.monotonic()
+    for round_index in itertools.count():
+        if round_index > 0 and seconds > 0:
+            # paced: the next slot (one round per interval) or the end of the budget, whichever is first
+            wait = min(last_start + round_interval_s, started + seconds) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        last_start = time.monotonic()
+        if round_index >= n_rounds and last_start - started >= seconds:
+            break
         bid = make_batch_id(dag_id, run_id, map_index, round_index)
         if config.source == "production":
             last = fold_production_feedback(store, bid)

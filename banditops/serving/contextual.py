@@ -117,38 +117,47 @@ class ContextualSnapshot:
         return int(self.noise.shape[1])
 
     def decide(
-        self, x: np.ndarray, allowed: Sequence[int] | np.ndarray, k: int, rng: np.random.Generator,
+        self, x: np.ndarray, allowed: Sequence[int] | np.ndarray | None, k: int, rng: np.random.Generator,
         arm_features: np.ndarray | None = None,
     ) -> ContextualChoice:
         """Rank ``k`` of the ``allowed`` arm indices for the encoded context ``x`` (d,).
 
+        ``allowed`` ``None`` means every arm of the model, in index order (the service passes it
+        when no arm is retired and no candidates were sent: nothing to gather, ~30 % of the call).
         ``arm_features`` (len(allowed), shared_dim) is required exactly when the model has a
         shared part. The caller has validated ``x``, ``allowed`` and ``k``.
         """
         post = self.posterior
-        idx = np.asarray(allowed, dtype=np.intp)
+        idx = None if allowed is None else np.asarray(allowed, dtype=np.intp)
         moments = post.moments(x[None], None if arm_features is None else arm_features[None], idx)
         own = post.draw(moments, rng)[0]  # the decision: the same sampling step as the simulator's
-        order = np.argsort(-own, kind="stable")[:k]
+        order = (-own).argsort(kind="stable")[:k]  # methods, not np.* wrappers: a request pays for few calls
+        slate = order.tolist()  # positions in ``allowed``
         mean, sd, coupling = moments.mean[0], moments.sd[0], moments.coupling[0]
-        counts = np.zeros(idx.size)
         if post.shared_dim:
-            rows = self.noise[idx] * sd[:, None] + mean[:, None]
+            rows = (self.noise if idx is None else self.noise[idx]) * sd[:, None] + mean[:, None]
             rows += coupling @ post.shared_draws(self.shared_noise).T
-            counts += np.bincount(rows.argmax(axis=0), minlength=idx.size)
+            wins = np.bincount(rows.argmax(axis=0), minlength=mean.size)[order].tolist()
         else:
             # Exact pruning: an arm whose best row score is below some arm's worst row score wins no
             # row, so the Monte Carlo count runs over the arms that can win one (a handful once
             # the posterior has data) and gives exactly what the full (M x arms) count would.
-            lowest = mean + sd * self.noise_min[idx]
-            alive = np.flatnonzero(mean + sd * self.noise_max[idx] >= lowest.max())
+            low, high = (self.noise_min, self.noise_max) if idx is None else (self.noise_min[idx], self.noise_max[idx])
+            lowest = sd * low
+            lowest += mean
+            highest = sd * high
+            highest += mean
+            alive = (highest >= np.maximum.reduce(lowest)).nonzero()[0]
             if alive.size == 1:
-                counts[alive[0]] = self.draws
+                won = {int(alive[0]): self.draws}
             else:
-                rows = self.noise.take(idx.take(alive), axis=0)  # take: a plain row gather, cheaper than [...]
+                rows = self.noise.take(alive if idx is None else idx.take(alive), axis=0)  # a plain row gather
                 rows *= sd.take(alive)[:, None]
                 rows += mean.take(alive)[:, None]
-                counts[alive] = np.bincount(rows.argmax(axis=0), minlength=alive.size)
-        counts[order[0]] += 1.0
-        counts /= self.draws + 1
-        return ContextualChoice(tuple(idx[order].tolist()), tuple(counts[order].tolist()))
+                won = dict(zip(alive.tolist(), np.bincount(rows.argmax(axis=0), minlength=alive.size).tolist(),
+                               strict=True))
+            wins = [won.get(position, 0) for position in slate]
+        wins[0] += 1  # the decision's own draw put slate[0] first
+        total = self.draws + 1
+        arms = slate if idx is None else idx[order].tolist()
+        return ContextualChoice(tuple(arms), tuple(w / total for w in wins))

@@ -182,7 +182,8 @@ class Recommender:
         self._last_ranking: tuple[int, ...] = ()
         self._active: list[int] = []
         self._active_set: frozenset[int] = frozenset()
-        self._active_idx = np.zeros(0, dtype=np.intp)
+        #: A contextual request's default arms: None when every arm is active (nothing to gather).
+        self._active_idx: np.ndarray | None = np.zeros(0, dtype=np.intp)
         self._draws = DrawBlock(rng, first_rows=block_size, max_rows=block_size)
 
     def live(self, now: float | None = None) -> CachedPosterior | None:
@@ -204,7 +205,8 @@ class Recommender:
 
         self._active = snap.active_arms
         self._active_set = frozenset(self._active)
-        self._active_idx = np.asarray(self._active, dtype=np.intp)  # a contextual request's default arms
+        every_arm = snap.active.all() and (snap.contextual is None or snap.contextual.n_arms == snap.n_arms)
+        self._active_idx = None if every_arm else np.asarray(self._active, dtype=np.intp)
         means = snap.posterior.mean()
         self._last_ranking = tuple(int(a) for a in np.argsort(-means, kind="stable") if snap.active[a])
         # draws from the previous posterior are never used: the block is keyed on the posterior object

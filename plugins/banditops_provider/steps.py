@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from banditops.bandit.validators import check_arm_index, check_drift_value, is_integer
 from banditops.loop import arm_choice, ids, transitions
@@ -105,12 +105,16 @@ def _close_phase(store: BanditStore, epoch: int, conf: dict[str, Any]) -> bool:
     return True
 
 
-def log_learning_batch(*, run_id: str) -> dict[str, Any]:
+def log_learning_batch(*, run_id: str, agents: list[int] | None = None) -> dict[str, Any]:
     """One MLflow point for the run (step = total pulls); returns the numbers it logged.
 
-    When the agents restarted since the last point, the phase of the epoch they left is closed
-    first (with the drift the store recorded), so its run ends where the epoch did.
+    It runs beside the agents (the state of the moment), and is skipped, with the convergence check
+    after it, when the run plans no agents (no experiment yet). When the agents restarted since the
+    last point, the phase of the epoch they left is closed first (with the drift the store
+    recorded), so its run ends where the epoch did.
     """
+    if agents is not None and not agents:
+        raise AirflowSkipException("no agents planned (no experiment in the store yet): nothing to log or check")
     store = _store()
     state = store.state()
     phase_epoch = _tracker(store).run_ids().get("mlflow_phase_epoch", "")

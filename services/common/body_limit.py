@@ -31,6 +31,20 @@ async def send_json(send: Send, status: int, body: dict[str, object]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands an app the body already read (whole, in one message), then defers to ``receive``."""
+    replayed = False
+
+    async def receive_again() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_again
+
+
 class BodyLimitMiddleware:
     """Refuse any request body over ``max_bytes`` with a 413 naming the cap and ``variable``."""
 
@@ -72,13 +86,4 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(b"".join(chunks), receive), send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +37,30 @@ def test_a_retried_batch_leaves_the_posterior_as_if_it_ran_once(store: BanditSto
     assert again.stats.n.tolist() == once.stats.n.tolist()
     assert again.stats.sum.tolist() == once.stats.sum.tolist()
     assert again.regret == once.regret
+
+
+def test_an_agent_playing_for_time_paces_its_rounds_and_a_retry_applies_nothing_twice(
+    store: BanditStore, env: EnvClient
+) -> None:
+    start(store, env, rounds=2, pulls_per_round=10, growing_rounds=False)
+    t0 = time.monotonic()
+    first = rounds.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0, seconds=1.0,
+                                   round_interval_s=0.25)
+    took = time.monotonic() - t0
+    # beyond its 2 rounds it kept playing for the second, at most one round per 0.25 s: 4 or 5 rounds
+    assert 4 <= first.applied <= 5 and first.pulls_applied == 10 * first.applied, first
+    assert 1.0 <= took < 2.0, took
+    once = store.state()
+    assert once.total_pulls == first.pulls_applied
+    # the retry re-sends the same batch ids: the rounds it already applied are refused, only new ones count
+    retry = rounds.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0, seconds=1.0,
+                                   round_interval_s=0.25)
+    assert retry.duplicate == min(first.applied, retry.applied + retry.duplicate)
+    assert store.state().total_pulls == once.total_pulls + retry.pulls_applied
+    assert store.counters()["batches_duplicate"] == retry.duplicate
+    with pytest.raises(ValueError, match="round_interval_s must be >= 0"):
+        rounds.run_agent_batch(store, env, dag_id="d", run_id="r2", map_index=0, seconds=1.0, round_interval_s=-1)
+    assert store.state().total_pulls == once.total_pulls + retry.pulls_applied  # the refusal pulled nothing
 
 
 def test_the_same_batch_id_draws_the_same_arms() -> None:

@@ -353,7 +353,9 @@ class LinearGaussianPosterior:
         # columns of the (d², K) covariance block per request.
         mean = X @ self._theta0_t
         variance = (X[:, :, None] * X[:, None, :]).reshape(n, -1) @ self._cov_flat
-        sd = self.scale * np.sqrt(np.maximum(variance, 0.0))
+        sd = np.maximum(variance, 0.0, out=variance)  # in place: a request pays for few arrays
+        np.sqrt(sd, out=sd)
+        sd *= self.scale
         if arms is not None:
             mean, sd = mean[:, arms], sd[:, arms]
         if not self.shared_dim or Z is None:

@@ -16,6 +16,10 @@ from banditops_provider.hooks.bandit_state import BanditStateHook
 class AgentBatchOperator(BaseOperator):
     """Runs ``rounds`` rounds of sample → ``POST /pulls`` → atomic update, for one (mapped) agent.
 
+    With ``BANDITOPS_AGENT_TASK_S`` it keeps playing rounds for that many seconds, one per
+    ``BANDITOPS_AGENT_ROUND_INTERVAL_S`` at most, while the run's bookkeeping branch (MLflow,
+    convergence) runs beside it (``banditops.loop.rounds.run_agent_batch``).
+
     Each round's batch id is ``<dag_id>/<run_id>/<map_index>/<round>`` and carries the epoch it
     sampled under, so a retry of this task applies nothing twice and a round that straddles a
     relearning is refused instead of polluting the new epoch. Returns a small JSON report.
@@ -59,11 +63,12 @@ class AgentBatchOperator(BaseOperator):
         map_index = int(ti.map_index) if ti.map_index is not None and ti.map_index >= 0 else int(self.agent)
         store = BanditStateHook(self.redis_conn_id, namespace=self.namespace).get_store()
         env = BanditEnvHook(self.env_conn_id).get_conn()
+        settings = get_settings()
         report = run_agent_batch(
             store, env, dag_id=ti.dag_id, run_id=ti.run_id, map_index=map_index,
             rounds=int(self.rounds) if self.rounds else None,
             pulls=int(self.pulls_per_round) if self.pulls_per_round else None,
-            seed=get_settings().seed,
+            seed=settings.seed, seconds=settings.agent_task_s, round_interval_s=settings.agent_round_interval_s,
         )
         self.log.info("applied %s pulls in %s rounds (%s duplicate, %s stale) in epoch %s, mode %s",
                       report.pulls_applied, report.applied, report.duplicate, report.stale_epoch,

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from services.common.body_limit import BodyLimitMiddleware
 from services.common.latency import LatencyMiddleware
 from services.decision.app.api.main import api_router
-from services.decision.app.api.routes.recommend import recommend
+from services.decision.app.api.routes.recommend import RecommendFastPath, recommend
 from services.decision.app.core.config import Settings, get_settings
 from services.decision.app.runtime import Runtime
 
@@ -49,11 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.include_router(api_router)
-    # The hot path, served by the same endpoint function as a plain Starlette route placed first:
-    # it takes only the Request, so FastAPI's dependency solver (~10% of its CPU) has nothing to
-    # do. The APIRoute behind it stays for the OpenAPI schema; errors still go through FastAPI's
-    # handlers (422 with the usual body).
+    # Accepted /recommend requests are answered by RecommendFastPath (below); the ones it hands on
+    # (refusals) reach the same endpoint function as a plain Starlette route placed first: it takes
+    # only the Request, so FastAPI's dependency solver has nothing to do. The APIRoute behind it
+    # stays for the OpenAPI schema; errors go through FastAPI's handlers (422 with the usual body).
     app.router.routes.insert(0, Route("/recommend", recommend, methods=["POST"], include_in_schema=False))
+    # Innermost of ours: accepted /recommend requests are answered there in plain ASGI (see its docstring).
+    app.add_middleware(RecommendFastPath, runtime=runtime)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        variable="BANDITOPS_DECISION_MAX_BODY_BYTES")
     app.add_middleware(LatencyMiddleware, metrics=runtime.metrics)

@@ -59,6 +59,9 @@ def test_distinct_values_spread_over_buckets() -> None:
         ({"country": "fr"}, r"numeric features \['age'\] are missing"),
         ({"age": float("nan")}, "numeric feature 'age' must be a finite number; got nan"),
         ({"age": "old"}, "numeric feature 'age' must be a finite number"),
+        ({"age": "1.5"}, "numeric feature 'age' must be a finite number; got '1.5'"),  # numpy would take it
+        ({"age": True}, "numeric feature 'age' must be a finite number; got True"),
+        ({"age": float("-inf")}, "numeric feature 'age' must be a finite number; got -inf"),
         ({"age": 1.0, "country": 33}, "categorical feature 'country' must be a string; got int 33"),
     ],
 )

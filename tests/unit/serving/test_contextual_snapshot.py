@@ -99,3 +99,18 @@ def test_the_service_decision_is_the_simulators_draw() -> None:
         scores = snap.posterior.sample_scores(np.random.default_rng(seed), x[None])[0]
         choice = snap.decide(x, [0, 1, 2, 3], 4, np.random.default_rng(seed))
         assert choice.arms == tuple(np.argsort(-scores, kind="stable").tolist())
+
+
+@pytest.mark.parametrize("shared", [0, 2])
+def test_every_arm_as_none_decides_exactly_as_listing_them(shared: int) -> None:
+    """``allowed=None`` (the service's default when no arm is retired) skips the gathers, nothing else:
+    the same ranking and the same propensities, to the bit, as naming every arm."""
+    spec, stats = trained(shared, seed=3)
+    snap = ContextualSnapshot.build(spec, stats, np.random.default_rng(7), draws=256)
+    Z = np.random.default_rng(8).normal(size=(4, shared)) if shared else None
+    for seed in range(40):
+        x = np.array([1.0, *np.random.default_rng(100 + seed).normal(size=2)])
+        listed = snap.decide(x, [0, 1, 2, 3], 3, np.random.default_rng(seed), Z)
+        default = snap.decide(x, None, 3, np.random.default_rng(seed), Z)
+        assert default == listed
+        assert sum(listed.propensities) <= 1.0 + 1e-12 and listed.propensities[0] > 0
