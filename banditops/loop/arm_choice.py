@@ -25,8 +25,12 @@ def posterior_of(state: StoreState) -> Posterior:
     return make_posterior(state.config.reward_kind, state.stats, state.config.prior or None)
 
 
-def deployed_policy(config: ExperimentConfig, mode: Mode, rng: np.random.Generator) -> Policy:
-    """The experiment's policy as an agent plays it in ``mode`` (see the module docstring)."""
+def deployed_policy(config: ExperimentConfig, mode: Mode, rng: np.random.Generator, *, agent: int = 0) -> Policy:
+    """The experiment's policy as agent ``agent`` (of ``config.agents``) plays it in ``mode``.
+
+    The agent's index decides which due arms' probes and confirmations are its own (``player``
+    of :class:`~banditops.bandit.policies.drift_aware.DriftAwarePolicy`); see the module docstring.
+    """
     base, _, detector = config.policy.partition(":")
     if base == "ts" and not detector:
         return make_policy(config.policy, config.n_arms, config.reward_kind, rng, prior=config.prior or None)
@@ -36,6 +40,7 @@ def deployed_policy(config: ExperimentConfig, mode: Mode, rng: np.random.Generat
         "prior": config.prior or None,
         "min_pulls": config.min_pulls_per_arm if mode == Mode.LEARNING else 0,
         "players": config.agents,
+        "player": agent % max(config.agents, 1),
     }
     if config.exploration_floor > 0 and base == "system":
         params["floor_params"] = {"budget": config.exploration_floor}

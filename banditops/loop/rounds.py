@@ -111,7 +111,7 @@ def run_agent_round(
     n = int(pulls or round_size(config, state))
     if n < 1:
         raise ValueError(f"a round needs at least one pull; got {n}")
-    player = _rebuilt(config, read, rng)
+    player = _rebuilt(config, read, rng, agent)
     if state.mode == Mode.RELEARNING and state.explore_remaining > 0:
         player.set_round_robin(min(n, state.explore_remaining), state.epoch_pulls + agent)
     t0 = state.total_pulls
@@ -134,7 +134,7 @@ def run_agent_round(
             applied = store.apply_batch(batch_id, state.epoch, arms, rewards, regret=float(outcome.regret))
             alarms = []
             break
-        player = _rebuilt(config, read, rng)
+        player = _rebuilt(config, read, rng, agent)
     else:
         raise RuntimeError(f"round {batch_id!r}: the store kept changing under its reaction; retry the round")
     counts = np.bincount(arms, minlength=state.config.n_arms).tolist()
@@ -183,10 +183,10 @@ def round_size(config: ExperimentConfig, state: StoreState) -> int:
 _CONFLICT_RETRIES = 8
 
 
-def _rebuilt(config: ExperimentConfig, read: RoundState, rng: np.random.Generator) -> Policy:
-    """The experiment's policy object, as the stored state describes it now (see ``Policy.load``)."""
+def _rebuilt(config: ExperimentConfig, read: RoundState, rng: np.random.Generator, agent: int) -> Policy:
+    """Agent ``agent``'s policy object, as the stored state describes it now (see ``Policy.load``)."""
     state = read.state
-    player = deployed_policy(config, state.mode, rng)
+    player = deployed_policy(config, state.mode, rng, agent=agent)
     k = config.n_arms
     # The floor's clock is the experiment's pull count (as in the simulator, a restart keeps it): an arm
     # last pulled in this epoch at epoch pull p was pulled at epoch_start + p; one not pulled in this

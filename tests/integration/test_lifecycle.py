@@ -110,9 +110,9 @@ def test_relearning_explores_round_robin_until_the_budget_is_spent(store: Bandit
     assert kinds.index("epoch_opened") < kinds.index("relearning_done")
 
 
-def _round_arms(state: Any, n: int, seed: int, *, forced: bool = False) -> np.ndarray:
-    """The arms the deployed policy chooses for a round of ``n`` pulls from ``state`` (no pull)."""
-    player = arm_choice.deployed_policy(state.config, state.mode, np.random.default_rng(seed))
+def _round_arms(state: Any, n: int, seed: int, *, forced: bool = False, agent: int = 0) -> np.ndarray:
+    """The arms agent ``agent``'s deployed policy chooses for a round of ``n`` pulls from ``state`` (no pull)."""
+    player = arm_choice.deployed_policy(state.config, state.mode, np.random.default_rng(seed), agent=agent)
     k = state.config.n_arms
     player.load(stats=state.stats, streams=[(np.empty(0), np.empty(0, np.int64))] * k, t=state.total_pulls,
                 last_pulled=np.where(state.last_pulled >= 0, state.last_pulled, 0), retired=state.retired)
@@ -138,10 +138,11 @@ def test_monitoring_spends_the_floor_on_stale_arms_only(store: BanditStore) -> N
     state = replace(base, mode=Mode.MONITORING, epoch_pulls=10_000, total_pulls=10_000, last_pulled=last,
                     stats=stats)
     state = replace(state, config=replace(state.config, exploration_floor=0.05))
-    counts = np.bincount(_round_arms(state, 100, 1), minlength=5)
     # the staleness floor's rule: each stale arm (0 and 2, unseen for 10,000 pulls) gets one pull,
-    # then it is fresh; TS never picks them (their means are 2 and 3 posterior sd below the leader's)
-    assert counts[0] == counts[2] == 1
+    # then it is fresh; TS never picks them (their means are 2 and 3 posterior sd below the leader's).
+    # The 4 agents read the same state; arm a's probe is agent (a mod 4)'s alone: one pull per wave.
+    per_agent = [np.bincount(_round_arms(state, 100, 1, agent=a), minlength=5) for a in range(4)]
+    assert [c[0] for c in per_agent] == [1, 0, 0, 0] and [c[2] for c in per_agent] == [0, 0, 1, 0]
     fresh = replace(state, last_pulled=np.full(5, 9_999))
     fresh_counts = np.bincount(_round_arms(fresh, 100, 1), minlength=5)
     assert fresh_counts[0] + fresh_counts[2] == 0

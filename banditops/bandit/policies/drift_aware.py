@@ -27,6 +27,9 @@ round plays the very same object: it rebuilds it from the store with :meth:`Drif
 confirmation state), draws and chooses the round, observes the round's rewards pull by pull, and
 writes back what changed — including a reaction — in the store's one round script.
 
+Parallel agents (``players`` > 1) read one state per wave of rounds: each due probe and each
+confirmation is one agent's (``player``), so a wave pays what the sequential policy pays.
+
 Optional forced pulls the deployed loop needs and the simulator does not use: ``min_pulls``
 (every active arm gets that many pulls per epoch first, for the convergence rule's minimum) and
 a round-robin budget (:meth:`DriftAwarePolicy.set_round_robin`, a relearning a person asked for).
@@ -104,6 +107,14 @@ class DriftAwarePolicy:
     players : int, default 1
         Players sharing the posterior at once (parallel agents): each gives an arm only its share,
         ``ceil((min_pulls - n) / players)``, of the pulls it lacks, so together they top it up once.
+    player : int, default 0
+        Which of the ``players`` this one is, in ``[0, players)``. With several players, arm ``a``'s
+        staleness probe and its confirmation pulls belong to player ``a mod players`` alone: players
+        that read the same state would otherwise all probe the due arm (a forced pull each, the
+        sequential policy's cost times ``players``). A suspicion the owner's probe raises reaches
+        the next wave through the arm's stream: :meth:`load` re-applies the confirmation rule to the
+        restored tests, so every player agrees on it (the store keeps one player's control state)
+        and the owner takes the ``confirm_pulls``, as the sequential policy does after its probe.
     """
 
     def __init__(
@@ -123,6 +134,7 @@ class DriftAwarePolicy:
         detector_params: Mapping[str, Any] | None = None,
         min_pulls: int = 0,
         players: int = 1,
+        player: int = 0,
     ) -> None:
         if reward_kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {reward_kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
@@ -142,6 +154,9 @@ class DriftAwarePolicy:
         self.confirm_rounds = int(confirm_rounds)
         self.min_pulls = int(min_pulls)
         self.players = max(int(players), 1)
+        if isinstance(player, bool) or int(player) != player or not (0 <= player < self.players):
+            raise ValueError(f"player must be an integer in [0, players={self.players}); got {player!r}")
+        self.player = int(player)
         self.detector_params = dict(detector_params or {})
         self.posterior = PosteriorArrays(reward_kind, self.n_arms, prior)
         self.floor = StalenessFloor(self.n_arms, rng, **dict(floor_params or {})) if floor else None
@@ -187,14 +202,17 @@ class DriftAwarePolicy:
             self._rr_next += 1
         elif self.min_pulls and (short := self._short_arm()) is not None:
             arm = short
-        elif self._confirm_left > 0:
+        elif self._confirm_left > 0 and self._owns(self._confirm_arm):
             self._confirm_left -= 1
             arm, watched = self._confirm_arm, True
         else:
+            self._confirm_left = 0  # (another player's confirmation pulls: its owner takes them)
             stale = self.floor.due(t) if self.floor is not None else None
-            if stale is not None and stale in self.retired:
+            if stale is not None and (stale in self.retired or not self._owns(stale)):
                 assert self.floor is not None
-                self.floor.pulled(stale, t)  # a retired arm is never due again: nothing to watch
+                # A retired arm is never due again: nothing to watch. Another player's probe is not
+                # due for this one: its owner takes it in the same wave.
+                self.floor.pulled(stale, t)
                 stale = None
             if stale is not None:
                 arm, watched = stale, True
@@ -228,6 +246,10 @@ class DriftAwarePolicy:
         return play(self, rewards, blocks)
 
     # -- forced pulls the deployed loop may ask for -----------------------------------------------
+    def _owns(self, arm: int) -> bool:
+        """Whether this player takes ``arm``'s probes and confirmations (see ``player``)."""
+        return self.players == 1 or arm % self.players == self.player
+
     def _short_arm(self) -> int | None:
         share = -(-np.maximum(self.min_pulls - self.posterior.n, 0) // self.players)
         for arm in np.flatnonzero(self._pending < share).tolist():
@@ -284,6 +306,13 @@ class DriftAwarePolicy:
         for arm in range(self.n_arms):
             if self._detectors[arm].drift_detected:
                 self._on_alarm(arm, t)
+        if self.players > 1 and self.confirm_pulls:
+            # A player sees only its own pulls, and of one wave's control states the store keeps the
+            # last written: a suspicion another player's probe raised is seen here instead, from the
+            # stream it left, by every player of the next wave alike (its owner takes the pulls).
+            for arm in range(self.n_arms):
+                if self._values[arm]:
+                    self._maybe_confirm(arm, self._detectors[arm], confirming=self._confirm_arm == arm)
         return self.alarms[before:]
 
     def stream(self, arm: int) -> tuple[np.ndarray, np.ndarray]:

@@ -116,3 +116,54 @@ def test_every_detector_rebuilt_from_a_stream_sees_the_change_it_shows(detector:
 def test_an_unknown_policy_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="valid policies: system, ts"):
         make_policy("ucb", 3, "bernoulli", np.random.default_rng(0))
+
+
+def _wave(players: int, rise: float | None = None, t: int = 5_000) -> list[list[int]]:
+    """One wave of rounds: ``players`` policies load one state (arm 0 played, the others behind).
+
+    Without ``rise`` arms 1-4 are stale; with it, arm 2's stream ends with a probe of ``rise``
+    that no control state has seen (the player that wrote the control did not pull it).
+    """
+    rng = np.random.default_rng(8)
+    streams = [rng.normal(5.0, 1.0, 200)] + [rng.normal(-float(a), 1.0, 30) for a in range(1, 5)]
+    last = np.array([t - 1, 29, 29, 29, 29])
+    if rise is not None:
+        streams[2] = np.append(streams[2], rise)
+        last[1:] = t - 100  # nothing stale: only the suspicion calls for forced pulls
+    positions = [np.arange(t - 200, t)] + [np.arange(s.size) for s in streams[1:]]
+    source = DriftAwarePolicy(5, "gaussian", np.random.default_rng(0))
+    for arm, values in enumerate(streams):
+        source.posterior.set_arm(arm, values)
+    rounds = []
+    for player in range(players):
+        policy = DriftAwarePolicy(5, "gaussian", np.random.default_rng(10 + player), players=players, player=player)
+        raised = policy.load(
+            stats=source.posterior.stats(), streams=list(zip(streams, positions, strict=True)), t=t, last_pulled=last
+        )
+        assert raised == []
+        rounds.append([policy.choose(int(c), t + i)[0] for i, c in enumerate(policy.draw(50).tolist())])
+    return rounds
+
+
+def test_parallel_players_probe_each_stale_arm_once_by_its_owner() -> None:
+    """Players reading one state: arm a's probe is player (a mod players)'s alone.
+
+    Without the ownership every player would probe every due arm (players × the forced pulls of one).
+    """
+    for player, arms in enumerate(_wave(4)):
+        assert sorted(set(arms) - {0}) == [a for a in range(1, 5) if a % 4 == player]
+        assert all(arms.count(a) == 1 for a in set(arms) - {0})
+    solo = _wave(1)[0]
+    assert all(solo.count(arm) == 1 for arm in range(1, 5))  # one player: one probe each, as before
+
+
+def test_a_rise_another_player_probed_is_confirmed_by_its_owner_in_the_next_wave() -> None:
+    """The probe's rise (arm 2: -2 → 2) reaches the next wave only through the stream: its owner confirms it."""
+    for player, arms in enumerate(_wave(4, rise=2.0)):
+        assert arms.count(2) == (3 if player == 2 else 0)  # confirm_pulls = 3, by arm 2's owner only
+    assert all(2 not in arms for arms in _wave(4, rise=-2.0))  # no rise, no confirmation
+
+
+def test_a_player_outside_the_players_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"player must be an integer in \[0, players=4\); got 4"):
+        DriftAwarePolicy(3, "gaussian", np.random.default_rng(0), players=4, player=4)
