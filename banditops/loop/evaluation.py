@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from banditops.bandit.ope import ESTIMATORS, evaluate
 from banditops.bandit.ope.base import FloatArray, LoggedBanditFeedback
+from banditops.loop.promotion import GATE_ESTIMATORS, gate, live_policy, promote
 from banditops.store.log_feedback import LogBanditFeedback
 from banditops.store.redis_store import BanditStore
 
@@ -95,8 +97,6 @@ def evaluate_candidates(store: BanditStore, candidates: Mapping[str, Mapping[str
     Refuses (ValueError, nothing estimated) a log without usable propensities or a candidate
     whose arms the log never played.
     """
-    from banditops.bandit.ope import evaluate
-    from banditops.loop.promotion import live_policy
 
     log = LogBanditFeedback.read(store.client, store.namespace, window_s=window_s)
     state = store.state()
@@ -152,8 +152,6 @@ def evaluation_request(params: Mapping[str, Any]) -> EvaluationRequest:
     >>> evaluation_request({"candidates": {"u": {"policy": "uniform"}}}).estimators
     ['ipw', 'snipw', 'dr', 'dros']
     """
-    from banditops.bandit.ope import ESTIMATORS
-    from banditops.loop.promotion import GATE_ESTIMATORS
 
     candidates = params.get("candidates")
     if not isinstance(candidates, Mapping) or not candidates:
@@ -194,7 +192,6 @@ def run_evaluation(store: BanditStore, request: EvaluationRequest) -> dict[str, 
     ``best`` is the candidate whose gate lower bound is highest; :func:`apply_gate` promotes it
     only when the gate passed and the request asks for it.
     """
-    from banditops.loop.promotion import gate
 
     report = evaluate_candidates(store, request.candidates, window_s=request.window_s,
                                  estimators=request.estimators, n_boot=request.n_boot)  # fmt: skip
@@ -206,7 +203,6 @@ def run_evaluation(store: BanditStore, request: EvaluationRequest) -> dict[str, 
 
 def apply_gate(store: BanditStore, request: EvaluationRequest, outcome: Mapping[str, Any]) -> dict[str, Any]:
     """Promote the best candidate when its gate passed and ``promote`` was asked; keep the summary for the dashboard."""
-    from banditops.loop.promotion import live_policy, promote
 
     best = dict(outcome["best"])
     promoted = bool(best["promote"]) and request.promote

@@ -41,6 +41,7 @@ from banditops.bandit.policies.base import Alarm, Policy
 from banditops.clients.env_client import PullResult
 from banditops.loop.arm_choice import deployed_policy
 from banditops.loop.ids import make_batch_id, round_rng
+from banditops.store.feedback import fold_feedback
 from banditops.store.protocols import RoundStore
 from banditops.store.types import ExperimentConfig, Mode, RoundState, RoundWrite, StoreState
 
@@ -315,8 +316,6 @@ def fold_production_feedback(store: BanditStore, batch_id: str) -> RoundResult:
     The decision service owns the feedback stream (``banditops.store.feedback``); this is the one place
     the learning loop calls it, so convergence, drift and relearning stay the same path.
     """
-    from banditops.store.feedback import fold_feedback
-
     folded = fold_feedback(store, batch_id)
     state: StoreState = store.state()
     status = "applied" if folded.applied else ("stale_epoch" if folded.stale else "duplicate")
