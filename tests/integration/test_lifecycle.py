@@ -130,6 +130,16 @@ def test_learning_tops_up_every_arm_to_its_minimum_first(store: BanditStore) -> 
     assert top_up[:25].tolist() == sorted(top_up[:25].tolist())  # first, arm by arm
 
 
+def test_the_agents_of_one_wave_top_each_arm_up_to_its_minimum_exactly(store: BanditStore) -> None:
+    # 5 missing pulls per arm over 4 agents: 5 in all per arm, not 4 x ceil(5 / 4) = 8 (issue 13)
+    state = replace(_state(store), mode=Mode.LEARNING)
+    assert state.config.min_pulls_per_arm == 5 and state.config.agents == 4
+    forced = [_round_arms(state, 50, agent, forced=True, agent=agent) for agent in range(4)]
+    per_arm = sum(np.bincount(f, minlength=5)[:5] for f in forced)
+    assert per_arm.tolist() == [5] * 5
+    assert [f.size for f in forced] == [7, 6, 6, 6]  # the 25 missing pulls, dealt round the agents
+
+
 def test_monitoring_spends_the_floor_on_stale_arms_only(store: BanditStore) -> None:
     base = _state(store)
     last = np.array([0, 9_999, 0, 9_999, 9_999])

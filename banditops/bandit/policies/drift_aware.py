@@ -251,7 +251,11 @@ class DriftAwarePolicy:
         return self.players == 1 or arm % self.players == self.player
 
     def _short_arm(self) -> int | None:
-        share = -(-np.maximum(self.min_pulls - self.posterior.n, 0) // self.players)
+        # The i-th missing pull of arm a is player (a + i) mod players's: the players that read one
+        # posterior top each arm up to min_pulls exactly, not players × ceil(missing / players).
+        need = np.maximum(self.min_pulls - self.posterior.n, 0).astype(np.int64)
+        first = (self.player - np.arange(self.n_arms)) % self.players
+        share = np.maximum(need - first + self.players - 1, 0) // self.players
         for arm in np.flatnonzero(self._pending < share).tolist():
             if arm not in self.retired:
                 return int(arm)
