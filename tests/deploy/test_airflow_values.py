@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
+from stack.localstack import StackConfig
+
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "helm" / "airflow-values.yaml"
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -120,3 +122,12 @@ def test_compose_airflow_uses_fab_and_creates_the_admin_from_env() -> None:
     assert not any(k.startswith("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER") for k in env)
     script = compose["services"]["airflow-init"]["command"][0]
     assert 'airflow users create' in script and '-p "$$AIRFLOW_ADMIN_PASSWORD"' in script
+
+
+def test_agents_play_for_time_as_in_the_local_stack(merged: dict[str, Any]) -> None:
+    # the same pace as `make up` and docker-compose (see tests/deploy/test_compose.py)
+    local = StackConfig()
+    env = {e["name"]: e["value"] for e in merged["env"]}
+    assert float(env["BANDITOPS_AGENT_TASK_S"]) == local.agent_task_s
+    assert float(env["BANDITOPS_AGENT_ROUND_INTERVAL_S"]) == local.agent_round_interval_s
+    assert float(env["BANDITOPS_DRIFT_POLL_S"]) == local.drift_poll_s

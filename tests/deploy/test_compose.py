@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
+from stack.localstack import StackConfig
 from stack.redis_server import APPENDFSYNC
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,3 +310,14 @@ def test_mlflow_runs_its_basic_auth_app_and_clients_sign_in(config: dict[str, An
         assert env["MLFLOW_TRACKING_USERNAME"] == mlflow["MLFLOW_AUTH_ADMIN_USERNAME"], client
         assert env["MLFLOW_TRACKING_PASSWORD"] == mlflow["MLFLOW_AUTH_ADMIN_PASSWORD"], client
     assert not any(k.startswith("MLFLOW_TRACKING_") for k in services["decision"]["environment"])
+
+
+def test_agents_play_for_time_as_in_the_local_stack(config: dict[str, Any]) -> None:
+    # issue 13: the drift reaction happens inside a playing agent's round; with the settings' defaults
+    # (0 s) a deployed agent plays its rounds and stops, and a drift waits for the next learning run
+    local = StackConfig()
+    want = {"BANDITOPS_AGENT_TASK_S": local.agent_task_s, "BANDITOPS_AGENT_ROUND_INTERVAL_S":
+            local.agent_round_interval_s, "BANDITOPS_DRIFT_POLL_S": local.drift_poll_s}
+    for name in ("airflow-worker", "airflow-triggerer", "airflow-scheduler"):
+        env = config["services"][name]["environment"]
+        assert {k: float(env[k]) for k in want} == want, name
