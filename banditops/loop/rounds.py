@@ -6,10 +6,13 @@ same loop runs under ``dag.test()``, in a plain test, or under another scheduler
 Why it is shaped this way
 -------------------------
 * **A round is a transaction.** :func:`run_agent_round` reads one consistent state, decides
-  the whole round from it, pulls the environment in ONE call and applies the rewards in ONE
+  the round from it, pulls the environment in ONE call and applies the rewards in ONE
   atomic store script keyed by the batch id ``<dag_id>/<run_id>/<map_index>/<round>`` and the
   epoch it sampled under. A retried Airflow task re-sends the same batch ids (refused as
-  duplicates); a slow agent that sampled under an old epoch is refused as stale.
+  duplicates); a slow agent that sampled under an old epoch is refused as stale. A round that
+  reaches a watch pull (a probe of a stale arm) with pulls left ends there, and plays the rest
+  as further transactions ``<batch id>+1``, ``+2``, ... from fresh reads, so the policy sees the
+  probe's reward before it chooses again.
 * **Randomness is derived from the batch id** (:func:`round_rng`), so a retry draws the same
   decisions and a run is reproducible from its ids and the settings' seed.
 * **The round plays the experiment's policy object** — the one the simulator plays
@@ -89,7 +92,17 @@ def run_agent_round(
     pulls: int | None = None,
     agent: int = 0,
 ) -> RoundResult:
-    """Read → rebuild the policy → choose the round → pull once → observe pull by pull → apply atomically.
+    """Read → rebuild the policy → choose → pull once → observe pull by pull → apply atomically; again after a probe.
+
+    A round whose choices reach a watch pull (a probe of a stale arm, the last of its confirmation
+    pulls: ``Policy.wants_feedback``) with pulls still to play ends there: that part is applied as
+    its own transaction, and the rest is played from a fresh read under the batch id
+    ``<batch_id>+<part>``, so the policy sees the probe's reward before its next choice, as in the
+    sequential simulator. Why: the choices after a probe depend on its reward (confirm, alarm, or
+    nothing); chosen blind they waited for the agent's next round, and the other agents' rounds
+    meanwhile kept playing the old best arm (issue 13, scenario 4: about two rounds of 4 agents ×
+    50 pulls per alarm). At most :data:`MAX_PARTS` parts; a part refused (duplicate, stale epoch)
+    ends the round.
 
     Parameters
     ----------
@@ -107,17 +120,52 @@ def run_agent_round(
         The agent's index (spreads a round-robin budget across parallel agents).
     """
     read: RoundState = store.round_state()
+    config = replace(read.state.config, policy=policy) if policy else read.state.config
+    left = int(pulls or round_size(config, read.state))
+    if left < 1:
+        raise ValueError(f"a round needs at least one pull; got {left}")
+    parts: list[RoundResult] = []
+    while True:
+        part_id = batch_id if not parts else f"{batch_id}+{len(parts)}"
+        part = _play_part(store, env, config, read, batch_id=part_id, rng=rng, n=left, agent=agent,
+                          split=len(parts) + 1 < MAX_PARTS)
+        parts.append(part)
+        left -= part.pulls
+        if left <= 0 or part.status != "applied":
+            break
+        read = store.round_state()
+        config = replace(read.state.config, policy=policy) if policy else read.state.config
+    return _merged(parts, config.n_arms)
+
+
+#: Parts one round may be cut into at its watch pulls (see :func:`run_agent_round`).
+MAX_PARTS = 8
+
+
+def _play_part(
+    store: RoundStore,
+    env: PullsClient,
+    config: ExperimentConfig,
+    read: RoundState,
+    *,
+    batch_id: str,
+    rng: np.random.Generator,
+    n: int,
+    agent: int,
+    split: bool,
+) -> RoundResult:
+    """Up to ``n`` pulls from ``read`` (fewer when ``split`` and a watch pull comes first), applied atomically."""
     state = read.state
-    config = replace(state.config, policy=policy) if policy else state.config
-    n = int(pulls or round_size(config, state))
-    if n < 1:
-        raise ValueError(f"a round needs at least one pull; got {n}")
     player = _rebuilt(config, read, rng, agent)
     if state.mode == Mode.RELEARNING and state.explore_remaining > 0:
         player.set_round_robin(min(n, state.explore_remaining), state.epoch_pulls + agent)
     t0 = state.total_pulls
     floor_before = player.floor_forced
-    chosen = [player.choose(int(c), t0 + i) for i, c in enumerate(player.draw(n).tolist())]
+    chosen: list[tuple[int, bool]] = []
+    for i, c in enumerate(player.draw(n).tolist()):
+        chosen.append(player.choose(int(c), t0 + i))
+        if split and player.wants_feedback and i + 1 < n:
+            break
     arms = np.array([a for a, _ in chosen], dtype=np.int64)
     forced = np.array([f for _, f in chosen], dtype=bool)
     floor_forced = player.floor_forced - floor_before
@@ -154,6 +202,26 @@ def run_agent_round(
         forced=int(forced.sum()),
         reaction=reaction,
         epoch_after=int(applied.epoch),
+    )
+
+
+def _merged(parts: list[RoundResult], n_arms: int) -> RoundResult:
+    """One round's parts as one result: the first part's ids and status, the sums, the last totals."""
+    first, last = parts[0], parts[-1]
+    if len(parts) == 1:
+        return first
+    reactions = {p.reaction for p in parts}
+    per_arm = np.sum([np.pad(p.pulls_per_arm, (0, max(n_arms - len(p.pulls_per_arm), 0))) for p in parts], axis=0)
+    applied = [p for p in parts if p.status == "applied"]
+    return replace(
+        first,
+        pulls=sum(p.pulls for p in applied),
+        regret=float(sum(p.regret for p in applied)),
+        total_pulls=last.total_pulls,
+        pulls_per_arm=[int(c) for c in per_arm],
+        forced=sum(p.forced for p in parts),
+        reaction="restart" if "restart" in reactions else ("reset" if "reset" in reactions else ""),
+        epoch_after=last.epoch_after,
     )
 
 
@@ -215,7 +283,7 @@ def _observe_round(
                 split = i + 1
     state = read.state
     k = state.config.n_arms
-    records = [dict(a.to_dict(), t=int(a.t)) for a in alarms]
+    records = [dict(a.to_dict(), t=int(a.t), round_t0=int(t0)) for a in alarms]  # round_t0: the part's clock
     base = RoundWrite(forced=int(forced.sum()), floor_forced=int(floor_forced), control=player.control_state(),
                       alarms=records)
     if player.restarted:

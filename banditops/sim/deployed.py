@@ -285,8 +285,10 @@ def _alarm(fields: Mapping[str, Any], world: SimulatedWorld, step_t0: int, epoch
     if "t" in fields and "since" in fields:
         t = int(fields["t"])
         start = world.starts.get(str(fields.get("batch_id", "")))
-        if start is not None and t >= step_t0:
-            t += start - step_t0
+        # a round's later part (``<batch_id>+<part>``) read after other rounds landed: its own clock
+        clock = int(fields.get("round_t0", step_t0))
+        if start is not None and t >= clock:
+            t += start - clock
         return Alarm(t=t, arm=int(fields["arm"]), change_point=int(fields["change_point"]),
                      magnitude=float(fields["magnitude"]), restart=bool(fields.get("restart", True)),
                      since=int(fields["since"]), detector=str(fields.get("detector", "")))

@@ -141,3 +141,41 @@ def test_the_simulator_and_the_agents_call_the_same_policy_objects(
     deployed = arm_choice.deployed_policy(config, Mode.MONITORING, np.random.default_rng(0))
     assert type(deployed) is type(make_policy("system", 5, "gaussian", np.random.default_rng(0)))
     assert deployed.name == "system"
+
+
+class PullLog:
+    """The real environment, recording each pull call's batch id and arms."""
+
+    def __init__(self, env: EnvClient) -> None:
+        self.env = env
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def pulls(self, arms: Any, **labels: Any) -> Any:
+        self.calls.append((str(labels.get("batch_id")), list(arms)))
+        return self.env.pulls(arms, **labels)
+
+
+def test_a_round_ends_at_its_probe_and_plays_the_rest_from_a_fresh_read(store: BanditStore, env: EnvClient) -> None:
+    # issue 13: what the policy does after a probe depends on its reward, so the rest of the round is
+    # chosen after that reward is in the store, not blind from the round's first read
+    _converged(store, env)
+    log = PullLog(env)
+    split = None
+    for wave in range(60):  # the floor finds a suboptimal arm stale after >= 1,700 pulls without it
+        for agent in range(4):
+            result = rounds.run_agent_round(store, log, None, f"d/m{wave}/{agent}/0", np.random.default_rng(wave),
+                                            pulls=50, agent=agent)
+            assert result.status == "applied" and result.pulls == 50
+            ids = [b for b, _ in log.calls if b.startswith(result.batch_id)]
+            if len(ids) > 1 and split is None:
+                split = result, ids, [a for b, a in log.calls if b in ids]
+    assert split is not None, "no probe in 12,000 pulls"
+    result, ids, parts = split
+    assert ids == [result.batch_id] + [f"{result.batch_id}+{i}" for i in range(1, len(ids))]
+    assert sum(len(p) for p in parts) == 50 == sum(result.pulls_per_arm)
+    probe = parts[0][-1]
+    assert probe != int(store.state().stats.means().argmax())  # the first part ends at the watch pull
+    # a retried round is refused at its first part and plays nothing more
+    again = rounds.run_agent_round(store, log, None, result.batch_id, np.random.default_rng(0))
+    assert again.status == "duplicate"
+    assert [b for b, _ in log.calls].count(f"{result.batch_id}+1") == 1

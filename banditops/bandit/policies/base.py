@@ -112,6 +112,17 @@ class Policy(Protocol):
         """Forced pulls on the staleness floor's clock (its budget counts them)."""
         ...
 
+    @property
+    def wants_feedback(self) -> bool:
+        """Whether the pull :meth:`choose` just chose is a watch pull whose reward the next choice needs.
+
+        A probe of a stale arm, or the last of its confirmation pulls: what the policy does next
+        depends on that reward (confirm, alarm, or nothing). The sequential simulator observes every
+        pull before the next choice anyway; an agent's round, chosen from one read, ends there instead
+        and plays the rest of its pulls from a fresh read (:func:`banditops.loop.rounds.run_agent_round`).
+        """
+        ...
+
     def load(
         self,
         *,

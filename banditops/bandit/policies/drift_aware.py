@@ -179,6 +179,9 @@ class DriftAwarePolicy:
         #: Since the last :meth:`load`: whether a restart happened, and the arms reset on their own.
         self.restarted = False
         self.reset_arms: set[int] = set()
+        #: Whether the pull just chosen was a watch pull (see ``Policy.wants_feedback``).
+        self.wants_feedback = False
+        self._read_at = 0  # the pull count of the last load (deals the top-up among the players)
 
     @property
     def name(self) -> str:
@@ -220,6 +223,8 @@ class DriftAwarePolicy:
                 forced = False
         if self.floor is not None:
             self.floor.pulled(arm, t, forced=watched)
+        # (more confirmation pulls of this arm still queued: they need no reward first)
+        self.wants_feedback = watched and not (self._confirm_left > 0 and self._owns(self._confirm_arm))
         if forced:
             self.explored += 1
         self._pending[arm] += 1
@@ -251,10 +256,12 @@ class DriftAwarePolicy:
         return self.players == 1 or arm % self.players == self.player
 
     def _short_arm(self) -> int | None:
-        # The i-th missing pull of arm a is player (a + i) mod players's: the players that read one
-        # posterior top each arm up to min_pulls exactly, not players × ceil(missing / players).
+        # The i-th missing pull of arm a is player (a + i + t) mod players's, t the pull count the
+        # state was read at: the players that read one state top each arm up to min_pulls exactly,
+        # not players × ceil(missing / players); the next read deals them anew, so a missing pull
+        # whose player is not running goes to another.
         need = np.maximum(self.min_pulls - self.posterior.n, 0).astype(np.int64)
-        first = (self.player - np.arange(self.n_arms)) % self.players
+        first = (self.player - np.arange(self.n_arms) - self._read_at) % self.players
         share = np.maximum(need - first + self.players - 1, 0) // self.players
         for arm in np.flatnonzero(self._pending < share).tolist():
             if arm not in self.retired:
@@ -286,6 +293,7 @@ class DriftAwarePolicy:
         the stream between two tests is raised (and reacted to) here.
         """
         self.posterior.set_stats(stats)
+        self._read_at = int(t)
         self._values = [np.asarray(v, np.float64).tolist() for v, _ in streams]
         self._times = [np.asarray(p, np.int64).tolist() for _, p in streams]
         self._values += [[] for _ in range(self.n_arms - len(self._values))]
@@ -314,9 +322,11 @@ class DriftAwarePolicy:
             # A player sees only its own pulls, and of one wave's control states the store keeps the
             # last written: a suspicion another player's probe raised is seen here instead, from the
             # stream it left, by every player of the next wave alike (its owner takes the pulls).
+            # It continues the stored episode (its round count), never starts one: only a pull of the arm
+            # that is not a confirmation does (observe), so concurrent re-reads cannot renew it forever.
             for arm in range(self.n_arms):
                 if self._values[arm]:
-                    self._maybe_confirm(arm, self._detectors[arm], confirming=self._confirm_arm == arm)
+                    self._maybe_confirm(arm, self._detectors[arm], confirming=True)
         return self.alarms[before:]
 
     def stream(self, arm: int) -> tuple[np.ndarray, np.ndarray]:

@@ -50,6 +50,8 @@ class PlainThompson:
         self.restarted = False
         self.reset_arms: set[int] = set()
         self.floor_forced = 0
+        #: Plain TS has no watch pulls: its rounds never wait for a reward.
+        self.wants_feedback = False
         self._streams: list[tuple[np.ndarray, np.ndarray]] = []
 
     def draw(self, size: int) -> np.ndarray:

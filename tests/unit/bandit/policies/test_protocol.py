@@ -167,3 +167,20 @@ def test_a_rise_another_player_probed_is_confirmed_by_its_owner_in_the_next_wave
 def test_a_player_outside_the_players_is_refused() -> None:
     with pytest.raises(ValueError, match=r"player must be an integer in \[0, players=4\); got 4"):
         DriftAwarePolicy(3, "gaussian", np.random.default_rng(0), players=4, player=4)
+
+
+def test_wants_feedback_marks_the_probe_and_only_the_probe() -> None:
+    # a round chosen from one read ends at the pull whose reward decides the next (issue 13)
+    policy = make_policy("system", 3, "gaussian", np.random.default_rng(0),
+                         floor_params={"min_staleness": 10, "jitter": 0.0, "budget": 1.0})
+    marks = []
+    for t in range(14):
+        arm, forced = policy.choose(0, t)
+        marks.append((arm, forced, policy.wants_feedback))
+        policy.observe(arm, 1.0, t, forced=forced)
+    assert marks[:10] == [(0, False, False)] * 10
+    probes = [m for m in marks if m[2]]
+    assert probes and all(arm != 0 and forced for arm, forced, _ in probes)
+    plain = make_policy("ts", 3, "gaussian", np.random.default_rng(0))
+    plain.choose(0, 0)
+    assert plain.wants_feedback is False
