@@ -51,7 +51,8 @@ class Alarm:
     arm: int
     change_point: int
     magnitude: float
-    #: True for a full restart (the leader dropped), False for a reset of the arm only.
+    #: True for a new phase: a restart (the leader dropped) or a rise past the leader (every arm's
+    #: evidence kept); False for a reset of the arm alone.
     restart: bool
     #: First pull of the evidence the test looked at (for telling true from false alarms).
     since: int

@@ -397,6 +397,22 @@ class DriftAwarePolicy:
         spread = float(kept.std()) if self.reward_kind == "gaussian" else float(np.sqrt(centre * (1.0 - centre)))
         return bool(centre - spread / np.sqrt(kept.size) <= max(rivals))
 
+    def _took_lead(self, arm: int, kept: np.ndarray, magnitude: float) -> bool:
+        """Whether a rise of ``arm`` puts it clearly above the leader: the best arm changed.
+
+        The arms' evidence stays true (only ``arm`` changed, as far as the tests can tell), so the
+        reaction keeps all of it, as a reset would; but the experiment's best arm changed, which is a
+        new phase for the loop's books (a new epoch, its MLflow phase, a ``bandit_relearning``
+        record), as after a drop of the leader. A rise that leaves the leader ahead is a reset.
+        """
+        means = np.where(active_mask(self.n_arms, self.retired), self.posterior.means(), -np.inf)
+        leader = int(means.argmax())
+        if magnitude <= 0 or arm == leader or kept.size == 0:
+            return False
+        centre = float(kept.mean())
+        spread = float(kept.std()) if self.reward_kind == "gaussian" else float(np.sqrt(centre * (1.0 - centre)))
+        return bool(centre - spread / np.sqrt(kept.size) > float(means[leader]))
+
     def _on_alarm(self, arm: int, t: int) -> Alarm:
         detector = self._detectors[arm]
         signal = detector.signal
@@ -405,7 +421,8 @@ class DriftAwarePolicy:
         cut = min(max(signal.change_point, 0), len(times) - 1)
         kept_times, kept = times[cut:], np.asarray(values[cut:], np.float64)
         restart = self._lost_lead(arm, kept, float(signal.magnitude))
-        alarm = Alarm(t, arm, kept_times[0], float(signal.magnitude), restart, times[0], detector.name)
+        took_lead = not restart and self._took_lead(arm, kept, float(signal.magnitude))
+        alarm = Alarm(t, arm, kept_times[0], float(signal.magnitude), restart or took_lead, times[0], detector.name)
         self.alarms.append(alarm)
         if restart:
             self.posterior.clear()
@@ -422,7 +439,12 @@ class DriftAwarePolicy:
             self._last_progress[arm] = 0.0
             if self._confirm_arm == arm:
                 self._confirm_left = 0
-            self.reset_arms.add(arm)
+            if took_lead:
+                # A new phase that keeps everything still true: every arm's evidence, the alarming
+                # arm's after its change (the deployed loop opens an epoch holding all of it).
+                self.restarted, self.reset_arms = True, set()
+            else:
+                self.reset_arms.add(arm)
         self.posterior.set_arm(arm, kept)
         self._next_pool = 0
         self._pool_noise(t)

@@ -184,3 +184,19 @@ def test_wants_feedback_marks_the_probe_and_only_the_probe() -> None:
     plain = make_policy("ts", 3, "gaussian", np.random.default_rng(0))
     plain.choose(0, 0)
     assert plain.wants_feedback is False
+
+
+def test_a_rise_past_the_leader_opens_a_phase_and_keeps_every_arms_evidence() -> None:
+    # issue 13: the best arm changed (a new epoch for the loop's books), but nothing else did
+    policy = DriftAwarePolicy(3, "gaussian", np.random.default_rng(0), floor=False)
+    rng = np.random.default_rng(1)
+    for t in range(600):
+        arm = t % 3
+        policy.observe(arm, float(rng.normal((1.0, 2.0, 3.0)[arm], 0.1)), t)
+    before = policy.posterior.n.copy()
+    alarm = None
+    for t in range(600, 700):  # arm 0 jumps from 1 to 6, above the leader (arm 2, mean 3)
+        alarm = alarm or policy.observe(0, float(rng.normal(6.0, 0.1)), t)
+    assert alarm is not None and alarm.arm == 0 and alarm.restart and alarm.magnitude > 0
+    assert policy.restarted and policy.posterior.n[1:].tolist() == before[1:].tolist()
+    assert int(policy.posterior.means().argmax()) == 0
