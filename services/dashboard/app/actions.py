@@ -65,7 +65,7 @@ def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: FormValue, v
     except ValueError as exc:  # the words every drift entry point uses
         return ActionResult(False, str(exc))
     kind = _arm_kind(truth)
-    field = "p" if kind == "bernoulli" else "mean"
+    field = _value_field(kind)
     checked = _check_value(kind, field, value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
@@ -75,6 +75,11 @@ def inject_drift(env: EnvClient, truth: dict[str, Any] | None, arm: FormValue, v
     except Exception as exc:
         return ActionResult(False, _env_error(exc))
     return ActionResult(True, f"drift injected: {_arm_name(store, arm_index)} {field} {before:g} → {checked:g}")
+
+
+def _value_field(kind: str) -> str:
+    """The parameter the page's one value box sets: a Bernoulli arm's click rate ``p``, else its ``mean``."""
+    return "p" if kind == "bernoulli" else "mean"
 
 
 def _arm_name(store: BanditStore | None, index: int) -> str:
@@ -98,7 +103,7 @@ def add_arm(env: EnvClient, airflow: AirflowClient | None, public_url: str, trut
     if truth is None:
         return ActionResult(False, "the environment is unreachable: cannot add an arm")
     kind = _arm_kind(truth)
-    checked = _check_value(kind, "p" if kind == "bernoulli" else "mean", value)
+    checked = _check_value(kind, _value_field(kind), value)
     if isinstance(checked, str):
         return ActionResult(False, checked)
     arm_name = str(name).strip() if name not in (None, "") else None
