@@ -303,6 +303,10 @@ def run_demo(cfg: localstack.StackConfig, opts: DemoOptions, console: Console | 
                       lambda: watcher.event_after("converged", t_drift, epoch=epoch2), opts=opts, cfg=cfg)
         state2 = watcher.state
         assert state2 is not None
+        # MLflow keeps every phase: a phase that converges at once (a rise past the leader keeps all
+        # the evidence) may do so before its run is opened, so the summary waits for it.
+        _wait(watcher, live, "6/6 waiting for the new phase's MLflow run", lambda: store.phase_run(epoch2),
+              opts=opts, cfg=cfg)
 
     truth_after = env.truth()
     runs = airflow.runs("~", limit=100)
