@@ -105,6 +105,19 @@ def _close_phase(store: BanditStore, epoch: int, conf: dict[str, Any]) -> bool:
     return True
 
 
+def _close_left_phase(store: BanditStore, state: StoreState) -> None:
+    """Close the MLflow phase of the epoch the agents left, if it is still the open one.
+
+    Whatever logs into the current epoch first (a learning point, or its convergence: a phase that
+    keeps all the evidence can converge in the very run that opened it) closes the previous phase
+    first, so that phase ends with its own final snapshot, from its own epoch's posterior.
+    """
+    phase_epoch = _tracker(store).run_ids().get("mlflow_phase_epoch", "")
+    if phase_epoch.isdigit() and int(phase_epoch) < state.epoch:
+        drift = transitions.recorded_drift(store, int(phase_epoch)) or {}
+        _close_phase(store, int(phase_epoch), drift)
+
+
 def log_learning_batch(*, run_id: str, agents: list[int] | None = None) -> dict[str, Any]:
     """One MLflow point for the run (step = total pulls); returns the numbers it logged.
 
@@ -117,10 +130,7 @@ def log_learning_batch(*, run_id: str, agents: list[int] | None = None) -> dict[
         raise AirflowSkipException("no agents planned (no experiment in the store yet): nothing to log or check")
     store = _store()
     state = store.state()
-    phase_epoch = _tracker(store).run_ids().get("mlflow_phase_epoch", "")
-    if phase_epoch.isdigit() and int(phase_epoch) < state.epoch:
-        drift = transitions.recorded_drift(store, int(phase_epoch)) or {}
-        _close_phase(store, int(phase_epoch), drift)
+    _close_left_phase(store, state)
     posterior = arm_choice.posterior_of(state)
     prob_best = np.asarray(posterior.prob_best(_rng("mlflow", run_id), draws=4000))
     logged = _tracker(store).log_batch(state, posterior, prob_best)
@@ -139,7 +149,10 @@ def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
     from banditops.bandit.convergence import ConvergenceVerdict
 
     store = _store()
-    state = store.state()
+    # The epoch that converged, not the store's current one: a drift met at once may already have
+    # opened the next epoch, and this epoch's snapshot belongs in its own phase's run.
+    state = store.state(epoch=int(outcome["epoch"]))
+    _close_left_phase(store, state)
     known = ConvergenceVerdict.__dataclass_fields__
     verdict = ConvergenceVerdict(**{k: v for k, v in outcome["verdict"].items() if k in known})
     _tracker(store).mark_converged(state, arm_choice.posterior_of(state), verdict, truth=_truth())

@@ -120,3 +120,36 @@ def test_a_rerun_of_the_same_learning_run_counts_nothing_twice(
     assert once.total_pulls == again.total_pulls == 1000
     assert once.stats.n.tolist() == again.stats.n.tolist() and once.stats.sum.tolist() == again.stats.sum.tolist()
     assert store.counters()["batches_duplicate"] == 10
+
+
+def test_a_convergence_recorded_late_goes_to_its_own_phase_and_the_next_closes_the_last(
+    airflow_db: Any, connections: dict[str, str], mlflow_env: dict[str, str], load_dag: Any, redis_client: Any
+) -> None:
+    # A drift met at once can open epoch 2 before epoch 1's convergence is recorded in MLflow, and a
+    # phase that keeps all the evidence can converge before anything closed phase 1 (fresh-check saw
+    # both: phase 1 without a snapshot, phase 1 without its final one).
+    from banditops_provider import steps
+    from mlflow.tracking import MlflowClient
+
+    from banditops.loop import transitions
+
+    store = BanditStore(redis_client, connections["namespace"])
+    _ok(load_dag("bandit_experiment").test(run_conf=EXPERIMENT))
+    phase1 = store.get_meta()["mlflow_phase_run_id"]
+    _learn_until(load_dag, store, Mode.MONITORING, runs=6)
+    transitions.record_drift_and_relearn(store, epoch=1, reason="relearning", force=False, arm=1,
+                                         change_point=None, magnitude=None, pulls_since_change=10)
+    assert store.epoch() == 2
+    verdict = {"converged": True, "leader": 1, "prob_best": 0.99, "value_remaining_p95": 0.0, "relative": True,
+               "min_pulls": 5, "reason": "converged"}
+    steps.record_convergence({"epoch": 1, "epoch_pulls": 100, "verdict": verdict})
+    assert store.phase_run(2) == ""  # epoch 1's record opened no run for epoch 2
+    client = MlflowClient(mlflow_env["uri"])
+    assert client.get_run(phase1).info.status == "RUNNING"
+    steps.record_convergence({"epoch": 2, "epoch_pulls": 0, "verdict": dict(verdict, leader=0)})
+    first = client.get_run(phase1)
+    assert first.info.status == "FINISHED"  # closed first, from its own epoch's posterior
+    assert {"posterior/converged.json", "posterior/final.json"} <= {
+        a.path for a in client.list_artifacts(phase1, "posterior")}
+    phase2 = store.phase_run(2)
+    assert phase2 and "posterior/converged.json" in {a.path for a in client.list_artifacts(phase2, "posterior")}
