@@ -4,6 +4,7 @@
         --changes '[{"t":5000,"arm":1,"mean":0}]' --horizon 10000 --seeds 20 --policy system --json
     banditops simulate --scenario seed --horizon 20000        # a built-in instance
     banditops simulate --scenario slowly_varying --policy ts  # means drifting by many small steps
+    banditops simulate --scenario common_drift --policy ts    # banners moving with one shared level
     banditops simulate --scenario contextual --policy lin_ts  # the contextual world (JSON report)
     banditops simulate --deployed --agents 4 --pulls-per-round 50 --redis-url redis://127.0.0.1:6379/0
     banditops bench [--quick] [--only core]                   # benchmarks/RESULTS.md
@@ -311,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--arms", help='JSON list of reward models, e.g. [{"kind":"gaussian","mean":1,"sd":1}]')
     sim.add_argument("--scenario", default="seed", choices=(*SCENARIOS, *WORLDS, "contextual"),
                      help="built-in arms when --arms is absent; slowly_varying: means drifting by many small "
-                          "steps (T=20,000 by default); contextual: the K=20, d=10 world")
+                          "steps; common_drift: ten banners whose click rates move with one shared level "
+                          "(both T=20,000 by default); contextual: the K=20, d=10 world")
     sim.add_argument("--changes", help='JSON list of {"t": pull, "arm": i, "mean" or "p": x}')
     sim.add_argument("--horizon", type=int, help="pulls per run (default 10,000; contextual 50,000)")
     sim.add_argument("--seeds", type=int, default=20, help="number of seeds")

@@ -8,9 +8,9 @@ Every figure of ``benchmarks/results/core.json`` measures a policy object in the
 simulator. This section measures the loop users deploy (:mod:`banditops.sim.deployed`: the
 agents' rounds through the store's atomic script on a real Redis-compatible server, convergence,
 the drift monitor and relearning between round steps, with no scheduler latency) on scenarios
-1, 3, 4, 5 and the slowly varying world, at 4 agents × 50 and 4 agents × 5 pulls per round, side
-by side with the sequential system policy and plain Thompson Sampling on the same reward tables
-(same seeds), against the targets of issue 13.
+1, 3, 4, 5, the slowly varying world and the common-drift world, at 4 agents × 50 and 4 agents × 5
+pulls per round, side by side with the sequential system policy and plain Thompson Sampling on the
+same reward tables (same seeds), against the targets of issue 13.
 
 A cell (``s3:4x50``, ``s3:seq`` for the sequential baselines, ...) is measured and written to
 ``benchmarks/results/deployed.json`` as soon as it is done, so a long run can be resumed or a
@@ -30,19 +30,20 @@ from typing import Any
 
 from banditops.sim.deployed import DeployedReport, DeployedSetup, simulate_deployed, simulate_deployed_seed
 from banditops.sim.simulation import Instance, SimulationReport, mean_ci, proportion_ci, simulate, simulate_seed
-from banditops.sim.worlds import slowly_varying
+from banditops.sim.worlds import common_drift, slowly_varying
 from benchmarks import run as core
 from stack.redis_server import RedisServer
 
 HERE = Path(__file__).resolve().parent
 SHAPES: dict[str, tuple[int, int]] = {"4x50": (4, 50), "4x5": (4, 5)}
-SCENARIOS = ("s1", "s3", "s4", "s5", "slow")
+SCENARIOS = ("s1", "s3", "s4", "s5", "slow", "common")
 TITLES = {
     "s1": "1, stationary Bernoulli K=10, T=100,000",
     "s3": "3, drop of the played arm (T=20,000)",
     "s4": "4, rise of an unplayed arm (T=20,000)",
     "s5": "5, Problem 1 (T=5,000)",
     "slow": "slowly varying (T=20,000)",
+    "common": "common drift, 10 banners (T=20,000)",
 }
 #: Scenario 4's window for "alarm within".
 WINDOW = 2_000
@@ -58,6 +59,8 @@ def _instances(name: str, seeds: list[int], quick: bool) -> Callable[[int], Inst
         return lambda seed: core.instance_4(seed, scale)
     elif name == "s5":
         fixed = core.instance_5()
+    elif name == "common":
+        fixed = common_drift(int(20_000 * scale))
     else:
         fixed = slowly_varying(int(20_000 * scale))
     return lambda seed: fixed
