@@ -22,7 +22,12 @@ import numpy as np
 
 def make_batch_id(dag_id: str, run_id: str, map_index: int, round_index: int) -> str:
     """The idempotency key of one agent round: ``<dag_id>/<run_id>/<map_index>/<round>``."""
-    return f"{dag_id}/{run_id}/{map_index}/{round_index}"
+    return f"{run_key(dag_id, run_id)}/{map_index}/{round_index}"
+
+
+def run_key(dag_id: str, run_id: str) -> str:
+    """One Airflow run's key, ``<dag_id>/<run_id>``: the prefix of its agents' batch ids."""
+    return f"{dag_id}/{run_id}"
 
 
 def round_rng(batch_id: str, seed: int | None = None) -> np.random.Generator:

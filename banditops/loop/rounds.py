@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -248,6 +248,10 @@ def round_size(config: ExperimentConfig, state: StoreState) -> int:
     return int(min(config.pulls_per_round, max(1, -(-held // config.agents))))
 
 
+#: How long past its time budget an agent waits for its run's bookkeeping, in budgets
+#: (:func:`run_agent_batch`): bounded, so a bookkeeping task that failed cannot hold the agents.
+HOLD_FACTOR = 3.0
+
 #: Re-reads after a ``conflict`` before a round gives up (each costs one read, no pull).
 _CONFLICT_RETRIES = 8
 
@@ -329,6 +333,7 @@ def run_agent_batch(
     policy: str | None = None,
     seconds: float = 0.0,
     round_interval_s: float = 0.0,
+    booked: Callable[[], bool] | None = None,
 ) -> BatchReport:
     """Several rounds of one agent (one mapped Airflow task), each its own transaction.
 
@@ -339,6 +344,11 @@ def run_agent_batch(
     an agent that keeps playing meets it in its next round. Every round keeps its own batch id
     ``<dag_id>/<run_id>/<map_index>/<round>``, so a retried task refuses the rounds it already
     applied and only plays new ones (a time budget may make it play more or fewer of them).
+
+    ``booked`` (with ``seconds`` > 0): past the budget the agent keeps playing, paced, until it
+    returns True (the run's bookkeeping branch is done: :meth:`BanditStore.mark_booked`), for at
+    most ``HOLD_FACTOR`` × ``seconds`` more. Why: the next run's agents start only when this run's
+    last task ends, and the bookkeeping (MLflow) can outlast the budget on a loaded machine.
     """
     if seconds < 0 or round_interval_s < 0:
         raise ValueError(f"seconds and round_interval_s must be >= 0; got {seconds!r}, {round_interval_s!r}")
@@ -348,14 +358,17 @@ def run_agent_batch(
     last: RoundResult | None = None
     n_rounds = int(rounds or config.rounds)
     started = last_start = time.monotonic()
+    budget_end, hold_end = started + seconds, started + seconds * (1 + HOLD_FACTOR)
     for round_index in itertools.count():
         if round_index > 0 and seconds > 0:
             # paced: the next slot (one round per interval) or the end of the budget, whichever is first
-            wait = min(last_start + round_interval_s, started + seconds) - time.monotonic()
+            now, slot = time.monotonic(), last_start + round_interval_s
+            wait = (min(slot, budget_end) if now < budget_end or booked is None else min(slot, hold_end)) - now
             if wait > 0:
                 time.sleep(wait)
         last_start = time.monotonic()
-        if round_index >= n_rounds and last_start - started >= seconds:
+        if round_index >= n_rounds and last_start >= budget_end and (
+                booked is None or seconds == 0 or last_start >= hold_end or booked()):
             break
         bid = make_batch_id(dag_id, run_id, map_index, round_index)
         if config.source == "production":

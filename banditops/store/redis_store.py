@@ -344,6 +344,22 @@ class BanditStore:
         """The recorded MLflow phase run of ``epoch`` under ``generation`` ("" when none is recorded yet)."""
         return _text(self.client.hget(self._key("mlflow_phase_runs"), self._phase_field(epoch, generation)) or "")
 
+    def mark_booked(self, run: str, ttl_s: int = 3600) -> None:
+        """Record that ``run``'s bookkeeping (MLflow point, convergence check, its record) is done.
+
+        Why: an Airflow run of the learning DAG ends when its last task does, and only then can the
+        next run's agents start; agents that stop while the bookkeeping still runs leave the
+        experiment unplayed, and a drift then waits for the next run. Agents playing for time keep
+        playing until this mark (``banditops.loop.rounds.run_agent_batch``). It expires on its own.
+        """
+        if not isinstance(run, str) or not run:
+            raise ValueError("mark_booked needs a run key, e.g. '<dag_id>/<run_id>'")
+        self.client.set(self._key(f"booked:{run}"), "1", ex=int(ttl_s))
+
+    def booked(self, run: str) -> bool:
+        """Whether :meth:`mark_booked` was called for ``run`` (and has not expired)."""
+        return bool(self.client.exists(self._key(f"booked:{run}")))
+
     def _run(self, name: str, *args: Any) -> Any:
         reply = self._scripts[name](keys=[], args=[self.namespace, *args])
         if isinstance(reply, list) and reply and _text(reply[0]) == "not_initialized":

@@ -139,9 +139,17 @@ def log_learning_batch(*, run_id: str, agents: list[int] | None = None) -> dict[
 
 
 def check_convergence(*, dag_id: str, run_id: str) -> dict[str, Any]:
-    """In LEARNING: the convergence verdict, and the switch to MONITORING when converged."""
-    outcome = transitions.check_and_mark_convergence(_store(), _rng(dag_id, run_id, "convergence"))
-    return outcome.to_dict()
+    """In LEARNING: the convergence verdict, and the switch to MONITORING when converged.
+
+    Not converged, the run's bookkeeping ends here, so the run is marked booked (its agents may
+    stop); converged, :func:`record_convergence` marks it when the phase's record is written.
+    """
+    store = _store()
+    outcome = transitions.check_and_mark_convergence(store, _rng(dag_id, run_id, "convergence")).to_dict()
+    outcome["run"] = ids.run_key(dag_id, run_id)
+    if not outcome["marked"]:
+        store.mark_booked(outcome["run"])
+    return outcome
 
 
 def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +164,8 @@ def record_convergence(outcome: dict[str, Any]) -> dict[str, Any]:
     known = ConvergenceVerdict.__dataclass_fields__
     verdict = ConvergenceVerdict(**{k: v for k, v in outcome["verdict"].items() if k in known})
     _tracker(store).mark_converged(state, arm_choice.posterior_of(state), verdict, truth=_truth())
+    if outcome.get("run"):
+        store.mark_booked(str(outcome["run"]))
     return {"epoch": outcome["epoch"], "pulls_to_converge": outcome["epoch_pulls"], "leader": verdict.leader}
 
 

@@ -63,6 +63,35 @@ def test_an_agent_playing_for_time_paces_its_rounds_and_a_retry_applies_nothing_
     assert store.state().total_pulls == once.total_pulls + retry.pulls_applied  # the refusal pulled nothing
 
 
+def test_an_agent_playing_for_time_keeps_playing_until_its_run_is_booked(store: BanditStore, env: EnvClient) -> None:
+    """Past its budget the agent plays on until the run's bookkeeping is done, then stops at once."""
+    start(store, env, rounds=1, pulls_per_round=10, growing_rounds=False)
+    key = ids.run_key("d", "r1")
+    asked: list[bool] = []
+
+    def booked() -> bool:  # the bookkeeping branch finishes on the 4th look, well past the 0.2 s budget
+        if len(asked) == 3:
+            store.mark_booked(key)
+        asked.append(store.booked(key))
+        return asked[-1]
+
+    report = rounds.run_agent_batch(store, env, dag_id="d", run_id="r1", map_index=0, seconds=0.2,
+                                    round_interval_s=0.1, booked=booked)
+    assert asked[-1] is True and asked.count(True) == 1  # it stopped at the first look that saw the mark
+    assert report.applied >= len(asked) + 1  # the rounds in the budget, then one per look
+    assert store.state().total_pulls == 10 * report.applied
+
+    # a bookkeeping that never ends holds the agent for HOLD_FACTOR budgets at most, then it stops
+    t0 = time.monotonic()
+    never = rounds.run_agent_batch(store, env, dag_id="d", run_id="r2", map_index=0, seconds=0.2,
+                                   round_interval_s=0.1, booked=lambda: False)
+    assert time.monotonic() - t0 >= 0.2 * (1 + rounds.HOLD_FACTOR)
+    assert never.applied > 1
+    # without a budget the mark is never asked for: exactly the configured rounds
+    exact = rounds.run_agent_batch(store, env, dag_id="d", run_id="r3", map_index=0, booked=lambda: 1 / 0 > 0)
+    assert exact.applied == 1
+
+
 def test_the_same_batch_id_draws_the_same_arms() -> None:
     a = ids.round_rng("bandit_learning/r/2/4", seed=1).random(5)
     b = ids.round_rng("bandit_learning/r/2/4", seed=1).random(5)

@@ -577,3 +577,16 @@ def test_a_batch_older_than_the_dedupe_window_is_refused_not_counted_twice(
     assert store.state().total_pulls == 3 and store.state().stats.n.tolist() == [3, 0]
     # A batch issued now is not refused.
     assert store.apply_batch("d", epoch, [1], [1], issued_ms=_server_ms(redis_client)).status == "applied"
+
+
+def test_a_run_marked_booked_reads_booked_until_its_mark_expires(store: BanditStore) -> None:
+    before = store.snapshot()
+    assert not store.booked("bandit_learning/r1")
+    store.mark_booked("bandit_learning/r1", ttl_s=60)
+    assert store.booked("bandit_learning/r1") and not store.booked("bandit_learning/r2")
+    assert 0 < store.client.ttl(store._key("booked:bandit_learning/r1")) <= 60  # it cleans up after itself
+    with pytest.raises(ValueError, match="needs a run key"):
+        store.mark_booked("")
+    after = store.snapshot()["keys"]
+    assert set(after) - set(before["keys"]) == {"booked:bandit_learning/r1"}  # the one key it adds
+    assert {k: v for k, v in after.items() if k in before["keys"]} == before["keys"]  # and nothing else changed

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from banditops.loop.ids import run_key
 from banditops.loop.rounds import run_agent_batch
 from banditops.settings import get_settings
 from banditops_provider.hooks.bandit_env import BanditEnvHook
@@ -18,7 +19,8 @@ class AgentBatchOperator(BaseOperator):
 
     With ``BANDITOPS_AGENT_TASK_S`` it keeps playing rounds for that many seconds, one per
     ``BANDITOPS_AGENT_ROUND_INTERVAL_S`` at most, while the run's bookkeeping branch (MLflow,
-    convergence) runs beside it (``banditops.loop.rounds.run_agent_batch``).
+    convergence) runs beside it (``banditops.loop.rounds.run_agent_batch``), and past that budget
+    until the branch is done (``BanditStore.booked``), so the next run's agents take over at once.
 
     Each round's batch id is ``<dag_id>/<run_id>/<map_index>/<round>`` and carries the epoch it
     sampled under, so a retry of this task applies nothing twice and a round that straddles a
@@ -69,6 +71,7 @@ class AgentBatchOperator(BaseOperator):
             rounds=int(self.rounds) if self.rounds else None,
             pulls=int(self.pulls_per_round) if self.pulls_per_round else None,
             seed=settings.seed, seconds=settings.agent_task_s, round_interval_s=settings.agent_round_interval_s,
+            booked=lambda: store.booked(run_key(ti.dag_id, ti.run_id)),
         )
         self.log.info("applied %s pulls in %s rounds (%s duplicate, %s stale) in epoch %s, mode %s",
                       report.pulls_applied, report.applied, report.duplicate, report.stale_epoch,
