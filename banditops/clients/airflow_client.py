@@ -13,6 +13,7 @@ client leaves to its user:
 - **Retry on 500/503.** On SQLite (the local stack) a busy moment of the scheduler and
   dag-processor surfaces as "Database error" (HTTP 500) and the transaction is rolled back, so
   asking again is safe and usually answered at once: urllib3's ``Retry`` does it, POST included.
+- **A trigger that timed out is asked again**, with the run id it chose, so it starts one run.
 - **Errors a person can act on.** Every failure is an :class:`AirflowError` with Airflow's own
   words and what to do; results are plain JSON dicts (``dag_run_id``, ``state``, ...).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -30,7 +32,8 @@ from airflow_client.client import ApiClient, ApiException, Configuration, Trigge
 from airflow_client.client.api.dag_run_api import DagRunApi
 from airflow_client.client.api.monitor_api import MonitorApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
-from airflow_client.client.exceptions import NotFoundException, UnauthorizedException
+from airflow_client.client.exceptions import ConflictException, NotFoundException, UnauthorizedException
+from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
 T = TypeVar("T")
@@ -45,6 +48,8 @@ class AirflowClient:
 
     #: Attempts for an answer of 500/503 (see the module docstring for why retrying is safe).
     server_error_attempts = 4
+    #: Tries of a trigger that timed out or found no server (its run id makes a retry safe).
+    timeout_attempts = 3
 
     def __init__(
         self, base_url: str, username: str | None, password: str | None, *, timeout: float = 10.0
@@ -129,16 +134,32 @@ class AirflowClient:
         return True
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Start a manual run now with ``conf``; returns the created run (``dag_run_id``, ``state``)."""
-        body = TriggerDAGRunPostBody(logical_date=None, conf=conf or {})
+        """Start a manual run now with ``conf``; returns the created run (``dag_run_id``, ``state``).
+
+        The run id is chosen here (``manual__<now>``, Airflow's own form), so a request that timed
+        out is asked again safely: a cold API server on a loaded machine can take longer than the
+        timeout to answer its first trigger, yet create the run. A retry then meets 409 (that id
+        exists) and returns the run the first request created: one run, whatever the timing.
+        """
+        run_id = f"manual__{datetime.now(UTC).isoformat()}"
+        body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=None, conf=conf or {})
 
         def call() -> dict[str, Any]:
-            try:
-                return _json(self._runs.trigger_dag_run(dag_id, body, _request_timeout=self.timeout))
-            except NotFoundException:
-                raise AirflowError(
-                    f"DAG {dag_id} is not known to Airflow (is the DAG folder loaded and parsed?)"
-                ) from None
+            for attempt in range(self.timeout_attempts):
+                try:
+                    return _json(self._runs.trigger_dag_run(dag_id, body, _request_timeout=self.timeout))
+                except NotFoundException:
+                    raise AirflowError(
+                        f"DAG {dag_id} is not known to Airflow (is the DAG folder loaded and parsed?)"
+                    ) from None
+                except ConflictException:
+                    if attempt == 0:
+                        raise
+                    return _json(self._runs.get_dag_run(dag_id, run_id, _request_timeout=self.timeout))
+                except (urllib3_errors.MaxRetryError, urllib3_errors.TimeoutError):
+                    if attempt == self.timeout_attempts - 1:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
 
         return self._call(f"Airflow refused to trigger {dag_id}", call)
 
