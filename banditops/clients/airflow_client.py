@@ -143,8 +143,10 @@ class AirflowClient:
         """
         run_id = f"manual__{datetime.now(UTC).isoformat()}"
         body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=None, conf=conf or {})
+        sent = False  # outside call(): a token renewal calls it again, and the first ask may have created the run
 
         def call() -> dict[str, Any]:
+            nonlocal sent
             for attempt in range(self.timeout_attempts):
                 try:
                     return _json(self._runs.trigger_dag_run(dag_id, body, _request_timeout=self.timeout))
@@ -153,12 +155,14 @@ class AirflowClient:
                         f"DAG {dag_id} is not known to Airflow (is the DAG folder loaded and parsed?)"
                     ) from None
                 except ConflictException:
-                    if attempt == 0:
+                    if not sent:
                         raise
                     return _json(self._runs.get_dag_run(dag_id, run_id, _request_timeout=self.timeout))
                 except (urllib3_errors.MaxRetryError, urllib3_errors.TimeoutError):
                     if attempt == self.timeout_attempts - 1:
                         raise
+                finally:
+                    sent = True
             raise AssertionError("unreachable")  # pragma: no cover
 
         return self._call(f"Airflow refused to trigger {dag_id}", call)

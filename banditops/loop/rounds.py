@@ -368,7 +368,7 @@ def run_agent_batch(
                 time.sleep(wait)
         last_start = time.monotonic()
         if round_index >= n_rounds and last_start >= budget_end and (
-                booked is None or seconds == 0 or last_start >= hold_end or booked()):
+                booked is None or last_start >= hold_end or booked()):
             break
         bid = make_batch_id(dag_id, run_id, map_index, round_index)
         if config.source == "production":
